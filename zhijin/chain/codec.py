@@ -1,0 +1,118 @@
+"""Canonical JSON (RFC 8785 / JCS) restricted to the wire format's value domain.
+
+Objects, arrays, strings, booleans, null and integers in the signed 64-bit range.  A float
+anywhere is rejected, as are integers outside that range, non-string keys and lone surrogates.
+
+Encoding validates the value in one pass.  When every object key is ASCII, UTF-16 code-unit
+order (what JCS sorts by) equals code-point order and JSON string escaping is identical to
+ECMAScript's, so the standard library's encoder produces the JCS bytes; otherwise we hand the
+value to the `rfc8785` reference implementation.  Tests check both paths against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+
+from zhijin.chain.errors import EncodingError
+
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+DEPTH_MAX = 32
+
+__all__ = [
+    "DEPTH_MAX",
+    "INT_MAX",
+    "INT_MIN",
+    "canonical",
+    "decode",
+    "sha256",
+    "validate_value",
+]
+
+_dumps = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def validate_value(value: Any, depth: int = 0) -> bool:
+    """Raise EncodingError unless `value` is in the domain; return True if all keys are ASCII."""
+    if depth > DEPTH_MAX:
+        raise EncodingError("too_deep", f"nesting deeper than {DEPTH_MAX}")
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
+    if kind is int:
+        if not INT_MIN <= value <= INT_MAX:
+            raise EncodingError(
+                "integer_out_of_range", "integers must fit in a signed 64-bit range"
+            )
+        return True
+    if kind is float:
+        raise EncodingError("float_not_allowed", "floats are not allowed; use integers or strings")
+    ascii_keys = True
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise EncodingError("bad_key", "object keys must be strings")
+            ascii_keys = ascii_keys and key.isascii()
+            ascii_keys = validate_value(item, depth + 1) and ascii_keys
+        return ascii_keys
+    if kind is list or kind is tuple:
+        for item in value:
+            ascii_keys = validate_value(item, depth + 1) and ascii_keys
+        return ascii_keys
+    raise EncodingError("bad_type", f"type {kind.__name__} is not allowed in canonical JSON")
+
+
+def canonical(value: Any) -> bytes:
+    """The RFC 8785 encoding of `value` as UTF-8 bytes."""
+    ascii_keys = validate_value(value)
+    try:
+        if ascii_keys:
+            return _dumps(value).encode("utf-8")
+        return rfc8785.dumps(value)
+    except (UnicodeEncodeError, rfc8785.CanonicalizationError) as exc:
+        raise EncodingError(
+            "bad_string", "strings must be valid Unicode (no lone surrogates)"
+        ) from exc
+
+
+def _no_float(text: str) -> Any:
+    raise EncodingError("float_not_allowed", "floats are not allowed; use integers or strings")
+
+
+def _no_constant(text: str) -> Any:
+    raise EncodingError("malformed_json", f"{text} is not JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise EncodingError("duplicate_key", "an object has the same key twice")
+    return result
+
+
+_decoder = json.JSONDecoder(
+    parse_float=_no_float, parse_constant=_no_constant, object_pairs_hook=_unique_keys
+)
+
+
+def decode(data: bytes | str) -> Any:
+    """Parse JSON into the canonical domain; reject floats, duplicate keys and bad UTF-8."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        value = _decoder.decode(text)
+    except EncodingError:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EncodingError("malformed_json", f"not valid JSON: {exc}") from exc
+    validate_value(value)
+    return value
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()

@@ -1,0 +1,356 @@
+"""The contract runtime: how a contract is written and how a transaction executes.
+
+A contract is a name, a version and a table of methods.  A method is a plain function
+`method(ctx, args) -> return value`: it reads state through `ctx.get`/`ctx.scan`, stages writes
+with `ctx.put`/`ctx.delete`, emits events with `ctx.emit`, and may call another contract's method
+with `ctx.call`.  It must be deterministic: no wall clock (use `ctx.block.time_ms`), no
+randomness, no I/O, no floats.  Raising `ContractError` fails the transaction: it is recorded
+with the error code and none of its writes or events survive.
+
+A contract writes only keys under its own name (`"notary/..."`); another domain's state changes
+only through that domain's methods (`ctx.call`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from zhijin.chain import limits
+from zhijin.chain.codec import validate_value
+from zhijin.chain.errors import ContractError, InvariantViolation, ZhijinError, invariant
+
+__all__ = [
+    "BlockInfo",
+    "BlockState",
+    "Context",
+    "Contract",
+    "ContractRegistry",
+    "Member",
+    "StateReader",
+    "TxInfo",
+    "TxOutcome",
+    "execute_tx",
+    "run_end_block",
+]
+
+MEMBER_PREFIX = "governance/member/"
+
+
+class StateReader(Protocol):
+    """Committed state as of the previous block."""
+
+    def get(self, key: str) -> Any | None: ...
+
+    def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
+        """Keys with `prefix`, greater than `start_after`, in key order, at most `limit`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TxInfo:
+    tx_hash: str  # lowercase hex
+    sender: str
+    signer: str
+    nonce: int
+    contract: str
+    method: str
+    vouched: bool = False  # the signer is a member vouching for `sender` (batch or gateway)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInfo:
+    chain_id: str
+    height: int
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    did: str
+    name: str
+    role: str
+    weight: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"did": self.did, "name": self.name, "role": self.role, "weight": self.weight}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Member:
+        return cls(did=data["did"], name=data["name"], role=data["role"], weight=data["weight"])
+
+
+Method = Callable[["Context", dict[str, Any]], Any]
+BlockHook = Callable[["Context"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    name: str
+    version: str
+    methods: Mapping[str, Method]
+    end_block: BlockHook | None = None  # runs after the block's txs, e.g. to expire holds
+    readonly_methods: frozenset[str] = frozenset()  # callable only through ctx.call, never a tx
+
+
+class ContractRegistry:
+    """Contracts by name.  Genesis records name and version; a node refuses other versions."""
+
+    def __init__(self, contracts: Iterable[Contract] = ()) -> None:
+        self._contracts: dict[str, Contract] = {}
+        for contract in contracts:
+            self.register(contract)
+
+    def register(self, contract: Contract) -> None:
+        if contract.name in self._contracts:
+            raise ValueError(f"contract {contract.name} registered twice")
+        self._contracts[contract.name] = contract
+
+    def get(self, name: str) -> Contract | None:
+        return self._contracts.get(name)
+
+    def versions(self) -> dict[str, str]:
+        return {name: c.version for name, c in sorted(self._contracts.items())}
+
+    def __iter__(self) -> Any:
+        return iter(sorted(self._contracts.values(), key=lambda c: c.name))
+
+
+class _Deleted:
+    __slots__ = ()
+
+
+DELETED: Any = _Deleted()
+
+
+class BlockState:
+    """Writes staged by a block over the committed state, in application order."""
+
+    def __init__(self, reader: StateReader) -> None:
+        self.reader = reader
+        self.writes: dict[str, Any] = {}  # key -> value, or DELETED
+
+    def get(self, key: str) -> Any | None:
+        if key in self.writes:
+            value = self.writes[key]
+            return None if value is DELETED else value
+        return self.reader.get(key)
+
+    def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
+        return _merged_scan(self.reader.scan, self.writes, prefix, start_after, limit)
+
+    def write_set(self) -> list[tuple[str, Any | None]]:
+        """Sorted (key, value) pairs; value None means deleted."""
+        return [(k, None if v is DELETED else v) for k, v in sorted(self.writes.items())]
+
+
+def _merged_scan(
+    base_scan: Callable[[str, str, int], list[tuple[str, Any]]],
+    staged: Mapping[str, Any],
+    prefix: str,
+    start_after: str,
+    limit: int,
+) -> list[tuple[str, Any]]:
+    limit = min(limit, limits.SCAN_ROWS_MAX)
+    staged_keys = sorted(k for k in staged if k.startswith(prefix) and k > start_after)
+    # Staged deletions may hide base rows, so ask the base for enough extra rows.
+    base = base_scan(prefix, start_after, limit + len(staged_keys))
+    merged: dict[str, Any] = dict(base)
+    for key in staged_keys:
+        merged[key] = staged[key]
+    rows = [(k, v) for k, v in sorted(merged.items()) if v is not DELETED]
+    if len(base) == limit + len(staged_keys) and base:
+        # The base may hold more rows past its last one: only rows up to it are known complete.
+        last = base[-1][0]
+        rows = [(k, v) for k, v in rows if k <= last]
+    return rows[:limit]
+
+
+@dataclass(slots=True)
+class TxOutcome:
+    """What one transaction did: recorded in the block whether it succeeded or failed."""
+
+    tx_hash: str
+    ok: bool
+    code: str | None = None
+    message: str | None = None
+    value: Any = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"tx_hash": self.tx_hash, "status": "ok" if self.ok else "failed"}
+        if self.ok:
+            result["return"] = self.value
+            result["events"] = self.events
+        else:
+            result["code"] = self.code
+            result["message"] = self.message
+        return result
+
+
+class Context:
+    """What a contract method sees: the tx, the block, and its own slice of state."""
+
+    __slots__ = (
+        "_depth",
+        "_events",
+        "_staged",
+        "_state",
+        "block",
+        "caller",
+        "contract",
+        "registry",
+        "tx",
+    )
+
+    def __init__(
+        self,
+        *,
+        registry: ContractRegistry,
+        state: BlockState,
+        tx: TxInfo,
+        block: BlockInfo,
+        contract: str,
+        staged: dict[str, Any] | None = None,
+        events: list[dict[str, Any]] | None = None,
+        depth: int = 0,
+        caller: str | None = None,
+    ) -> None:
+        self.registry = registry
+        # The contract that reached this method through ctx.call; None for a direct tx.
+        self.caller = caller
+        self._state = state
+        self.tx = tx
+        self.block = block
+        self.contract = contract
+        self._staged: dict[str, Any] = {} if staged is None else staged
+        self._events: list[dict[str, Any]] = [] if events is None else events
+        self._depth = depth
+
+    # -- reads ---------------------------------------------------------------------------------
+    def get(self, key: str) -> Any | None:
+        if key in self._staged:
+            value = self._staged[key]
+            return None if value is DELETED else value
+        return self._state.get(key)
+
+    def scan(
+        self, prefix: str, *, start_after: str = "", limit: int = 100
+    ) -> list[tuple[str, Any]]:
+        return _merged_scan(self._state.scan, self._staged, prefix, start_after, limit)
+
+    def member(self, did: str) -> Member | None:
+        data = self.get(MEMBER_PREFIX + did)
+        return None if data is None else Member.from_json(data)
+
+    # -- writes --------------------------------------------------------------------------------
+    def _check_key(self, key: str) -> None:
+        if not isinstance(key, str) or not key.startswith(self.contract + "/"):
+            raise InvariantViolation(f"contract {self.contract} may not write key {key!r}")
+        if len(key) > limits.STATE_KEY_CHARS_MAX:
+            raise ContractError(
+                "key_too_long", f"state keys are at most {limits.STATE_KEY_CHARS_MAX}"
+            )
+        if key not in self._staged and len(self._staged) >= limits.WRITES_PER_TX_MAX:
+            raise ContractError(
+                "too_many_writes", f"at most {limits.WRITES_PER_TX_MAX} writes per tx"
+            )
+
+    def put(self, key: str, value: Any) -> None:
+        self._check_key(key)
+        invariant(value is not None, "store None with delete()")
+        validate_value(value)
+        self._staged[key] = value
+
+    def delete(self, key: str) -> None:
+        self._check_key(key)
+        self._staged[key] = DELETED
+
+    def emit(self, event_type: str, **attrs: Any) -> None:
+        if len(self._events) >= limits.EVENTS_PER_TX_MAX:
+            raise ContractError(
+                "too_many_events", f"at most {limits.EVENTS_PER_TX_MAX} events per tx"
+            )
+        validate_value(attrs)
+        self._events.append({"type": f"{self.contract}.{event_type}", "attrs": attrs})
+
+    # -- composition ---------------------------------------------------------------------------
+    def call(self, contract: str, method: str, args: dict[str, Any]) -> Any:
+        """Run another contract's method inside this tx, as this tx's sender."""
+        if self._depth >= limits.CALL_DEPTH_MAX:
+            raise ContractError("call_too_deep", f"at most {limits.CALL_DEPTH_MAX} nested calls")
+        target = self.registry.get(contract)
+        if target is None or method not in target.methods:
+            raise ContractError("unknown_method", f"{contract}.{method} does not exist")
+        callee = Context(
+            registry=self.registry,
+            state=self._state,
+            tx=self.tx,
+            block=self.block,
+            contract=contract,
+            staged=self._staged,
+            events=self._events,
+            depth=self._depth + 1,
+            caller=self.contract,
+        )
+        return target.methods[method](callee, args)
+
+    def staged(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return self._staged, self._events
+
+
+def execute_tx(
+    registry: ContractRegistry,
+    state: BlockState,
+    tx: TxInfo,
+    block: BlockInfo,
+    args: dict[str, Any],
+) -> TxOutcome:
+    """Apply one tx to the block's staged state; on failure nothing of it remains."""
+    contract = registry.get(tx.contract)
+    if contract is None:
+        return TxOutcome(tx.tx_hash, ok=False, code="unknown_contract", message=tx.contract)
+    method = contract.methods.get(tx.method)
+    if method is None or tx.method in contract.readonly_methods:
+        return TxOutcome(tx.tx_hash, ok=False, code="unknown_method", message=tx.method)
+    ctx = Context(registry=registry, state=state, tx=tx, block=block, contract=contract.name)
+    try:
+        value = method(ctx, args)
+        validate_value(value)
+    except ZhijinError as exc:
+        return TxOutcome(tx.tx_hash, ok=False, code=exc.code, message=exc.message)
+    staged, events = ctx.staged()
+    state.writes.update(staged)
+    return TxOutcome(tx.tx_hash, ok=True, value=value, events=events)
+
+
+def run_end_block(
+    registry: ContractRegistry, state: BlockState, block: BlockInfo
+) -> list[dict[str, Any]]:
+    """Run every contract's end-of-block hook in name order; returns the events they emitted.
+
+    A hook runs as the system: it has no sender and must not fail for expected reasons, so a
+    ContractError from a hook is an invariant violation.
+    """
+    events: list[dict[str, Any]] = []
+    for contract in registry:
+        if contract.end_block is None:
+            continue
+        tx = TxInfo(
+            tx_hash="",
+            sender="system",
+            signer="system",
+            nonce=0,
+            contract=contract.name,
+            method="end_block",
+        )
+        ctx = Context(registry=registry, state=state, tx=tx, block=block, contract=contract.name)
+        try:
+            contract.end_block(ctx)
+        except ZhijinError as exc:
+            raise InvariantViolation(f"{contract.name}.end_block failed: {exc}") from exc
+        staged, hook_events = ctx.staged()
+        state.writes.update(staged)
+        events.extend(hook_events)
+    return events

@@ -1,0 +1,114 @@
+"""Ed25519 keys and signatures (libsodium through PyNaCl) and did:key identifiers.
+
+did:key for Ed25519 = "did:key:z" + base58btc(0xed 0x01 ‖ 32-byte public key)
+(W3C CCG did:key method; checked against its published vectors in tests).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import base58
+import nacl.bindings
+import nacl.exceptions
+import nacl.signing
+
+from zhijin.chain.errors import ZhijinError
+
+__all__ = [
+    "KeyPair",
+    "did_from_public_key",
+    "public_key_from_did",
+    "verify",
+]
+
+_ED25519_MULTICODEC = b"\xed\x01"
+_DID_KEY_PREFIX = "did:key:z"
+SIGNATURE_BYTES = 64
+PUBLIC_KEY_BYTES = 32
+
+
+class BadKey(ZhijinError):
+    code = "bad_key"
+
+
+def did_from_public_key(public_key: bytes) -> str:
+    if len(public_key) != PUBLIC_KEY_BYTES:
+        raise BadKey(message="an Ed25519 public key is 32 bytes")
+    return _DID_KEY_PREFIX + base58.b58encode(_ED25519_MULTICODEC + public_key).decode("ascii")
+
+
+def public_key_from_did(did: str) -> bytes:
+    """The raw Ed25519 key inside a did:key; BadKey for anything else."""
+    if not isinstance(did, str) or not did.startswith(_DID_KEY_PREFIX) or len(did) > 64:
+        raise BadKey(message="expected a did:key identifier (did:key:z6Mk...)")
+    try:
+        raw = base58.b58decode(did[len(_DID_KEY_PREFIX) :])
+    except ValueError as exc:
+        raise BadKey(message="did:key is not valid base58btc") from exc
+    if len(raw) != 2 + PUBLIC_KEY_BYTES or raw[:2] != _ED25519_MULTICODEC:
+        raise BadKey(message="did:key is not an Ed25519 key")
+    return raw[2:]
+
+
+def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """True when `signature` is a valid Ed25519 signature of `message` by `public_key`.
+
+    libsodium's verification is strict (rejects non-canonical S and small-order keys).  The call
+    releases the GIL, so verifying on several threads uses several cores.
+    """
+    if len(signature) != SIGNATURE_BYTES or len(public_key) != PUBLIC_KEY_BYTES:
+        return False
+    try:
+        nacl.bindings.crypto_sign_open(signature + message, public_key)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    """An Ed25519 signing key.  `repr` never shows the seed."""
+
+    seed: bytes
+    public_key: bytes
+    did: str
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> KeyPair:
+        if len(seed) != 32:
+            raise BadKey(message="an Ed25519 seed is 32 bytes")
+        public_key, _ = nacl.bindings.crypto_sign_seed_keypair(seed)
+        return cls(seed=seed, public_key=public_key, did=did_from_public_key(public_key))
+
+    @classmethod
+    def generate(cls) -> KeyPair:
+        return cls.from_seed(os.urandom(32))
+
+    def sign(self, message: bytes) -> bytes:
+        return nacl.signing.SigningKey(self.seed).sign(message).signature
+
+    def __repr__(self) -> str:
+        return f"KeyPair(did={self.did!r})"
+
+    def save(self, path: Path) -> None:
+        """Write the seed as hex to a new file readable only by its owner (mode 0600)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.seed.hex() + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> KeyPair:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise BadKey(
+                message=f"key file {path} is readable by others (mode {mode:o}); chmod 600"
+            )
+        try:
+            seed = bytes.fromhex(path.read_text().strip())
+        except ValueError as exc:
+            raise BadKey(message=f"key file {path} does not hold a hex seed") from exc
+        return cls.from_seed(seed)
