@@ -3,10 +3,15 @@
 Objects, arrays, strings, booleans, null and integers in the signed 64-bit range.  A float
 anywhere is rejected, as are integers outside that range, non-string keys and lone surrogates.
 
-Encoding validates the value in one pass.  When every object key is ASCII, UTF-16 code-unit
-order (what JCS sorts by) equals code-point order and JSON string escaping is identical to
-ECMAScript's, so the standard library's encoder produces the JCS bytes; otherwise we hand the
-value to the `rfc8785` reference implementation.  Tests check both paths against it.
+Encoding validates the value in one pass, then uses the standard library's encoder, whose
+string escaping (with `ensure_ascii=False`) is ECMAScript's.  JCS sorts object keys by UTF-16
+code units: for ASCII keys that is Python's order, so `sort_keys` does it; when a key is not
+ASCII the objects are re-ordered by their keys' UTF-16 encoding first.  Tests check both paths
+against the `rfc8785` reference implementation.
+
+One deliberate difference from JCS: integers beyond +-2**53 are written as their exact decimal
+digits.  JCS would print them as the nearest IEEE double, losing the value; the wire format
+carries exact 64-bit integers instead (amounts in minor units must never round).
 """
 
 from __future__ import annotations
@@ -14,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
-
-import rfc8785
 
 from zhijin.chain.errors import EncodingError
 
@@ -74,11 +77,29 @@ def canonical(value: Any) -> bytes:
     try:
         if ascii_keys:
             return _dumps(value).encode("utf-8")
-        return rfc8785.dumps(value)
-    except (UnicodeEncodeError, rfc8785.CanonicalizationError) as exc:
+        return _dumps_unsorted(_utf16_ordered(value)).encode("utf-8")
+    except UnicodeEncodeError as exc:
         raise EncodingError(
             "bad_string", "strings must be valid Unicode (no lone surrogates)"
         ) from exc
+
+
+_dumps_unsorted = json.JSONEncoder(
+    sort_keys=False, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def _utf16_key(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
+
+
+def _utf16_ordered(value: Any) -> Any:
+    """A copy of `value` whose objects list their keys in UTF-16 code-unit order."""
+    if isinstance(value, dict):
+        return {k: _utf16_ordered(value[k]) for k in sorted(value, key=_utf16_key)}
+    if isinstance(value, list | tuple):
+        return [_utf16_ordered(item) for item in value]
+    return value
 
 
 def _no_float(text: str) -> Any:

@@ -1,0 +1,52 @@
+"""Shared fixtures: data directories, databases (SQLite and the real PostgreSQL), nodes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SHARED_DIR = Path(
+    os.environ.get("ZHIJIN_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")
+)
+
+
+def pg_base_url() -> str:
+    return os.environ.get("ZHIJIN_TEST_PG_URL", DEFAULT_PG_URL)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards.  Never skipped: if the
+    server is not there the test fails, as CI must run these tests."""
+    base = pg_base_url()
+    schema = "zt_" + uuid.uuid4().hex[:12]
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each chain test runs on both engines."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'chain.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    assert SHARED_DIR.is_dir(), f"../shared not found at {SHARED_DIR} (set ZHIJIN_SHARED_DIR)"
+    return SHARED_DIR

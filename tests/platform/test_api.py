@@ -1,0 +1,148 @@
+"""The HTTP API: submit, wait, read, proofs, notary; errors are problem+json with codes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from zhijin.chain.merkle import verify_consistency_json, verify_inclusion_json
+
+from zhijin.chain.crypto import KeyPair
+from zhijin.chain.tx import make_body, sign_tx
+from zhijin.platform.app import create_app
+from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.platform.settings import Settings
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(data=tmp_path, block_interval_ms=5)
+    init_data_dir(settings, members=3)
+    with TestClient(create_app(settings)) as test_client:
+        test_client.token = (tmp_path / "operator-token").read_text().strip()  # type: ignore[attr-defined]
+        yield test_client
+
+
+def _platform(client: TestClient) -> Platform:
+    return client.app.state.platform  # type: ignore[attr-defined]
+
+
+def _envelope(client: TestClient, key: KeyPair, nonce: int, args: dict) -> dict:
+    platform = _platform(client)
+    body = make_body(
+        chain_id=platform.genesis.chain_id,
+        sender=key.did,
+        nonce=nonce,
+        contract="notary",
+        method="anchor",
+        args=args,
+        valid_until=platform.node.clock() + 60_000,
+    )
+    return sign_tx(key, body)
+
+
+def test_submit_and_wait_then_read_back(client: TestClient) -> None:
+    key = KeyPair.generate()
+    digest = hashlib.sha256(b"x").hexdigest()
+    response = client.post(
+        "/api/v1/chain/txs?wait=true", json=_envelope(client, key, 1, {"hash": digest})
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["status"] == "committed" and answer["height"] >= 1
+    tx = client.get(f"/api/v1/chain/txs/{answer['tx_hash']}").json()
+    assert tx["envelope"]["signer"] == key.did and tx["result"]["status"] == "ok"
+    block = client.get(f"/api/v1/chain/blocks/{answer['height']}").json()
+    assert answer["tx_hash"] in block["txs"]
+    head = client.get("/api/v1/chain/head").json()
+    assert head["height"] >= answer["height"] and head["tree_head"]["tree_size"] >= 1
+    proof = client.get(f"/api/v1/chain/proofs/inclusion/{answer['tx_hash']}").json()
+    verify_inclusion_json(proof)
+    anchor = client.get(f"/api/v1/notary/anchors/{digest}").json()
+    assert anchor["owner"] == key.did and anchor["status"] == "valid"
+
+
+def test_consistency_proof_endpoint(client: TestClient) -> None:
+    key = KeyPair.generate()
+    for nonce in range(1, 5):
+        envelope = _envelope(client, key, nonce, {"hash": f"{nonce:064x}"})
+        assert client.post("/api/v1/chain/txs?wait=true", json=envelope).status_code == 200
+    proof = client.get("/api/v1/chain/proofs/consistency", params={"from": 1, "to": 4}).json()
+    verify_consistency_json(proof)
+    bad = client.get("/api/v1/chain/proofs/consistency", params={"from": 3, "to": 99})
+    assert bad.status_code == 400 and bad.json()["code"] == "bad_size"
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b'{"body": {', "malformed_json"),
+        (b'{"body": {"a": 1.5}, "signer": "x", "signature": "y"}', "float_not_allowed"),
+        (b"[]", "bad_envelope"),
+    ],
+)
+def test_bad_envelopes_are_problem_json(client: TestClient, content: bytes, code: str) -> None:
+    response = client.post(
+        "/api/v1/chain/txs", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == code
+
+
+def test_forged_signature_is_refused_and_nothing_is_stored(client: TestClient) -> None:
+    envelope = _envelope(client, KeyPair.generate(), 1, {"hash": "a" * 64})
+    envelope["signature"] = "0" * 128
+    response = client.post("/api/v1/chain/txs?wait=true", json=envelope)
+    assert response.status_code == 400 and response.json()["code"] == "bad_signature"
+    assert client.get(f"/api/v1/notary/anchors/{'a' * 64}").status_code == 404
+
+
+def test_unknown_things_are_404_with_codes(client: TestClient) -> None:
+    assert client.get("/api/v1/chain/blocks/999").json()["code"] == "block_not_found"
+    assert client.get(f"/api/v1/chain/txs/{'0' * 64}").json()["code"] == "tx_not_found"
+    assert client.get("/api/v1/chain/txs/zz").json()["code"] == "bad_hash"
+    assert client.get(f"/api/v1/notary/anchors/{'0' * 64}").json()["code"] == "not_anchored"
+
+
+def test_operator_anchor_needs_the_token(client: TestClient) -> None:
+    digest = hashlib.sha256(b"contract").hexdigest()
+    body = {"hash": digest, "title": "contract"}
+    refused = client.post("/api/v1/notary/anchors", json=body)
+    assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+    wrong = client.post(
+        "/api/v1/notary/anchors", json=body, headers={"Authorization": "Bearer nope"}
+    )
+    assert wrong.status_code == 401
+    headers = {"Authorization": f"Bearer {client.token}"}  # type: ignore[attr-defined]
+    created = client.post("/api/v1/notary/anchors", json=body, headers=headers)
+    assert created.status_code == 200 and created.json()["created"] is True
+    again = client.post("/api/v1/notary/anchors", json={**body, "title": "retry"}, headers=headers)
+    assert again.json() == {"created": False, "record": created.json()["record"]}
+    receipt = client.get(f"/api/v1/notary/anchors/{digest}/receipt").json()
+    check = client.post(
+        "/api/v1/notary/verify", json={"receipt": receipt, "document_sha256": digest}
+    )
+    assert check.json()["ok"] is True
+    receipt["tree_head"]["root"] = "00" * 32
+    assert client.post("/api/v1/notary/verify", json={"receipt": receipt}).json()["ok"] is False
+
+
+def test_anchor_request_validation(client: TestClient) -> None:
+    headers = {"Authorization": f"Bearer {client.token}"}  # type: ignore[attr-defined]
+    for body in (
+        {"hash": "xyz"},
+        {"hash": "a" * 64, "title": 5},
+        {"hash": "a" * 64, "extra": 1},
+        {},
+    ):
+        response = client.post("/api/v1/notary/anchors", json=body, headers=headers)
+        assert response.status_code == 422 and response.json()["code"] == "invalid_request"
+
+
+def test_web_shell_and_openapi(client: TestClient) -> None:
+    assert "zhijin" in client.get("/").text
+    assert "/api/v1/chain/txs" in client.get("/openapi.json").json()["paths"]

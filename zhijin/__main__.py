@@ -1,0 +1,3 @@
+from zhijin.cli import main
+
+main()

@@ -1,0 +1,522 @@
+"""The chain node: admission, mempool, block production and durable commit.
+
+Admission (`submit`) runs on the caller's thread: it parses and authenticates envelopes (the
+Ed25519 check releases the GIL, so several submitting threads use several cores), then reserves
+each (sender, nonce) pair before checking the database, so two submissions of the same pair can
+never both get in.  The ordering service decides the order; `produce_block` executes a list of
+transactions, derives every root, signs the header and the tree head, and commits the block in
+one database transaction.  Only after that commit are waiters told "committed".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from zhijin.chain import limits
+from zhijin.chain.block import (
+    ZERO_HASH,
+    BlockHeader,
+    TreeHead,
+    next_state_root,
+    results_root,
+    sign_header,
+    sign_tree_head,
+    tx_root,
+)
+from zhijin.chain.codec import decode
+from zhijin.chain.contract import (
+    BlockInfo,
+    BlockState,
+    ContractRegistry,
+    TxInfo,
+    TxOutcome,
+    execute_tx,
+    run_end_block,
+)
+from zhijin.chain.crypto import KeyPair
+from zhijin.chain.errors import TxRejected, Unavailable, invariant
+from zhijin.chain.genesis import Genesis
+from zhijin.chain.merkle import LogTree, leaf_hash
+from zhijin.chain.store import BlockRecord, ChainStore, TxRecord
+from zhijin.chain.tx import Tx, parse_envelope
+
+__all__ = ["Admission", "Head", "Node", "NodeError"]
+
+log = logging.getLogger("zhijin.chain.node")
+
+STATE_CACHE_ENTRIES_MAX = 200_000
+
+
+class NodeError(Unavailable):
+    code = "node_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    height: int
+    block_hash: bytes
+    state_root: bytes
+    time_ms: int
+    log_size: int
+
+
+@dataclass(slots=True)
+class Admission:
+    """The answer to one submitted transaction: accepted (with a future) or rejected."""
+
+    tx_hash: str | None
+    accepted: bool
+    code: str | None = None
+    message: str | None = None
+    future: Future[dict[str, Any]] | None = field(default=None, repr=False)
+    batch: bool = False  # the tx came in a member batch envelope
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _CachedReader:
+    """State reads for one block: the node's cache first, then the block's DB connection."""
+
+    def __init__(self, node: Node, conn: Connection) -> None:
+        self._node = node
+        self._conn = conn
+
+    def get(self, key: str) -> Any | None:
+        cache = self._node._state_cache
+        if key in cache:
+            return cache[key]
+        value = self._node.store.state_get(self._conn, key)
+        self._node._cache_put(key, value)
+        return value
+
+    def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
+        return self._node.store.state_scan(self._conn, prefix, start_after, limit)
+
+
+class Node:
+    def __init__(
+        self,
+        *,
+        store: ChainStore,
+        genesis: Genesis,
+        registry: ContractRegistry,
+        key: KeyPair,
+        clock: Callable[[], int] = now_ms,
+        mempool_txs_max: int = limits.MEMPOOL_TXS_MAX,
+    ) -> None:
+        self.store = store
+        self.genesis = genesis
+        self.registry = registry
+        self.key = key
+        self.clock = clock
+        self.mempool_txs_max = mempool_txs_max
+        self._lock = threading.Lock()
+        self._commit_lock = threading.Lock()
+        self._mempool: OrderedDict[bytes, Tx] = OrderedDict()
+        self._reserved: set[tuple[str, int]] = set()
+        self._futures: dict[bytes, Future[dict[str, Any]]] = {}
+        self._arrived = threading.Condition(self._lock)
+        self._state_cache: OrderedDict[str, Any] = OrderedDict()
+        self._listeners: list[Callable[[int], None]] = []
+        self._check_contracts()
+        store.create_schema()
+        self.head = self._load_or_create_head()
+        self.log_tree = LogTree(store, self.head.log_size)
+
+    # -- start-up --------------------------------------------------------------------------------
+    def _check_contracts(self) -> None:
+        ours = self.registry.versions()
+        if ours != dict(self.genesis.contracts):
+            raise NodeError(
+                "contract_mismatch",
+                f"genesis names contracts {dict(self.genesis.contracts)}, this node runs {ours}",
+            )
+
+    def _load_or_create_head(self) -> Head:
+        stored_genesis = self.store.get_meta("genesis_hash")
+        if stored_genesis is None:
+            self._commit_genesis_block()
+        elif stored_genesis != self.genesis.hash().hex():
+            raise NodeError("genesis_mismatch", "the database belongs to another genesis")
+        height = self.store.head_height()
+        invariant(height is not None, "a chain database without block 0")
+        block = self.store.get_block(height or 0)
+        invariant(block is not None, "head block missing")
+        assert block is not None
+        header = block.header_json()
+        return Head(
+            height=block.height,
+            block_hash=block.block_hash,
+            state_root=bytes.fromhex(header["state_root"]),
+            time_ms=header["time_ms"],
+            log_size=header["log_size"],
+        )
+
+    def _commit_genesis_block(self) -> None:
+        writes = self.genesis.write_set()
+        header = genesis_header(self.genesis)
+        record = BlockRecord(
+            height=0,
+            block_hash=header.hash(),
+            header=header.encoded(),
+            signatures=[],
+            end_block_events=[],
+            txs=[],
+            batches=[],
+            writes=writes,
+            log_nodes=[],
+            tree_size=0,
+            log_root=header.log_root,
+            tree_head_signatures=[],
+        )
+        with self.store.engine.begin() as conn:
+            self.store.commit_block(conn, record)
+        self.store.set_meta("genesis_hash", self.genesis.hash().hex())
+        self.store.set_meta("chain_id", self.genesis.chain_id)
+
+    # -- admission -------------------------------------------------------------------------------
+    def submit(self, envelope: bytes | str | dict[str, Any]) -> list[Admission]:
+        """Admit one envelope (single or batch).  A batch is admitted or refused as a whole."""
+        try:
+            txs = parse_envelope(envelope)
+        except TxRejected as exc:
+            return [Admission(None, False, exc.code, exc.message)]
+        answers = self.admit(txs, atomic=len(txs) > 1)
+        if txs[0].batch_hash is not None:
+            for answer in answers:
+                answer.batch = True
+        return answers
+
+    def submit_many(self, envelopes: Iterable[bytes | str | dict[str, Any]]) -> list[Admission]:
+        """Admit many single envelopes with one nonce query: each is accepted or refused alone."""
+        parsed: list[Tx] = []
+        answers: list[Admission | None] = []
+        for envelope in envelopes:
+            try:
+                parsed.extend(parse_envelope(envelope))
+                answers.append(None)
+            except TxRejected as exc:
+                answers.append(Admission(None, False, exc.code, exc.message))
+        admitted = iter(self.admit(parsed, atomic=False))
+        return [answer if answer is not None else next(admitted) for answer in answers]
+
+    def admit(self, txs: Sequence[Tx], *, atomic: bool) -> list[Admission]:
+        """Stateless checks, nonce reservation, the committed-nonce query, then the mempool."""
+        now = self.clock()
+        problems = [self._stateless_problem(tx, now) for tx in txs]
+        if atomic and any(problems):
+            return _refuse_all(txs, problems)
+        wanted = [i for i, problem in enumerate(problems) if problem is None]
+        reserved = self._reserve(txs, wanted)
+        for i in wanted:
+            if i not in reserved:
+                problems[i] = ("nonce_used", "this sender's nonce is already pending")
+        used = self.store.used_nonces([(txs[i].sender, txs[i].nonce) for i in reserved])
+        for i in reserved:
+            if (txs[i].sender, txs[i].nonce) in used:
+                problems[i] = ("nonce_used", "this sender already used this nonce")
+        if atomic and any(problems):
+            self._release(txs[i] for i in reserved)
+            return _refuse_all(txs, problems)
+        self._release(txs[i] for i in reserved if problems[i] is not None)
+        return self._enqueue(txs, problems, atomic=atomic)
+
+    def _stateless_problem(self, tx: Tx, now: int) -> tuple[str, str] | None:
+        body = tx.body
+        if body["chain_id"] != self.genesis.chain_id:
+            return ("wrong_chain", f"this chain is {self.genesis.chain_id}")
+        if body["valid_until"] < now:
+            return ("expired", "valid_until has passed")
+        if body["valid_until"] > now + limits.VALIDITY_MS_MAX:
+            return ("valid_until_too_far", "valid_until may be at most 24 hours ahead")
+        contract = self.registry.get(body["contract"])
+        if contract is None:
+            return ("unknown_contract", f"no contract named {body['contract']}")
+        if body["method"] not in contract.methods or body["method"] in contract.readonly_methods:
+            return ("unknown_method", f"{body['contract']} has no method {body['method']}")
+        if tx.signer != tx.sender and tx.signer not in self.genesis.member_weights():
+            return ("unauthorized_signer", "the signer is neither the sender nor a member")
+        return None
+
+    def _reserve(self, txs: Sequence[Tx], indices: Sequence[int]) -> set[int]:
+        reserved: set[int] = set()
+        with self._lock:
+            for i in indices:
+                pair = (txs[i].sender, txs[i].nonce)
+                if pair in self._reserved:
+                    continue
+                self._reserved.add(pair)
+                reserved.add(i)
+        return reserved
+
+    def _release(self, txs: Iterable[Tx]) -> None:
+        with self._lock:
+            for tx in txs:
+                self._reserved.discard((tx.sender, tx.nonce))
+
+    def _enqueue(
+        self, txs: Sequence[Tx], problems: list[tuple[str, str] | None], *, atomic: bool
+    ) -> list[Admission]:
+        answers: list[Admission] = []
+        with self._lock:
+            room = self.mempool_txs_max - len(self._mempool)
+            if atomic and room < len(txs):
+                for tx in txs:
+                    self._reserved.discard((tx.sender, tx.nonce))
+                return [
+                    Admission(tx.hash_hex, False, "mempool_full", "the node is saturated")
+                    for tx in txs
+                ]
+            for tx, problem in zip(txs, problems, strict=True):
+                if problem is None and room <= 0:
+                    problem = ("mempool_full", "the node is saturated; retry later")
+                    self._reserved.discard((tx.sender, tx.nonce))
+                if problem is not None:
+                    answers.append(Admission(tx.hash_hex, False, problem[0], problem[1]))
+                    continue
+                future: Future[dict[str, Any]] = Future()
+                self._mempool[tx.tx_hash] = tx
+                self._futures[tx.tx_hash] = future
+                room -= 1
+                answers.append(Admission(tx.hash_hex, True, future=future))
+            if room < self.mempool_txs_max:
+                self._arrived.notify_all()
+        return answers
+
+    # -- ordering side ---------------------------------------------------------------------------
+    def mempool_size(self) -> int:
+        with self._lock:
+            return len(self._mempool)
+
+    def take(self, count: int, *, timeout_s: float) -> list[Tx]:
+        """Up to `count` txs in arrival order, waiting up to `timeout_s` for the first one."""
+        with self._lock:
+            if not self._mempool:
+                self._arrived.wait(timeout_s)
+            taken: list[Tx] = []
+            while self._mempool and len(taken) < count:
+                taken.append(self._mempool.popitem(last=False)[1])
+            return taken
+
+    def wait_for(self, count: int, *, deadline: float) -> None:
+        """Block until the mempool holds `count` txs or the monotonic `deadline` passes."""
+        with self._lock:
+            while len(self._mempool) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._arrived.wait(remaining)
+
+    def add_listener(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(height)` after each commit (projections, notifications)."""
+        self._listeners.append(listener)
+
+    # -- block production ------------------------------------------------------------------------
+    def produce_block(self, txs: Sequence[Tx]) -> int:
+        """Execute, commit and sign one block of `txs`; returns its height."""
+        invariant(0 < len(txs) <= limits.BLOCK_TXS_MAX, "block size out of bounds")
+        with self._commit_lock:
+            try:
+                height, outcomes = self._produce(txs)
+            except Exception:
+                # Nothing was committed: forget cached state and the log tree's staged nodes,
+                # and answer every waiter, so no client is left hanging on a lost block.
+                self._state_cache.clear()
+                self.log_tree = LogTree(self.store, self.head.log_size)
+                self._fail_waiters(txs)
+                raise
+        self._finish(txs, height, outcomes)
+        return height
+
+    def _produce(self, txs: Sequence[Tx]) -> tuple[int, list[TxOutcome]]:
+        head = self.head
+        block = BlockInfo(
+            chain_id=self.genesis.chain_id,
+            height=head.height + 1,
+            time_ms=max(head.time_ms + 1, self.clock()),
+        )
+        with self.store.engine.begin() as conn:
+            state = BlockState(_CachedReader(self, conn))
+            outcomes = [self._execute(state, tx, block) for tx in txs]
+            end_events = run_end_block(self.registry, state, block)
+            write_set = state.write_set()
+            record, header = self._seal(txs, block, outcomes, end_events, write_set)
+            self.store.commit_block(conn, record)
+        for key, value in write_set:
+            self._cache_put(key, value)
+        self.head = Head(
+            height=block.height,
+            block_hash=record.block_hash,
+            state_root=header.state_root,
+            time_ms=block.time_ms,
+            log_size=header.log_size,
+        )
+        return block.height, outcomes
+
+    def _execute(self, state: BlockState, tx: Tx, block: BlockInfo) -> TxOutcome:
+        body = tx.body
+        if body["valid_until"] < block.time_ms:
+            return TxOutcome(tx.hash_hex, ok=False, code="expired", message="valid_until passed")
+        vouched = tx.signer != tx.sender
+        if vouched and state.get("governance/member/" + tx.signer) is None:
+            return TxOutcome(
+                tx.hash_hex, ok=False, code="unauthorized_signer", message="signer is not a member"
+            )
+        info = TxInfo(
+            tx_hash=tx.hash_hex,
+            sender=tx.sender,
+            signer=tx.signer,
+            nonce=tx.nonce,
+            contract=body["contract"],
+            method=body["method"],
+            vouched=vouched,
+        )
+        return execute_tx(self.registry, state, info, block, body["args"])
+
+    def _seal(
+        self,
+        txs: Sequence[Tx],
+        block: BlockInfo,
+        outcomes: list[TxOutcome],
+        end_events: list[dict[str, Any]],
+        write_set: list[tuple[str, Any]],
+    ) -> tuple[BlockRecord, BlockHeader]:
+        results = [o.to_json() for o in outcomes]
+        tx_hashes = [tx.tx_hash for tx in txs]
+        new_nodes = self.log_tree.append([leaf_hash(h) for h in tx_hashes])
+        header = BlockHeader(
+            chain_id=block.chain_id,
+            height=block.height,
+            prev_hash=self.head.block_hash,
+            time_ms=block.time_ms,
+            tx_count=len(txs),
+            tx_root=tx_root(tx_hashes),
+            results_root=results_root([*results, {"end_block_events": end_events}]),
+            state_root=next_state_root(self.head.state_root, write_set),
+            log_root=self.log_tree.root(),
+            log_size=self.log_tree.size,
+            proposer=self.key.did,
+        )
+        block_hash = header.hash()
+        tree_head = TreeHead(
+            block.chain_id, header.log_size, header.log_root, block.height, block_hash
+        )
+        record = BlockRecord(
+            height=block.height,
+            block_hash=block_hash,
+            header=header.encoded(),
+            signatures=[sign_header(self.key, header).to_json()],
+            end_block_events=end_events,
+            txs=[_tx_record(i, tx, r) for i, (tx, r) in enumerate(zip(txs, results, strict=True))],
+            batches=_batches(txs),
+            writes=write_set,
+            log_nodes=new_nodes,
+            tree_size=header.log_size,
+            log_root=header.log_root,
+            tree_head_signatures=[sign_tree_head(self.key, tree_head).to_json()],
+        )
+        return record, header
+
+    def _finish(self, txs: Sequence[Tx], height: int, outcomes: list[TxOutcome]) -> None:
+        with self._lock:
+            futures = [self._futures.pop(tx.tx_hash, None) for tx in txs]
+            for tx in txs:
+                self._reserved.discard((tx.sender, tx.nonce))
+        for future, outcome in zip(futures, outcomes, strict=True):
+            if future is not None:
+                future.set_result({"height": height, **outcome.to_json()})
+        for listener in self._listeners:
+            try:
+                listener(height)
+            except Exception:  # a projection's failure must not stop the chain
+                log.exception("block listener failed at height %d", height)
+
+    def _fail_waiters(self, txs: Sequence[Tx]) -> None:
+        with self._lock:
+            futures = [self._futures.pop(tx.tx_hash, None) for tx in txs]
+            for tx in txs:
+                self._reserved.discard((tx.sender, tx.nonce))
+        for future in futures:
+            if future is not None:
+                future.set_exception(NodeError("commit_failed", "the block was not committed"))
+
+    def _cache_put(self, key: str, value: Any) -> None:
+        cache = self._state_cache
+        cache[key] = value
+        cache.move_to_end(key)
+        if len(cache) > STATE_CACHE_ENTRIES_MAX:
+            cache.popitem(last=False)
+
+    # -- reads -----------------------------------------------------------------------------------
+    def state_get(self, key: str) -> Any | None:
+        """The committed value of a state key (for queries outside block execution)."""
+        with self.store.read() as conn:
+            return self.store.state_get(conn, key)
+
+
+def genesis_header(genesis: Genesis) -> BlockHeader:
+    """Block 0: derived from the genesis file alone, so anyone can recompute it."""
+    from zhijin.chain.merkle import EMPTY_ROOT
+
+    return BlockHeader(
+        chain_id=genesis.chain_id,
+        height=0,
+        prev_hash=genesis.hash(),
+        time_ms=genesis.time_ms,
+        tx_count=0,
+        tx_root=EMPTY_ROOT,
+        results_root=EMPTY_ROOT,
+        state_root=next_state_root(ZERO_HASH, genesis.write_set()),
+        log_root=EMPTY_ROOT,
+        log_size=0,
+        proposer="genesis",
+    )
+
+
+def _tx_record(position: int, tx: Tx, result: dict[str, Any]) -> TxRecord:
+    return TxRecord(
+        tx_hash=tx.tx_hash,
+        position=position,
+        sender=tx.sender,
+        nonce=tx.nonce,
+        body=tx.body_bytes,
+        signer=tx.signer,
+        signature=tx.signature,
+        batch_hash=tx.batch_hash,
+        result=result,
+    )
+
+
+def _batches(txs: Sequence[Tx]) -> list[tuple[bytes, str, bytes, bytes]]:
+    """The batch envelopes first seen in this block (a batch may span blocks: stored once)."""
+    seen: dict[bytes, list[Tx]] = {}
+    for tx in txs:
+        if tx.batch_hash is not None:
+            seen.setdefault(tx.batch_hash, []).append(tx)
+    return [
+        (h, group[0].signer, group[0].signature, b"".join(group[0].batch_members))
+        for h, group in seen.items()
+    ]
+
+
+def _refuse_all(txs: Sequence[Tx], problems: list[tuple[str, str] | None]) -> list[Admission]:
+    first = next(p for p in problems if p is not None)
+    return [
+        Admission(tx.hash_hex, False, *(problem or ("batch_refused", f"batch refused: {first[1]}")))
+        for tx, problem in zip(txs, problems, strict=True)
+    ]
+
+
+def decode_result(raw: bytes) -> dict[str, Any]:
+    return dict(decode(raw))

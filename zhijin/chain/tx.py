@@ -1,0 +1,223 @@
+"""Transactions and envelopes (ARCHITECTURE.md, "Wire format").
+
+A single envelope is `{"body": {...}, "signer": did:key, "signature": hex}`; a member's batch
+envelope is `{"bodies": [...], "signer": did:key, "signature": hex}` with one signature over the
+canonical list of bodies.  Each body has its own `tx_hash` = SHA-256(canonical(body)).
+
+Parsing does every check that needs no state: shape, types, sizes, canonical form and the
+signature.  Checks against state (chain id, nonce reuse, expiry against block time, membership
+of a vouching signer) belong to the node.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from zhijin.chain import limits
+from zhijin.chain.codec import canonical, decode, sha256
+from zhijin.chain.crypto import BadKey, KeyPair, public_key_from_did, verify
+from zhijin.chain.errors import EncodingError, TxRejected
+
+__all__ = [
+    "BODY_FIELDS",
+    "Batch",
+    "Tx",
+    "batch_message",
+    "make_body",
+    "parse_envelope",
+    "sign_batch",
+    "sign_tx",
+]
+
+BODY_FIELDS = frozenset(
+    {"chain_id", "sender", "nonce", "contract", "method", "args", "valid_until"}
+)
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_HEX_SIGNATURE = re.compile(r"^[0-9a-f]{128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    """A signed transaction whose body is canonical and whose signature has been checked."""
+
+    body: Mapping[str, Any]
+    body_bytes: bytes
+    tx_hash: bytes
+    signer: str
+    signature: bytes
+    batch_hash: bytes | None = None  # set when the tx came inside a member batch envelope
+    batch_members: tuple[bytes, ...] = ()  # every tx hash of that batch, in order (shared)
+
+    @property
+    def sender(self) -> str:
+        return str(self.body["sender"])
+
+    @property
+    def nonce(self) -> int:
+        return int(self.body["nonce"])
+
+    @property
+    def hash_hex(self) -> str:
+        return self.tx_hash.hex()
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "body": dict(self.body),
+            "signer": self.signer,
+            "signature": self.signature.hex(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A member batch envelope: one signature over the canonical list of its bodies."""
+
+    batch_hash: bytes  # SHA-256 of the signed bytes
+    signer: str
+    signature: bytes
+    txs: tuple[Tx, ...]
+
+
+def _check_body(body: Any) -> None:
+    if not isinstance(body, dict):
+        raise TxRejected("bad_body", "body must be an object")
+    missing = BODY_FIELDS - body.keys()
+    extra = body.keys() - BODY_FIELDS
+    if missing or extra:
+        raise TxRejected(
+            "bad_body",
+            f"body fields: missing {sorted(missing)}, unexpected {sorted(extra)}",
+        )
+    for name in ("chain_id", "sender", "contract", "method"):
+        if not isinstance(body[name], str):
+            raise TxRejected("bad_body", f"{name} must be a string")
+    if len(body["chain_id"]) > limits.STRING_ID_CHARS_MAX:
+        raise TxRejected("bad_body", "chain_id is too long")
+    if not 0 < len(body["sender"]) <= limits.SENDER_CHARS_MAX:
+        raise TxRejected("bad_body", "sender must be 1 to 256 characters")
+    if not _NAME.match(body["contract"]) or not _NAME.match(body["method"]):
+        raise TxRejected("bad_body", "contract and method are lowercase names")
+    for name in ("nonce", "valid_until"):
+        value = body[name]
+        if type(value) is not int or value < 0:
+            raise TxRejected("bad_body", f"{name} must be a non-negative integer")
+    if not isinstance(body["args"], dict):
+        raise TxRejected("bad_body", "args must be an object")
+
+
+def _parse_signer(envelope: Mapping[str, Any]) -> tuple[str, bytes, bytes]:
+    signer = envelope.get("signer")
+    signature = envelope.get("signature")
+    if not isinstance(signer, str) or not isinstance(signature, str):
+        raise TxRejected("bad_envelope", "signer and signature must be strings")
+    if not _HEX_SIGNATURE.match(signature):
+        raise TxRejected("bad_signature", "signature must be 128 lowercase hex digits")
+    try:
+        public_key = public_key_from_did(signer)
+    except BadKey as exc:
+        raise TxRejected("bad_signer", exc.message) from exc
+    return signer, public_key, bytes.fromhex(signature)
+
+
+def _body_bytes(body: Any) -> bytes:
+    _check_body(body)
+    try:
+        encoded = canonical(body)
+    except EncodingError as exc:
+        raise TxRejected(exc.code, exc.message) from exc
+    if len(encoded) > limits.TX_BYTES_MAX:
+        raise TxRejected("tx_too_large", f"a tx body is at most {limits.TX_BYTES_MAX} bytes")
+    return encoded
+
+
+def parse_envelope(raw: bytes | str | Mapping[str, Any]) -> list[Tx]:
+    """Parse and authenticate a single or batch envelope; TxRejected with a stable code if bad.
+
+    Returns the transactions in envelope order.  A batch is accepted or refused as a whole.
+    """
+    if isinstance(raw, bytes | str):
+        if len(raw) > limits.TX_BYTES_MAX * limits.BATCH_TXS_MAX:
+            raise TxRejected("tx_too_large", "envelope is too large")
+        try:
+            envelope = decode(raw)
+        except EncodingError as exc:
+            raise TxRejected(exc.code, exc.message) from exc
+    else:
+        envelope = raw
+    if not isinstance(envelope, dict):
+        raise TxRejected("bad_envelope", "an envelope is a JSON object")
+    if "bodies" in envelope:
+        return list(_parse_batch(envelope).txs)
+    if set(envelope) != {"body", "signer", "signature"}:
+        raise TxRejected("bad_envelope", "envelope fields are body, signer and signature")
+    signer, public_key, signature = _parse_signer(envelope)
+    body_bytes = _body_bytes(envelope["body"])
+    if not verify(public_key, body_bytes, signature):
+        raise TxRejected("bad_signature", "signature does not verify for this signer and body")
+    return [Tx(envelope["body"], body_bytes, sha256(body_bytes), signer, signature)]
+
+
+def _parse_batch(envelope: Mapping[str, Any]) -> Batch:
+    if set(envelope) != {"bodies", "signer", "signature"}:
+        raise TxRejected("bad_envelope", "batch envelope fields are bodies, signer and signature")
+    bodies = envelope["bodies"]
+    if not isinstance(bodies, list) or not 0 < len(bodies) <= limits.BATCH_TXS_MAX:
+        raise TxRejected("bad_envelope", f"bodies must list 1 to {limits.BATCH_TXS_MAX} bodies")
+    signer, public_key, signature = _parse_signer(envelope)
+    encoded = [_body_bytes(body) for body in bodies]
+    # canonical(list) is "[" + the canonical items joined by "," + "]": no re-encoding needed.
+    signed = b"[" + b",".join(encoded) + b"]"
+    if not verify(public_key, signed, signature):
+        raise TxRejected("bad_signature", "batch signature does not verify")
+    batch_hash = sha256(signed)
+    hashes = tuple(sha256(data) for data in encoded)
+    txs = tuple(
+        Tx(body, data, tx_hash, signer, signature, batch_hash, hashes)
+        for body, data, tx_hash in zip(bodies, encoded, hashes, strict=True)
+    )
+    if len(set(hashes)) != len(hashes):
+        raise TxRejected("duplicate_tx", "a batch holds the same body twice")
+    return Batch(batch_hash, signer, signature, txs)
+
+
+def batch_message(body_bytes: list[bytes]) -> bytes:
+    return b"[" + b",".join(body_bytes) + b"]"
+
+
+def make_body(
+    *,
+    chain_id: str,
+    sender: str,
+    nonce: int,
+    contract: str,
+    method: str,
+    args: Mapping[str, Any],
+    valid_until: int,
+) -> dict[str, Any]:
+    return {
+        "chain_id": chain_id,
+        "sender": sender,
+        "nonce": nonce,
+        "contract": contract,
+        "method": method,
+        "args": dict(args),
+        "valid_until": valid_until,
+    }
+
+
+def sign_tx(key: KeyPair, body: Mapping[str, Any]) -> dict[str, Any]:
+    """A single envelope for `body`, signed by `key` (client side)."""
+    return {"body": dict(body), "signer": key.did, "signature": key.sign(canonical(body)).hex()}
+
+
+def sign_batch(key: KeyPair, bodies: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A member batch envelope over `bodies`, signed by the member's `key`."""
+    message = batch_message([canonical(body) for body in bodies])
+    return {
+        "bodies": [dict(body) for body in bodies],
+        "signer": key.did,
+        "signature": key.sign(message).hex(),
+    }

@@ -1,0 +1,68 @@
+"""HTTP API of the notary: anchor (operator), look up, fetch a receipt, verify a receipt."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from zhijin.notary import limits, service
+from zhijin.notary.receipt import build_receipt, verify_receipt
+from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/notary", tags=["notary"])
+
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+HashPath = Annotated[str, Path(pattern=SHA256_PATTERN, description="SHA-256, lowercase hex")]
+
+
+class AnchorRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    hash: str = Field(pattern=SHA256_PATTERN, description="SHA-256 of the document, lowercase hex")
+    title: str = Field(default="", max_length=limits.TITLE_CHARS_MAX)
+    expires_at: int | None = Field(default=None, ge=0, description="block time in ms")
+
+
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    receipt: dict[str, Any]
+    document_sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
+
+
+@router.post("/anchors", summary="Anchor a document hash, signed by this node's member")
+async def create_anchor(
+    request: AnchorRequest, gateway: GatewayDep, _operator: OperatorDep
+) -> dict[str, Any]:
+    return await run_in_threadpool(
+        lambda: service.anchor(
+            gateway, document_hash=request.hash, title=request.title, expires_at=request.expires_at
+        )
+    )
+
+
+@router.get("/anchors/{document_hash}", summary="Look up an anchored document by its hash")
+def get_anchor(document_hash: HashPath, platform: PlatformDep) -> dict[str, Any]:
+    return service.lookup(platform.store, document_hash, now_ms=platform.node.clock())
+
+
+@router.get("/anchors/{document_hash}/receipt", summary="An offline-verifiable receipt")
+def get_receipt(document_hash: HashPath, platform: PlatformDep) -> dict[str, Any]:
+    return build_receipt(platform.store, document_hash)
+
+
+@router.post("/verify", summary="Check a receipt against this chain's genesis")
+def verify(request: VerifyRequest, platform: PlatformDep) -> dict[str, Any]:
+    report = verify_receipt(request.receipt, platform.genesis)
+    result = report.to_json()
+    if request.document_sha256 is not None:
+        anchored = request.receipt.get("tx", {}).get("envelope", {}).get("body", {})
+        matches = anchored.get("args", {}).get("hash") == request.document_sha256
+        result["checks"].append({"name": "document hash matches", "ok": matches, "detail": ""})
+        result["ok"] = result["ok"] and matches
+    return result

@@ -1,0 +1,1 @@
+"""Platform plumbing: settings, the node runtime, the app factory, demo data."""

@@ -1,0 +1,168 @@
+"""The chain benchmark (`bench/chain.py`, `zhijin bench chain`).
+
+Signed notary transactions from many senders go through the node's admission (signature
+checks on the client threads), the solo orderer, execution and the durable commit; a tx's
+latency runs from its submission to the moment its block is committed.  A second case sends
+the same kind of transactions in member batch envelopes (one signature per batch).  The
+machine's own Ed25519 verification rate is measured too: cores x that rate is the ceiling for
+per-tx-signed throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from zhijin.chain.codec import canonical
+from zhijin.chain.crypto import KeyPair, verify
+from zhijin.chain.tx import make_body, sign_batch, sign_tx
+from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.platform.settings import Settings
+
+__all__ = ["measure_verify_rate", "run_chain_bench"]
+
+SENDERS = 1_000
+CLIENT_THREADS = 2
+SUBMIT_CHUNK = 500
+BATCH_BODIES = 1_000
+
+
+def measure_verify_rate(samples: int = 4_000) -> float:
+    """Ed25519 verifications per second on one core (libsodium through PyNaCl)."""
+    key = KeyPair.generate()
+    messages = [os.urandom(180) for _ in range(samples)]
+    signatures = [key.sign(m) for m in messages]
+    start = time.perf_counter()
+    for message, signature in zip(messages, signatures, strict=True):
+        verify(key.public_key, message, signature)
+    return samples / (time.perf_counter() - start)
+
+
+def _bodies(chain_id: str, senders: list[KeyPair], count: int, tag: str) -> list[dict[str, Any]]:
+    valid_until = int(time.time() * 1000) + 3_600_000
+    return [
+        make_body(
+            chain_id=chain_id,
+            sender=senders[i % len(senders)].did,
+            nonce=i,
+            contract="notary",
+            method="anchor",
+            args={"hash": canonical([tag, i]).hex().ljust(64, "0")[:64], "title": f"doc {i}"},
+            valid_until=valid_until,
+        )
+        for i in range(count)
+    ]
+
+
+def _run_case(
+    platform: Platform, envelopes: list[Any], submit: Callable[[list[Any]], Any]
+) -> dict[str, Any]:
+    """Submit `envelopes` from client threads; collect per-tx commit latency."""
+    latencies_ms: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    done = threading.Event()
+    expected = [0]
+
+    def on_commit(started: float) -> Callable[[Future[dict[str, Any]]], None]:
+        def record(future: Future[dict[str, Any]]) -> None:
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                latencies_ms.append(elapsed)
+                if future.exception() is not None or future.result()["status"] != "ok":
+                    failures.append("tx failed")
+                if len(latencies_ms) + len(failures) >= expected[0]:
+                    done.set()
+
+        return record
+
+    chunks = [envelopes[i : i + SUBMIT_CHUNK] for i in range(0, len(envelopes), SUBMIT_CHUNK)]
+
+    def client(worker: int) -> None:
+        for chunk in chunks[worker::CLIENT_THREADS]:
+            started = time.perf_counter()
+            for admission in submit(chunk):
+                if admission.accepted and admission.future is not None:
+                    admission.future.add_done_callback(on_commit(started))
+                else:
+                    with lock:
+                        failures.append(f"rejected {admission.code}")
+
+    expected[0] = sum(len(_txs_in(e)) for e in envelopes)
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(CLIENT_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.wait(timeout=600)
+    seconds = time.perf_counter() - start
+    latencies_ms.sort()
+    return {
+        "txs": expected[0],
+        "committed": len(latencies_ms) - len([f for f in failures if f == "tx failed"]),
+        "failed_or_rejected": len(failures),
+        "seconds": round(seconds, 3),
+        "committed_tx_per_s": round(len(latencies_ms) / seconds),
+        "p50_commit_ms": round(statistics.median(latencies_ms), 1) if latencies_ms else None,
+        "p99_commit_ms": round(latencies_ms[int(len(latencies_ms) * 0.99) - 1], 1)
+        if latencies_ms
+        else None,
+        "blocks": platform.node.head.height,
+    }
+
+
+def _txs_in(envelope: Any) -> list[Any]:
+    bodies: list[Any] = envelope.get("bodies", [envelope])
+    return bodies
+
+
+def run_chain_bench(
+    *, txs: int = 20_000, database_url: str | None = None, emit: Callable[[str], None] = print
+) -> list[dict[str, Any]]:
+    verify_rate = measure_verify_rate()
+    cores = os.cpu_count() or 1
+    engine = (database_url or "sqlite").split(":")[0].split("+")[0]
+    results = []
+    for case in ("per_tx_signed", "member_batch"):
+        with tempfile.TemporaryDirectory(prefix="zhijin-bench-") as tmp:
+            settings = Settings(data=Path(tmp), database_url=database_url)
+            genesis = init_data_dir(settings, members=1, chain_id=f"bench-{os.getpid()}")
+            senders = [KeyPair.generate() for _ in range(SENDERS)]
+            bodies = _bodies(genesis.chain_id, senders, txs, case)
+            with Platform(settings) as platform:
+                if case == "per_tx_signed":
+                    keys = {k.did: k for k in senders}
+                    envelopes: list[Any] = [sign_tx(keys[b["sender"]], b) for b in bodies]
+                    figures = _run_case(platform, envelopes, platform.node.submit_many)
+                else:
+                    member = platform.node.key
+                    envelopes = [
+                        sign_batch(member, bodies[i : i + BATCH_BODIES])
+                        for i in range(0, len(bodies), BATCH_BODIES)
+                    ]
+                    figures = _run_case(
+                        platform,
+                        envelopes,
+                        lambda chunk: [a for e in chunk for a in platform.node.submit(e)],
+                    )
+        line = {
+            "bench": "chain",
+            "case": case,
+            "database": engine,
+            **figures,
+            "ed25519_verify_per_s_per_core": round(verify_rate),
+            "cores": cores,
+            "verify_limit_tx_per_s": round(verify_rate * cores),
+        }
+        emit(json.dumps(line))
+        results.append(line)
+    return results

@@ -1,0 +1,172 @@
+"""HTTP API of the chain: submit envelopes, read blocks and transactions, get proofs.
+
+The chain package is the core and imports nothing above it, so its routes live here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from zhijin.chain import limits
+from zhijin.chain.codec import decode
+from zhijin.chain.errors import NotFound, TxRejected, ZhijinError
+from zhijin.chain.merkle import LogTree, consistency_to_json, inclusion_to_json, leaf_hash
+from zhijin.chain.node import Admission
+from zhijin.platform.deps import PlatformDep
+from zhijin.platform.problems import problem
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/chain", tags=["chain"])
+
+ENVELOPE_BYTES_MAX = limits.TX_BYTES_MAX * 64  # HTTP batches; bigger ones go in pieces
+
+
+class BadRequest(ZhijinError):
+    code = "bad_request"
+
+
+def _hash_param(value: str) -> bytes:
+    if len(value) != 64:
+        raise BadRequest("bad_hash", "a hash is 64 lowercase hex digits")
+    try:
+        return bytes.fromhex(value)
+    except ValueError as exc:
+        raise BadRequest("bad_hash", "a hash is 64 lowercase hex digits") from exc
+
+
+async def _answer(admission: Admission, *, wait: bool, timeout_s: float) -> dict[str, Any]:
+    if not admission.accepted:
+        return {
+            "tx_hash": admission.tx_hash,
+            "status": "rejected",
+            "code": admission.code,
+            "message": admission.message,
+        }
+    if not wait or admission.future is None:
+        return {"tx_hash": admission.tx_hash, "status": "accepted"}
+    try:
+        result = await asyncio.wait_for(asyncio.wrap_future(admission.future), timeout_s)
+    except TimeoutError:
+        return {"tx_hash": admission.tx_hash, "status": "pending", "message": "not committed yet"}
+    except ZhijinError as exc:
+        return {"tx_hash": admission.tx_hash, "status": "not_committed", "code": exc.code}
+    status = "committed" if result["status"] == "ok" else "failed"
+    return {"tx_hash": admission.tx_hash, **result, "status": status}
+
+
+@router.post("/txs", summary="Submit a signed envelope (single or member batch)")
+async def submit_tx(
+    request: Request,
+    platform: PlatformDep,
+    wait: Annotated[bool, Query(description="answer once committed or failed")] = False,
+) -> JSONResponse:
+    raw = await request.body()
+    if len(raw) > ENVELOPE_BYTES_MAX:
+        raise TxRejected("tx_too_large", f"an HTTP envelope is at most {ENVELOPE_BYTES_MAX} bytes")
+    admissions = await run_in_threadpool(platform.node.submit, raw)
+    timeout_s = platform.settings.wait_timeout_s
+    answers = [await _answer(a, wait=wait, timeout_s=timeout_s) for a in admissions]
+    if len(answers) == 1 and answers[0]["status"] == "rejected" and not admissions[0].batch:
+        first = answers[0]
+        return problem(
+            400, first["code"], first["message"] or first["code"], tx_hash=first["tx_hash"]
+        )
+    if all(a["status"] == "rejected" for a in answers):
+        return JSONResponse({"txs": answers}, status_code=400)
+    status_code = 200 if wait else 202
+    is_batch = any(a.batch for a in admissions)
+    body: Any = {"txs": answers} if is_batch else answers[0]
+    return JSONResponse(body, status_code=status_code)
+
+
+@router.get("/txs/{tx_hash}", summary="A committed transaction with its result")
+def get_tx(tx_hash: str, platform: PlatformDep) -> dict[str, Any]:
+    stored = platform.store.get_tx(_hash_param(tx_hash))
+    if stored is None:
+        raise NotFound("tx_not_found", f"no committed tx {tx_hash}")
+    return {
+        "tx_hash": tx_hash,
+        "height": stored.height,
+        "position": stored.position,
+        "envelope": stored.envelope(),
+        "batch_hash": None if stored.batch_hash is None else stored.batch_hash.hex(),
+        "result": decode(stored.result),
+    }
+
+
+@router.get("/blocks/{height}", summary="A block header, its signatures and its tx hashes")
+def get_block(height: int, platform: PlatformDep) -> dict[str, Any]:
+    block = platform.store.get_block(height) if height >= 0 else None
+    if block is None:
+        raise NotFound("block_not_found", f"no block at height {height}")
+    return {
+        "height": height,
+        "hash": block.block_hash.hex(),
+        "header": block.header_json(),
+        "signatures": block.signatures,
+        "txs": [t.tx_hash.hex() for t in platform.store.txs_at(height)],
+        "tree_head": platform.store.tree_head(height),
+    }
+
+
+@router.get("/head", summary="The latest block and signed tree head")
+def get_head(platform: PlatformDep) -> dict[str, Any]:
+    return {**platform.status(), "tree_head": platform.store.tree_head()}
+
+
+def _log_index(platform: PlatformDep, tx_hash: bytes) -> int:
+    stored = platform.store.get_tx(tx_hash)
+    if stored is None:
+        raise NotFound("tx_not_found", f"no committed tx {tx_hash.hex()}")
+    block = platform.store.get_block(stored.height)
+    assert block is not None
+    header = block.header_json()
+    return int(header["log_size"]) - int(header["tx_count"]) + stored.position
+
+
+@router.get("/proofs/inclusion/{tx_hash}", summary="RFC 6962 inclusion proof in the log tree")
+def inclusion_proof(
+    tx_hash: str,
+    platform: PlatformDep,
+    size: Annotated[int | None, Query(ge=1, description="tree size; default the latest")] = None,
+) -> dict[str, Any]:
+    digest = _hash_param(tx_hash)
+    index = _log_index(platform, digest)
+    current = platform.node.head.log_size
+    tree_size = current if size is None else size
+    if not index < tree_size <= current:
+        raise BadRequest("bad_size", f"size must be in {index + 1}..{current} for this tx")
+    tree = LogTree(platform.store, current)
+    proof = tree.inclusion_proof(index, tree_size)
+    return inclusion_to_json(
+        leaf_index=index,
+        tree_size=tree_size,
+        leaf_hash=leaf_hash(digest),
+        root=tree.root(tree_size),
+        proof=proof,
+    )
+
+
+@router.get("/proofs/consistency", summary="RFC 6962 consistency proof between two tree sizes")
+def consistency_proof(
+    platform: PlatformDep,
+    size_from: Annotated[int, Query(alias="from", ge=1)],
+    size_to: Annotated[int, Query(alias="to", ge=1)],
+) -> dict[str, Any]:
+    current = platform.node.head.log_size
+    if not size_from <= size_to <= current:
+        raise BadRequest("bad_size", f"need 1 <= from <= to <= {current}")
+    tree = LogTree(platform.store, current)
+    return consistency_to_json(
+        size1=size_from,
+        size2=size_to,
+        root1=tree.root(size_from),
+        root2=tree.root(size_to),
+        proof=tree.consistency_proof(size_from, size_to),
+    )

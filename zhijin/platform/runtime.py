@@ -1,0 +1,196 @@
+"""Assembling a running node from a data directory: genesis, keys, store, node, orderer.
+
+A data directory holds `genesis.json`, the chain database (SQLite by default), and for local
+and demo networks the member key files under `keys/` (mode 0600).  One process at a time may
+run a node on a data directory: `node.lock` is held with an exclusive advisory lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from zhijin.chain.contract import ContractRegistry, Member
+from zhijin.chain.crypto import KeyPair
+from zhijin.chain.errors import ZhijinError
+from zhijin.chain.genesis import Genesis
+from zhijin.chain.node import Node, now_ms
+from zhijin.chain.ordering.solo import SoloOrderer
+from zhijin.chain.store import ChainStore
+from zhijin.platform.contracts import default_registry
+from zhijin.platform.settings import Settings
+
+__all__ = ["DataDirError", "Platform", "init_data_dir", "load_genesis", "load_node_key"]
+
+log = logging.getLogger("zhijin.platform")
+
+DEMO_MEMBER_ROLES = ("bank", "bank", "insurer", "enterprise", "regulator", "fund", "auditor")
+DEMO_MEMBER_NAMES = (
+    "Huaxia Commercial Bank",
+    "Jiangnan Rural Bank",
+    "Pacific Mutual Insurance",
+    "Yangtze Motors (core enterprise)",
+    "Financial Regulatory Office",
+    "Harbour Fund Management",
+    "Independent Audit Co",
+)
+MEMBERS_MAX_LOCAL = 64
+OPERATOR_TOKEN_FILE = "operator-token"
+
+
+class DataDirError(ZhijinError):
+    code = "data_dir"
+
+
+def init_data_dir(
+    settings: Settings, *, members: int = 4, chain_id: str = "zhijin-local"
+) -> Genesis:
+    """Create genesis and member keys in a new data directory; refuse to overwrite one."""
+    if not 1 <= members <= MEMBERS_MAX_LOCAL:
+        raise DataDirError(message=f"--members must be 1..{MEMBERS_MAX_LOCAL}")
+    if settings.genesis_path.exists():
+        raise DataDirError(message=f"{settings.genesis_path} exists: this data directory is in use")
+    settings.data.mkdir(parents=True, exist_ok=True)
+    keys = [KeyPair.generate() for _ in range(members)]
+    member_records = []
+    for index, key in enumerate(keys):
+        role = DEMO_MEMBER_ROLES[index % len(DEMO_MEMBER_ROLES)]
+        name = DEMO_MEMBER_NAMES[index] if index < len(DEMO_MEMBER_NAMES) else f"Member {index}"
+        member_records.append(Member(did=key.did, name=name, role=role, weight=1))
+        key.save(settings.keys_dir / f"member-{index}.key")
+    genesis = Genesis(
+        chain_id=chain_id,
+        time_ms=now_ms(),
+        members=tuple(member_records),
+        quorum_weight=members * 2 // 3 + 1,
+        ordering="solo",
+        orderer=keys[0].did,
+        contracts=default_registry().versions(),
+    )
+    genesis.validate()
+    genesis.save(settings.genesis_path)
+    token = secrets.token_urlsafe(32)
+    _write_private(settings.data / OPERATOR_TOKEN_FILE, token + "\n")
+    return genesis
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def load_genesis(settings: Settings) -> Genesis:
+    if not settings.genesis_path.exists():
+        raise DataDirError(
+            message=f"no genesis at {settings.genesis_path}: run `zhijin chain init --data {settings.data}`"
+        )
+    return Genesis.load(settings.genesis_path)
+
+
+def load_node_key(settings: Settings, genesis: Genesis) -> KeyPair:
+    """This node's member key: `node_key` if set, else the key file of the solo orderer."""
+    if settings.node_key is not None:
+        return KeyPair.load(settings.node_key)
+    for path in sorted(settings.keys_dir.glob("*.key")):
+        key = KeyPair.load(path)
+        if key.did == genesis.orderer:
+            return key
+    raise DataDirError(
+        message=f"no key file for the orderer {genesis.orderer} in {settings.keys_dir}"
+    )
+
+
+def check_operator_token(settings: Settings, presented: str) -> bool:
+    path = settings.data / OPERATOR_TOKEN_FILE
+    if not path.exists() or not presented:
+        return False
+    expected = hashlib.sha256(path.read_text().strip().encode()).digest()
+    return hmac.compare_digest(expected, hashlib.sha256(presented.encode()).digest())
+
+
+@dataclass
+class Platform:
+    """A node and its orderer on one data directory, started and stopped together."""
+
+    settings: Settings
+    registry: ContractRegistry = field(default_factory=default_registry)
+    genesis: Genesis = field(init=False)
+    store: ChainStore = field(init=False)
+    node: Node = field(init=False)
+    orderer: SoloOrderer = field(init=False)
+    _lock_file: IO[str] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.genesis = load_genesis(self.settings)
+        self._lock_file = _lock_data_dir(self.settings.data)
+        key = load_node_key(self.settings, self.genesis)
+        self.store = ChainStore(self.settings.chain_database_url())
+        self.node = Node(store=self.store, genesis=self.genesis, registry=self.registry, key=key)
+        self.orderer = SoloOrderer(
+            self.node,
+            block_txs_max=self.settings.block_txs_max,
+            block_interval_ms=self.settings.block_interval_ms,
+        )
+
+    def start(self) -> Platform:
+        self.orderer.start()
+        log.info(
+            "node started: chain %s at height %d, member %s",
+            self.genesis.chain_id,
+            self.node.head.height,
+            self.node.key.did,
+        )
+        return self
+
+    def stop(self) -> None:
+        self.orderer.stop()
+        self.store.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> Platform:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def status(self) -> dict[str, Any]:
+        head = self.node.head
+        return {
+            "chain_id": self.genesis.chain_id,
+            "height": head.height,
+            "block_hash": head.block_hash.hex(),
+            "state_root": head.state_root.hex(),
+            "time_ms": head.time_ms,
+            "log_size": head.log_size,
+            "mempool": self.node.mempool_size(),
+            "member": self.node.key.did,
+            "ordering": self.genesis.ordering,
+        }
+
+
+def _lock_data_dir(data: Path) -> IO[str]:
+    handle = open(data / "node.lock", "a+")  # noqa: SIM115 - held for the node's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        raise DataDirError(
+            "data_dir_in_use",
+            f"another zhijin process runs a node on {data}; stop it or use its HTTP API",
+        ) from exc
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"pid": os.getpid()}))
+    handle.flush()
+    return handle

@@ -1,0 +1,52 @@
+"""Settings, validated once at start.  Environment variables are prefixed `ZHIJIN_`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from zhijin.chain import limits
+
+__all__ = ["Settings"]
+
+DEFAULT_DATA_DIR = Path("./var")
+DEFAULT_PORT = 8000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZHIJIN_", extra="ignore")
+
+    data: Path = Field(default=DEFAULT_DATA_DIR, description="data directory")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite at DATA/chain.db"
+    )
+    environment: Literal["local", "production"] = "local"
+    host: str = "127.0.0.1"
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
+    node_key: Path | None = Field(default=None, description="this node's member key file")
+    block_txs_max: int = Field(default=limits.BLOCK_TXS_MAX, ge=1, le=limits.BLOCK_TXS_MAX)
+    block_interval_ms: int = Field(default=limits.BLOCK_INTERVAL_MS, ge=0, le=60_000)
+    wait_timeout_s: float = Field(default=30.0, gt=0, le=300)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_engine(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
+        return value
+
+    @property
+    def genesis_path(self) -> Path:
+        return self.data / "genesis.json"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data / "keys"
+
+    def chain_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data / 'chain.db').resolve()}"
