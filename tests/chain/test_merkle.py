@@ -4,6 +4,7 @@ reference model, properties over randomly grown log trees, and the cost of proof
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -298,6 +299,48 @@ def test_consistency_proofs_match_the_reference(reference_tree: LogTree) -> None
             )
 
 
+def test_another_index_or_first_size_never_verifies(reference_tree: LogTree) -> None:
+    # Exhaustive over the reference tree: a proof is bound to its leaf index, and a
+    # consistency proof to its size1 (the property tests below sample larger trees).
+    for size in range(1, REFERENCE_SIZE + 1):
+        root = _mth(0, size)
+        for index in range(size):
+            proof = reference_tree.inclusion_proof(index, size)
+            leaf = REFERENCE_LEAVES[index]
+            for other in set(range(size + 1)) - {index}:
+                assert _rejected(
+                    verify_inclusion,
+                    leaf_index=other,
+                    tree_size=size,
+                    leaf_hash=leaf,
+                    proof=proof,
+                    root=root,
+                )
+        for size1 in range(1, size):
+            proof = reference_tree.consistency_proof(size1, size)
+            for other in set(range(size + 2)) - {size1}:
+                assert _rejected(
+                    verify_consistency,
+                    size1=other,
+                    size2=size,
+                    root1=_mth(0, size1),
+                    root2=root,
+                    proof=proof,
+                )
+
+
+def test_a_size_with_the_same_path_shape_verifies_as_the_rfc_allows() -> None:
+    # The proof fixes the path's shape, not the size: leaf 0 sits at the same place in trees
+    # of 3 and 4 leaves.  So a verifier must take tree_size from a signed tree head, never
+    # from whoever sent the proof.
+    leaves = [leaf_hash(data) for data in CT_LEAVES]
+    proof = inclusion_proof_in(leaves[:3], 0)
+    for size in (3, 4):
+        verify_inclusion(
+            leaf_index=0, tree_size=size, leaf_hash=leaves[0], proof=proof, root=CT_ROOTS[2]
+        )
+
+
 # -- properties over randomly grown trees --------------------------------------------------------
 
 
@@ -365,7 +408,7 @@ def test_inclusion_proofs_verify_and_every_tamper_fails(data: st.DataObject) -> 
         index = data.draw(st.integers(0, size - 1), label="leaf_index")
         proof = tree.inclusion_proof(index, size)
         root = tree.root(size)
-        good = {"leaf_index": index, "tree_size": size, "leaf_hash": leaves[index]}
+        good: dict[str, Any] = {"leaf_index": index, "tree_size": size, "leaf_hash": leaves[index]}
         verify_inclusion(**good, proof=proof, root=root)
         if size <= 64:
             assert proof == inclusion_proof_in(leaves[:size], index)
@@ -395,7 +438,7 @@ def test_consistency_proofs_verify_and_every_tamper_fails(data: st.DataObject) -
         size1 = data.draw(st.integers(1, size2), label="size1")
         proof = tree.consistency_proof(size1, size2)
         root1, root2 = tree.root(size1), tree.root(size2)
-        good = {"size1": size1, "size2": size2, "root1": root1, "root2": root2}
+        good: dict[str, Any] = {"size1": size1, "size2": size2, "root1": root1, "root2": root2}
         verify_consistency(**good, proof=proof)
         if size1 == size2:
             assert proof == []
@@ -595,6 +638,7 @@ def test_a_store_missing_the_frontier_is_an_invariant_violation() -> None:
         lambda t: t.consistency_proof(5, 9),
         lambda t: inclusion_proof_in([], 0),
         lambda t: inclusion_proof_in([EMPTY_ROOT], 1),
+        lambda t: inclusion_proof_in([EMPTY_ROOT, EMPTY_ROOT], -1),
     ],
 )
 def test_requests_outside_the_tree_are_bad_size(request_: Callable[[LogTree], object]) -> None:
@@ -771,10 +815,8 @@ def _json_values() -> st.SearchStrategy[object]:
     ),
 )
 def test_wire_parsers_raise_only_proof_errors(kind: str, replacements: dict[str, object]) -> None:
-    try:
+    with contextlib.suppress(ProofError):
         _verify_wire(kind, {**_wire(kind), **replacements})
-    except ProofError:
-        pass
 
 
 def test_proof_hash_list_types() -> None:

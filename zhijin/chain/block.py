@@ -10,10 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zhijin.chain.merkle import leaf_hash, merkle_root
-
-from zhijin.chain.codec import canonical, sha256
+from zhijin.chain.codec import canonical, canonical_trusted, sha256
 from zhijin.chain.crypto import BadKey, KeyPair, public_key_from_did, verify
+from zhijin.chain.merkle import leaf_hash, merkle_root
 
 __all__ = [
     "HEADER_FIELDS",
@@ -21,9 +20,12 @@ __all__ = [
     "BlockHeader",
     "Signature",
     "TreeHead",
+    "encode_write_set",
     "next_state_root",
+    "next_state_root_encoded",
     "result_leaves",
     "results_root",
+    "results_root_encoded",
     "sign_header",
     "sign_tree_head",
     "tx_root",
@@ -206,6 +208,28 @@ def results_root(results: Sequence[Mapping[str, Any]]) -> bytes:
     return merkle_root(result_leaves(results))
 
 
+def results_root_encoded(encoded_results: Sequence[bytes]) -> bytes:
+    """`results_root` over results already in canonical form (the node encodes each once)."""
+    return merkle_root([leaf_hash(sha256(result)) for result in encoded_results])
+
+
 def next_state_root(prev_state_root: bytes, write_set: Sequence[tuple[str, Any]]) -> bytes:
     """H(previous root ‖ canonical sorted write set): any divergence in any write shows."""
     return sha256(prev_state_root + canonical([[key, value] for key, value in write_set]))
+
+
+def encode_write_set(write_set: Sequence[tuple[str, Any]]) -> list[tuple[str, bytes | None]]:
+    """Each (key, value) with the value in canonical form (None for a deletion)."""
+    return [(key, None if value is None else canonical_trusted(value)) for key, value in write_set]
+
+
+def next_state_root_encoded(
+    prev_state_root: bytes, encoded_writes: Sequence[tuple[str, bytes | None]]
+) -> bytes:
+    """`next_state_root` from pre-encoded values: canonical lists are their items joined by
+    commas in brackets, so the bytes are assembled without encoding any value again."""
+    items = [
+        b"[" + canonical_trusted(key) + b"," + (b"null" if value is None else value) + b"]"
+        for key, value in encoded_writes
+    ]
+    return sha256(prev_state_root + b"[" + b",".join(items) + b"]")

@@ -31,6 +31,7 @@ __all__ = [
     "INT_MAX",
     "INT_MIN",
     "canonical",
+    "canonical_trusted",
     "decode",
     "sha256",
     "validate_value",
@@ -100,6 +101,17 @@ def _utf16_ordered(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_utf16_ordered(item) for item in value]
     return value
+
+
+def canonical_trusted(value: Any) -> bytes:
+    """`canonical` for values already validated (contract writes, results, events).
+
+    Skips the validation pass: if the fast encoding is pure ASCII, every key was ASCII and the
+    bytes are canonical; otherwise the full path decides.  Used on the commit path, where each
+    value would otherwise be validated twice.
+    """
+    encoded = _dumps(value).encode("utf-8")
+    return encoded if encoded.isascii() else canonical(value)
 
 
 def _no_float(text: str) -> Any:

@@ -13,12 +13,13 @@ only through that domain's methods (`ctx.call`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from zhijin.chain import limits
-from zhijin.chain.codec import validate_value
+from zhijin.chain.codec import canonical, validate_value
 from zhijin.chain.errors import ContractError, InvariantViolation, ZhijinError, invariant
 
 __all__ = [
@@ -83,6 +84,9 @@ class Member:
 
 Method = Callable[["Context", dict[str, Any]], Any]
 BlockHook = Callable[["Context"], None]
+# Keys a tx will probably read, given (sender, method, args): the node fetches them for a whole
+# block in one query.  Only a speed hint; execution is correct whatever it returns.
+Prefetch = Callable[[str, str, dict[str, Any]], list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,7 @@ class Contract:
     methods: Mapping[str, Method]
     end_block: BlockHook | None = None  # runs after the block's txs, e.g. to expire holds
     readonly_methods: frozenset[str] = frozenset()  # callable only through ctx.call, never a tx
+    prefetch: Prefetch | None = None
 
 
 class ContractRegistry:
@@ -124,24 +129,31 @@ class _Deleted:
 DELETED: Any = _Deleted()
 
 
+_loads = json.loads
+
+
 class BlockState:
-    """Writes staged by a block over the committed state, in application order."""
+    """Writes staged by a block over the committed state, in application order.
+
+    Staged values are kept as canonical bytes and decoded on every read, so a contract that
+    mutates a dict it read or wrote can never change what another tx (or the cache) sees.
+    """
 
     def __init__(self, reader: StateReader) -> None:
         self.reader = reader
-        self.writes: dict[str, Any] = {}  # key -> value, or DELETED
+        self.writes: dict[str, Any] = {}  # key -> canonical bytes, or DELETED
 
     def get(self, key: str) -> Any | None:
         if key in self.writes:
             value = self.writes[key]
-            return None if value is DELETED else value
+            return None if value is DELETED else _loads(value)
         return self.reader.get(key)
 
     def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
         return _merged_scan(self.reader.scan, self.writes, prefix, start_after, limit)
 
-    def write_set(self) -> list[tuple[str, Any | None]]:
-        """Sorted (key, value) pairs; value None means deleted."""
+    def write_set(self) -> list[tuple[str, bytes | None]]:
+        """Sorted (key, canonical value) pairs; None means deleted."""
         return [(k, None if v is DELETED else v) for k, v in sorted(self.writes.items())]
 
 
@@ -158,7 +170,8 @@ def _merged_scan(
     base = base_scan(prefix, start_after, limit + len(staged_keys))
     merged: dict[str, Any] = dict(base)
     for key in staged_keys:
-        merged[key] = staged[key]
+        value = staged[key]
+        merged[key] = value if value is DELETED else _loads(value)
     rows = [(k, v) for k, v in sorted(merged.items()) if v is not DELETED]
     if len(base) == limit + len(staged_keys) and base:
         # The base may hold more rows past its last one: only rows up to it are known complete.
@@ -232,7 +245,7 @@ class Context:
     def get(self, key: str) -> Any | None:
         if key in self._staged:
             value = self._staged[key]
-            return None if value is DELETED else value
+            return None if value is DELETED else _loads(value)
         return self._state.get(key)
 
     def scan(
@@ -260,8 +273,7 @@ class Context:
     def put(self, key: str, value: Any) -> None:
         self._check_key(key)
         invariant(value is not None, "store None with delete()")
-        validate_value(value)
-        self._staged[key] = value
+        self._staged[key] = canonical(value)  # validates: no floats, no huge integers
 
     def delete(self, key: str) -> None:
         self._check_key(key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import base58
@@ -40,6 +41,7 @@ def did_from_public_key(public_key: bytes) -> str:
     return _DID_KEY_PREFIX + base58.b58encode(_ED25519_MULTICODEC + public_key).decode("ascii")
 
 
+@lru_cache(maxsize=65_536)  # admission decodes the same signers' DIDs over and over
 def public_key_from_did(did: str) -> bytes:
     """The raw Ed25519 key inside a did:key; BadKey for anything else."""
     if not isinstance(did, str) or not did.startswith(_DID_KEY_PREFIX) or len(did) > 64:

@@ -1,43 +1,54 @@
-"""An in-memory StateReader: for contract unit tests and property tests without a database."""
+"""An in-memory StateReader: for contract unit tests, property tests and `chain verify`."""
 
 from __future__ import annotations
 
 import bisect
+import json
 from typing import Any
 
+from zhijin.chain.codec import canonical
 from zhijin.chain.contract import BlockState
 
 
 class MemoryState:
-    """Committed key-value state held in a dict, with ordered keys for prefix scans."""
+    """Committed key-value state held as canonical bytes, with ordered keys for prefix scans.
+
+    Reads decode a fresh value each time, exactly like the database-backed reader.
+    """
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
-        self.data: dict[str, Any] = dict(data or {})
-        self._keys = sorted(self.data)
+        self.raw: dict[str, bytes] = {k: canonical(v) for k, v in (data or {}).items()}
+        self._keys = sorted(self.raw)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """A decoded copy of the whole state (for assertions in tests)."""
+        return {key: json.loads(value) for key, value in self.raw.items()}
 
     def get(self, key: str) -> Any | None:
-        return self.data.get(key)
+        value = self.raw.get(key)
+        return None if value is None else json.loads(value)
 
     def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
-        start = max(prefix, start_after)
-        index = (
-            bisect.bisect_right(self._keys, start)
-            if start == start_after
-            else bisect.bisect_left(self._keys, start)
-        )
+        if start_after >= prefix:
+            index = bisect.bisect_right(self._keys, start_after)
+        else:
+            index = bisect.bisect_left(self._keys, prefix)
         rows: list[tuple[str, Any]] = []
         while index < len(self._keys) and len(rows) < limit:
             key = self._keys[index]
             if not key.startswith(prefix):
                 break
-            rows.append((key, self.data[key]))
+            rows.append((key, json.loads(self.raw[key])))
             index += 1
         return rows
 
     def commit(self, block_state: BlockState) -> None:
         for key, value in block_state.write_set():
             if value is None:
-                self.data.pop(key, None)
+                if self.raw.pop(key, None) is not None:
+                    del self._keys[bisect.bisect_left(self._keys, key)]
             else:
-                self.data[key] = value
-        self._keys = sorted(self.data)
+                if key not in self.raw:
+                    bisect.insort(self._keys, key)
+                self.raw[key] = value

@@ -10,6 +10,7 @@ one database transaction.  Only after that commit are waiters told "committed".
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -26,13 +27,15 @@ from zhijin.chain.block import (
     ZERO_HASH,
     BlockHeader,
     TreeHead,
+    encode_write_set,
     next_state_root,
-    results_root,
+    next_state_root_encoded,
+    results_root_encoded,
     sign_header,
     sign_tree_head,
     tx_root,
 )
-from zhijin.chain.codec import decode
+from zhijin.chain.codec import canonical_trusted, decode
 from zhijin.chain.contract import (
     BlockInfo,
     BlockState,
@@ -54,6 +57,7 @@ __all__ = ["Admission", "Head", "Node", "NodeError"]
 log = logging.getLogger("zhijin.chain.node")
 
 STATE_CACHE_ENTRIES_MAX = 200_000
+RECENT_RESULTS_MAX = 200_000
 
 
 class NodeError(Unavailable):
@@ -71,14 +75,26 @@ class Head:
 
 @dataclass(slots=True)
 class Admission:
-    """The answer to one submitted transaction: accepted (with a future) or rejected."""
+    """The answer to one submitted transaction: accepted or rejected with a code.
+
+    `future` (for accepted txs) resolves to the recorded result once the tx's block commits;
+    it is created on first use, so submitters that never wait pay nothing for it.
+    """
 
     tx_hash: str | None
     accepted: bool
     code: str | None = None
     message: str | None = None
-    future: Future[dict[str, Any]] | None = field(default=None, repr=False)
     batch: bool = False  # the tx came in a member batch envelope
+    _node: Node | None = field(default=None, repr=False)
+    _future: Future[dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def future(self) -> Future[dict[str, Any]] | None:
+        if self._future is None and self.accepted and self._node is not None:
+            assert self.tx_hash is not None
+            self._future = self._node.waiter(bytes.fromhex(self.tx_hash))
+        return self._future
 
 
 def now_ms() -> int:
@@ -95,10 +111,11 @@ class _CachedReader:
     def get(self, key: str) -> Any | None:
         cache = self._node._state_cache
         if key in cache:
-            return cache[key]
-        value = self._node.store.state_get(self._conn, key)
-        self._node._cache_put(key, value)
-        return value
+            raw = cache[key]
+        else:
+            raw = self._node.store.state_get_raw(self._conn, key)
+            self._node._cache_put(key, raw)
+        return None if raw is None else json.loads(raw)
 
     def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
         return self._node.store.state_scan(self._conn, prefix, start_after, limit)
@@ -125,9 +142,11 @@ class Node:
         self._commit_lock = threading.Lock()
         self._mempool: OrderedDict[bytes, Tx] = OrderedDict()
         self._reserved: set[tuple[str, int]] = set()
-        self._futures: dict[bytes, Future[dict[str, Any]]] = {}
+        self._waiters: dict[bytes, list[Future[dict[str, Any]]]] = {}
+        # Results of the latest txs, so a waiter that arrives after the commit is answered.
+        self._recent: OrderedDict[bytes, dict[str, Any] | NodeError] = OrderedDict()
         self._arrived = threading.Condition(self._lock)
-        self._state_cache: OrderedDict[str, Any] = OrderedDict()
+        self._state_cache: OrderedDict[str, bytes | None] = OrderedDict()  # canonical values
         self._listeners: list[Callable[[int], None]] = []
         self._check_contracts()
         store.create_schema()
@@ -164,7 +183,7 @@ class Node:
         )
 
     def _commit_genesis_block(self) -> None:
-        writes = self.genesis.write_set()
+        writes = encode_write_set(self.genesis.write_set())
         header = genesis_header(self.genesis)
         record = BlockRecord(
             height=0,
@@ -285,11 +304,9 @@ class Node:
                 if problem is not None:
                     answers.append(Admission(tx.hash_hex, False, problem[0], problem[1]))
                     continue
-                future: Future[dict[str, Any]] = Future()
                 self._mempool[tx.tx_hash] = tx
-                self._futures[tx.tx_hash] = future
                 room -= 1
-                answers.append(Admission(tx.hash_hex, True, future=future))
+                answers.append(Admission(tx.hash_hex, True, _node=self))
             if room < self.mempool_txs_max:
                 self._arrived.notify_all()
         return answers
@@ -328,7 +345,7 @@ class Node:
         invariant(0 < len(txs) <= limits.BLOCK_TXS_MAX, "block size out of bounds")
         with self._commit_lock:
             try:
-                height, outcomes = self._produce(txs)
+                height, results = self._produce(txs)
             except Exception:
                 # Nothing was committed: forget cached state and the log tree's staged nodes,
                 # and answer every waiter, so no client is left hanging on a lost block.
@@ -336,10 +353,10 @@ class Node:
                 self.log_tree = LogTree(self.store, self.head.log_size)
                 self._fail_waiters(txs)
                 raise
-        self._finish(txs, height, outcomes)
+        self._finish(txs, height, results)
         return height
 
-    def _produce(self, txs: Sequence[Tx]) -> tuple[int, list[TxOutcome]]:
+    def _produce(self, txs: Sequence[Tx]) -> tuple[int, list[dict[str, Any]]]:
         head = self.head
         block = BlockInfo(
             chain_id=self.genesis.chain_id,
@@ -347,14 +364,15 @@ class Node:
             time_ms=max(head.time_ms + 1, self.clock()),
         )
         with self.store.engine.begin() as conn:
+            self._prefetch(conn, txs)
             state = BlockState(_CachedReader(self, conn))
-            outcomes = [self._execute(state, tx, block) for tx in txs]
+            results = [self._execute(state, tx, block).to_json() for tx in txs]
             end_events = run_end_block(self.registry, state, block)
             write_set = state.write_set()
-            record, header = self._seal(txs, block, outcomes, end_events, write_set)
+            record, header = self._seal(txs, block, results, end_events, write_set)
             self.store.commit_block(conn, record)
-        for key, value in write_set:
-            self._cache_put(key, value)
+        for key, raw in write_set:
+            self._cache_put(key, raw)
         self.head = Head(
             height=block.height,
             block_hash=record.block_hash,
@@ -362,7 +380,21 @@ class Node:
             time_ms=block.time_ms,
             log_size=header.log_size,
         )
-        return block.height, outcomes
+        return block.height, results
+
+    def _prefetch(self, conn: Connection, txs: Sequence[Tx]) -> None:
+        """Load the keys the block's txs declare they will read, in a few queries."""
+        wanted: set[str] = set()
+        for tx in txs:
+            contract = self.registry.get(tx.body["contract"])
+            if contract is not None and contract.prefetch is not None:
+                try:
+                    wanted.update(contract.prefetch(tx.sender, tx.body["method"], tx.body["args"]))
+                except Exception:  # a hint that fails is just no hint
+                    log.debug("prefetch hint failed for %s", tx.hash_hex, exc_info=True)
+        missing = sorted(key for key in wanted if key not in self._state_cache)
+        for key, value in self.store.prefetch(conn, missing).items():
+            self._cache_put(key, value)
 
     def _execute(self, state: BlockState, tx: Tx, block: BlockInfo) -> TxOutcome:
         body = tx.body
@@ -388,11 +420,12 @@ class Node:
         self,
         txs: Sequence[Tx],
         block: BlockInfo,
-        outcomes: list[TxOutcome],
+        results: list[dict[str, Any]],
         end_events: list[dict[str, Any]],
-        write_set: list[tuple[str, Any]],
+        encoded_writes: list[tuple[str, bytes | None]],
     ) -> tuple[BlockRecord, BlockHeader]:
-        results = [o.to_json() for o in outcomes]
+        # Every result and value is encoded once; the roots and the stored rows share the bytes.
+        encoded_results = [canonical_trusted(r) for r in results]
         tx_hashes = [tx.tx_hash for tx in txs]
         new_nodes = self.log_tree.append([leaf_hash(h) for h in tx_hashes])
         header = BlockHeader(
@@ -402,8 +435,10 @@ class Node:
             time_ms=block.time_ms,
             tx_count=len(txs),
             tx_root=tx_root(tx_hashes),
-            results_root=results_root([*results, {"end_block_events": end_events}]),
-            state_root=next_state_root(self.head.state_root, write_set),
+            results_root=results_root_encoded(
+                [*encoded_results, canonical_trusted({"end_block_events": end_events})]
+            ),
+            state_root=next_state_root_encoded(self.head.state_root, encoded_writes),
             log_root=self.log_tree.root(),
             log_size=self.log_tree.size,
             proposer=self.key.did,
@@ -418,9 +453,12 @@ class Node:
             header=header.encoded(),
             signatures=[sign_header(self.key, header).to_json()],
             end_block_events=end_events,
-            txs=[_tx_record(i, tx, r) for i, (tx, r) in enumerate(zip(txs, results, strict=True))],
+            txs=[
+                _tx_record(i, tx, encoded)
+                for i, (tx, encoded) in enumerate(zip(txs, encoded_results, strict=True))
+            ],
             batches=_batches(txs),
-            writes=write_set,
+            writes=encoded_writes,
             log_nodes=new_nodes,
             tree_size=header.log_size,
             log_root=header.log_root,
@@ -428,14 +466,17 @@ class Node:
         )
         return record, header
 
-    def _finish(self, txs: Sequence[Tx], height: int, outcomes: list[TxOutcome]) -> None:
+    def _finish(self, txs: Sequence[Tx], height: int, results: list[dict[str, Any]]) -> None:
+        answered: list[tuple[Future[dict[str, Any]], dict[str, Any]]] = []
         with self._lock:
-            futures = [self._futures.pop(tx.tx_hash, None) for tx in txs]
-            for tx in txs:
+            for tx, result in zip(txs, results, strict=True):
                 self._reserved.discard((tx.sender, tx.nonce))
-        for future, outcome in zip(futures, outcomes, strict=True):
-            if future is not None:
-                future.set_result({"height": height, **outcome.to_json()})
+                recorded = {"height": height, **result}
+                self._remember(tx.tx_hash, recorded)
+                for future in self._waiters.pop(tx.tx_hash, ()):
+                    answered.append((future, recorded))
+        for future, recorded in answered:
+            future.set_result(recorded)
         for listener in self._listeners:
             try:
                 listener(height)
@@ -443,15 +484,35 @@ class Node:
                 log.exception("block listener failed at height %d", height)
 
     def _fail_waiters(self, txs: Sequence[Tx]) -> None:
+        error = NodeError("commit_failed", "the block was not committed; submit the tx again")
+        futures: list[Future[dict[str, Any]]] = []
         with self._lock:
-            futures = [self._futures.pop(tx.tx_hash, None) for tx in txs]
             for tx in txs:
                 self._reserved.discard((tx.sender, tx.nonce))
+                self._remember(tx.tx_hash, error)
+                futures.extend(self._waiters.pop(tx.tx_hash, ()))
         for future in futures:
-            if future is not None:
-                future.set_exception(NodeError("commit_failed", "the block was not committed"))
+            future.set_exception(error)
 
-    def _cache_put(self, key: str, value: Any) -> None:
+    def _remember(self, tx_hash: bytes, outcome: dict[str, Any] | NodeError) -> None:
+        self._recent[tx_hash] = outcome
+        if len(self._recent) > RECENT_RESULTS_MAX:
+            self._recent.popitem(last=False)
+
+    def waiter(self, tx_hash: bytes) -> Future[dict[str, Any]]:
+        """A future for an admitted tx's recorded result (or NodeError if its block failed)."""
+        future: Future[dict[str, Any]] = Future()
+        with self._lock:
+            outcome = self._recent.get(tx_hash)
+            if outcome is None:
+                self._waiters.setdefault(tx_hash, []).append(future)
+        if isinstance(outcome, NodeError):
+            future.set_exception(outcome)
+        elif outcome is not None:
+            future.set_result(outcome)
+        return future
+
+    def _cache_put(self, key: str, value: bytes | None) -> None:
         cache = self._state_cache
         cache[key] = value
         cache.move_to_end(key)
@@ -484,7 +545,7 @@ def genesis_header(genesis: Genesis) -> BlockHeader:
     )
 
 
-def _tx_record(position: int, tx: Tx, result: dict[str, Any]) -> TxRecord:
+def _tx_record(position: int, tx: Tx, result: bytes) -> TxRecord:
     return TxRecord(
         tx_hash=tx.tx_hash,
         position=position,

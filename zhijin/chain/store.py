@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +43,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import NullPool
 
 from zhijin.chain.codec import canonical, decode
+
+PREFETCH_CHUNK = 900  # keys per IN (...) query, below SQLite's bound-parameter limit
 
 __all__ = ["BlockRecord", "ChainStore", "StoredBlock", "StoredTx", "TxRecord"]
 
@@ -92,13 +94,15 @@ batches = Table(
     Column("signature", LargeBinary(64), nullable=False),
     Column("tx_hashes", LargeBinary, nullable=False),  # concatenated 32-byte hashes, in order
 )
+# Keyed by (height, key): each block appends at the end of the index, and a block's write set
+# (what `chain verify` compares) is one range.  History of one key uses the key index.
 state_history = Table(
     "chain_state_history",
     metadata,
-    Column("key", Key, primary_key=True),
     Column("height", BigInteger, primary_key=True, autoincrement=False),
+    Column("key", Key, primary_key=True),
     Column("value", LargeBinary, nullable=True),  # canonical JSON; NULL = deleted
-    Index("ix_chain_state_history_height", "height"),
+    Index("ix_chain_state_history_key", "key"),
 )
 state_current = Table(
     "chain_state",
@@ -137,7 +141,7 @@ class TxRecord:
     signer: str
     signature: bytes
     batch_hash: bytes | None
-    result: dict[str, Any]
+    result: bytes  # canonical JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +155,7 @@ class BlockRecord:
     end_block_events: list[dict[str, Any]]
     txs: Sequence[TxRecord]
     batches: Sequence[tuple[bytes, str, bytes, bytes]]  # hash, signer, signature, tx hashes
-    writes: Sequence[tuple[str, Any | None]]
+    writes: Sequence[tuple[str, bytes | None]]  # canonical values; None = deleted
     log_nodes: Sequence[tuple[int, int, bytes]]
     tree_size: int
     log_root: bytes
@@ -308,15 +312,21 @@ class ChainStore:
 
     def used_nonces(self, pairs: Collection[tuple[str, int]]) -> set[tuple[str, int]]:
         """Which (sender, nonce) pairs are already committed: one query per call."""
-        if not pairs:
-            return set()
+        pairs = list(pairs)
+        used: set[tuple[str, int]] = set()
+        placeholder = "?" if self.dialect == "sqlite" else "%s"
         with self.read() as conn:
-            rows = conn.execute(
-                select(txs.c.sender, txs.c.nonce).where(
-                    tuple_(txs.c.sender, txs.c.nonce).in_(list(pairs))
+            # Driver-level SQL: Core would compile a fresh statement for every list length.
+            for start in range(0, len(pairs), PREFETCH_CHUNK // 2):
+                chunk = pairs[start : start + PREFETCH_CHUNK // 2]
+                rows = ", ".join([f"({placeholder}, {placeholder})"] * len(chunk))
+                params = tuple(value for pair in chunk for value in pair)
+                result = conn.exec_driver_sql(
+                    f"SELECT sender, nonce FROM chain_txs WHERE (sender, nonce) IN (VALUES {rows})",
+                    params,
                 )
-            )
-            return {(row.sender, row.nonce) for row in rows}
+                used.update((sender, nonce) for sender, nonce in result)
+        return used
 
     def state_rows_at(self, height: int) -> list[tuple[str, bytes | None]]:
         with self.read() as conn:
@@ -378,10 +388,14 @@ class ChainStore:
 
     # -- state reads (used while executing a block) --------------------------------------------
     def state_get(self, conn: Connection, key: str) -> Any | None:
-        value = conn.execute(
+        value = self.state_get_raw(conn, key)
+        return None if value is None else decode(value)
+
+    def state_get_raw(self, conn: Connection, key: str) -> bytes | None:
+        value: bytes | None = conn.execute(
             select(state_current.c.value).where(state_current.c.key == key)
         ).scalar()
-        return None if value is None else decode(value)
+        return value
 
     def state_scan(
         self, conn: Connection, prefix: str, start_after: str, limit: int
@@ -415,7 +429,12 @@ class ChainStore:
             )
         )
         if record.txs:
-            conn.execute(insert(txs), [_tx_row(record.height, tx) for tx in record.txs])
+            self._executemany(
+                conn,
+                "INSERT INTO chain_txs (hash, height, position, sender, nonce, body, signer,"
+                " signature, batch_hash, result) VALUES ({})",
+                [_tx_row(record.height, tx) for tx in record.txs],
+            )
         if record.batches:
             # A batch may span blocks: the first block that holds one of its txs stores it.
             dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
@@ -429,9 +448,8 @@ class ChainStore:
         if record.writes:
             self._write_state(conn, record.height, record.writes)
         if record.log_nodes:
-            conn.execute(
-                insert(log_nodes),
-                [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in record.log_nodes],
+            self._executemany(
+                conn, "INSERT INTO chain_log_nodes (level, idx, hash) VALUES ({})", record.log_nodes
             )
         conn.execute(
             insert(tree_heads).values(
@@ -444,40 +462,63 @@ class ChainStore:
         )
 
     def _write_state(
-        self, conn: Connection, height: int, writes: Iterable[tuple[str, Any]]
+        self, conn: Connection, height: int, writes: Sequence[tuple[str, bytes | None]]
     ) -> None:
-        encoded = [(key, None if value is None else canonical(value)) for key, value in writes]
-        conn.execute(
-            insert(state_history),
-            [{"key": k, "height": height, "value": v} for k, v in encoded],
+        self._executemany(
+            conn,
+            "INSERT INTO chain_state_history (key, height, value) VALUES ({})",
+            [(key, height, value) for key, value in writes],
         )
-        deleted = [k for k, v in encoded if v is None]
+        deleted = [key for key, value in writes if value is None]
         if deleted:
             conn.execute(state_current.delete().where(state_current.c.key.in_(deleted)))
-        upserts = [{"key": k, "value": v, "height": height} for k, v in encoded if v is not None]
+        upserts = [(key, value, height) for key, value in writes if value is not None]
         if upserts:
-            dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-            statement = dialect_insert(state_current)
-            statement = statement.on_conflict_do_update(
-                index_elements=[state_current.c.key],
-                set_={"value": statement.excluded.value, "height": statement.excluded.height},
+            self._executemany(
+                conn,
+                "INSERT INTO chain_state (key, value, height) VALUES ({}) ON CONFLICT (key)"
+                " DO UPDATE SET value = excluded.value, height = excluded.height",
+                upserts,
             )
-            conn.execute(statement, upserts)
+
+    def _executemany(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Bulk insert through the driver: the block's hot path, thousands of rows per block.
+
+        Core's per-row parameter processing costs more than the insert itself here; the SQL is
+        fixed text with only placeholders, filled in this dialect's parameter style.
+        """
+        placeholder = "?" if self.dialect == "sqlite" else "%s"
+        width = len(rows[0])
+        conn.exec_driver_sql(sql.format(", ".join([placeholder] * width)), list(rows))
+
+    def prefetch(self, conn: Connection, keys: Sequence[str]) -> dict[str, bytes | None]:
+        """Current canonical values of many keys in few queries (absent keys map to None)."""
+        found: dict[str, bytes | None] = dict.fromkeys(keys)
+        for start in range(0, len(keys), PREFETCH_CHUNK):
+            chunk = keys[start : start + PREFETCH_CHUNK]
+            rows = conn.execute(
+                select(state_current.c.key, state_current.c.value).where(
+                    state_current.c.key.in_(chunk)
+                )
+            )
+            for row in rows:
+                found[row.key] = row.value
+        return found
 
 
-def _tx_row(height: int, tx: TxRecord) -> dict[str, Any]:
-    return {
-        "hash": tx.tx_hash,
-        "height": height,
-        "position": tx.position,
-        "sender": tx.sender,
-        "nonce": tx.nonce,
-        "body": tx.body,
-        "signer": tx.signer,
-        "signature": tx.signature,
-        "batch_hash": tx.batch_hash,
-        "result": canonical(tx.result),
-    }
+def _tx_row(height: int, tx: TxRecord) -> tuple[Any, ...]:
+    return (
+        tx.tx_hash,
+        height,
+        tx.position,
+        tx.sender,
+        tx.nonce,
+        tx.body,
+        tx.signer,
+        tx.signature,
+        tx.batch_hash,
+        tx.result,
+    )
 
 
 def _stored_tx(row: Any) -> StoredTx:

@@ -18,13 +18,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from zhijin.chain.merkle import LogTree, MemoryNodeStore, leaf_hash
-
 from zhijin.chain.block import (
     BlockHeader,
     Signature,
     TreeHead,
-    next_state_root,
+    encode_write_set,
+    next_state_root_encoded,
     results_root,
     tx_root,
     valid_signatures,
@@ -43,6 +42,7 @@ from zhijin.chain.crypto import BadKey, public_key_from_did, verify
 from zhijin.chain.errors import EncodingError
 from zhijin.chain.genesis import Genesis
 from zhijin.chain.memory import MemoryState
+from zhijin.chain.merkle import LogTree, MemoryNodeStore, leaf_hash
 from zhijin.chain.store import ChainStore, StoredBlock, StoredTx
 from zhijin.chain.tx import batch_message
 
@@ -167,7 +167,7 @@ def _verify_genesis_block(replay: _Replay, block: StoredBlock, header: BlockHead
 
     if header != genesis_header(replay.genesis):
         raise Divergence(0, "block 0 does not follow from the genesis file")
-    writes = replay.genesis.write_set()
+    writes = encode_write_set(replay.genesis.write_set())
     _compare_writes(replay, 0, writes)
     state = BlockState(replay.state)
     state.writes.update(dict(writes))
@@ -219,7 +219,7 @@ def _replay_block(
     if results_root([*results, {"end_block_events": end_events}]) != header.results_root:
         raise Divergence(height, "results root does not match re-execution")
     write_set = state.write_set()
-    if next_state_root(replay.prev_state_root, write_set) != header.state_root:
+    if next_state_root_encoded(replay.prev_state_root, write_set) != header.state_root:
         raise Divergence(height, "state root does not match re-execution")
     _compare_writes(replay, height, write_set)
     replay.state.commit(state)
@@ -297,9 +297,8 @@ def _execute(
     return execute_tx(replay.registry, state, tx, info, body["args"])
 
 
-def _compare_writes(replay: _Replay, height: int, write_set: list[tuple[str, Any]]) -> None:
+def _compare_writes(replay: _Replay, height: int, expected: list[tuple[str, bytes | None]]) -> None:
     stored = replay.store.state_rows_at(height)
-    expected = [(k, None if v is None else canonical(v)) for k, v in write_set]
     if stored != expected:
         raise Divergence(height, _first_difference(stored, expected))
 
@@ -346,10 +345,10 @@ def _verify_log(
 
 
 def _verify_final_state(replay: _Replay, head_height: int) -> None:
-    replayed: Iterator[tuple[str, Any]] = iter(sorted(replay.state.data.items()))
+    replayed: Iterator[tuple[str, bytes]] = iter(sorted(replay.state.raw.items()))
     for key, value, height in replay.store.iter_state():
         expected = next(replayed, None)
-        if expected is None or expected[0] != key or canonical(expected[1]) != value:
+        if expected is None or expected[0] != key or expected[1] != value:
             # Name the block that last wrote the row: that is where the tampering shows.
             raise Divergence(min(height, head_height), f"current state row {key!r} differs")
     if next(replayed, None) is not None:

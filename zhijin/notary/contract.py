@@ -60,4 +60,11 @@ def anchor(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"created": True, "record": record}
 
 
-NOTARY_CONTRACT = Contract(name="notary", version="1", methods={"anchor": anchor})
+def _prefetch(_sender: str, _method: str, args: dict[str, Any]) -> list[str]:
+    document_hash = args.get("hash")
+    return [record_key(document_hash)] if isinstance(document_hash, str) else []
+
+
+NOTARY_CONTRACT = Contract(
+    name="notary", version="1", methods={"anchor": anchor}, prefetch=_prefetch
+)
