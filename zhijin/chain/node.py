@@ -340,12 +340,16 @@ class Node:
         self._listeners.append(listener)
 
     # -- block production ------------------------------------------------------------------------
-    def produce_block(self, txs: Sequence[Tx]) -> int:
-        """Execute, commit and sign one block of `txs`; returns its height."""
+    def produce_block(self, txs: Sequence[Tx], *, time_ms: int | None = None) -> int:
+        """Execute, commit and sign one block of `txs`; returns its height.
+
+        `time_ms` is the block time when the ordering service fixes it (cluster mode: every
+        peer must use the same); by default the node's clock, kept strictly increasing.
+        """
         invariant(0 < len(txs) <= limits.BLOCK_TXS_MAX, "block size out of bounds")
         with self._commit_lock:
             try:
-                height, results = self._produce(txs)
+                height, results = self._produce(txs, time_ms)
             except Exception:
                 # Nothing was committed: forget cached state and the log tree's staged nodes,
                 # and answer every waiter, so no client is left hanging on a lost block.
@@ -356,13 +360,12 @@ class Node:
         self._finish(txs, height, results)
         return height
 
-    def _produce(self, txs: Sequence[Tx]) -> tuple[int, list[dict[str, Any]]]:
+    def _produce(self, txs: Sequence[Tx], time_ms: int | None) -> tuple[int, list[dict[str, Any]]]:
         head = self.head
-        block = BlockInfo(
-            chain_id=self.genesis.chain_id,
-            height=head.height + 1,
-            time_ms=max(head.time_ms + 1, self.clock()),
-        )
+        if time_ms is None:
+            time_ms = max(head.time_ms + 1, self.clock())
+        invariant(time_ms > head.time_ms, "block time must increase")
+        block = BlockInfo(chain_id=self.genesis.chain_id, height=head.height + 1, time_ms=time_ms)
         with self.store.engine.begin() as conn:
             self._prefetch(conn, txs)
             state = BlockState(_CachedReader(self, conn))

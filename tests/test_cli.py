@@ -1,0 +1,94 @@
+"""The `zhijin` command end to end on a temporary data directory."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from zhijin.chain.merkle import verify_consistency_json, verify_inclusion_json
+from zhijin.cli import app
+
+runner = CliRunner()
+
+
+def zhijin(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    data = tmp_path / "var"
+    code, out = zhijin("chain", "init", "--data", str(data), "--members", "3", "--demo")
+    assert code == 0, out
+    return data
+
+
+def test_init_writes_private_keys_and_refuses_to_overwrite(data: Path) -> None:
+    keys = sorted((data / "keys").glob("*.key"))
+    assert len(keys) == 3
+    assert all(stat.S_IMODE(k.stat().st_mode) == 0o600 for k in keys)
+    assert stat.S_IMODE((data / "operator-token").stat().st_mode) == 0o600
+    with pytest.raises(Exception, match="in use"):
+        runner.invoke(app, ["chain", "init", "--data", str(data)], catch_exceptions=False)
+
+
+def test_anchor_verify_and_inspect(data: Path, tmp_path: Path) -> None:
+    document = tmp_path / "contract.txt"
+    document.write_bytes(b"supply contract, final version\n")
+    code, out = zhijin("notary", "anchor", str(document), "--title", "contract", "--data", str(data))
+    assert code == 0, out
+    receipt = json.loads(out)
+    receipt_file = tmp_path / "receipt.json"
+    receipt_file.write_text(out)
+
+    code, out = zhijin("notary", "verify", str(receipt_file), str(document), "--data", str(data))
+    assert code == 0 and "receipt verified" in out
+    other = tmp_path / "other.txt"
+    other.write_bytes(b"a different file")
+    code, out = zhijin("notary", "verify", str(receipt_file), str(other), "--genesis", str(data / "genesis.json"))
+    assert code == 1 and "FAIL file hash matches" in out
+
+    tx_hash = receipt["tx"]["hash"]
+    code, out = zhijin("chain", "tx", tx_hash, "--data", str(data))
+    assert code == 0 and json.loads(out)["result"]["status"] == "ok"
+    height = json.loads(out)["height"]
+    code, out = zhijin("chain", "block", str(height), "--data", str(data))
+    assert tx_hash in json.loads(out)["txs"]
+    code, out = zhijin("chain", "status", "--data", str(data))
+    assert json.loads(out)["height"] == height
+
+    code, out = zhijin("chain", "proof", "inclusion", tx_hash, "--data", str(data))
+    proof = json.loads(out)
+    verify_inclusion_json(proof)
+    assert proof["tree_size"] == 4  # three demo documents, then this one
+    code, out = zhijin("chain", "proof", "consistency", "--from", "1", "--to", "4", "--data", str(data))
+    verify_consistency_json(json.loads(out))
+    code, _ = zhijin("chain", "proof", "consistency", "--from", "3", "--to", "9", "--data", str(data))
+    assert code == 1
+
+
+def test_chain_verify_exit_codes(data: Path) -> None:
+    code, out = zhijin("chain", "verify", "--data", str(data))
+    assert code == 0 and json.loads(out)["ok"] is True
+    engine = create_engine(f"sqlite:///{data / 'chain.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE chain_txs SET body = replace(body, 'Invoice', 'Invoicf') WHERE height = 2"))
+    engine.dispose()
+    code, out = zhijin("chain", "verify", "--data", str(data))
+    assert code == 1
+    assert json.loads(out)["bad_height"] == 2
+
+
+def test_unknown_tx_and_missing_data_dir(tmp_path: Path, data: Path) -> None:
+    code, _ = zhijin("chain", "tx", "00" * 32, "--data", str(data))
+    assert code == 1
+    code, _ = zhijin("chain", "tx", "not-hex", "--data", str(data))
+    assert code == 1
+    result = runner.invoke(app, ["chain", "status", "--data", str(tmp_path / "nowhere")])
+    assert result.exit_code != 0
