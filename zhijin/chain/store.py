@@ -35,8 +35,8 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
-    tuple_,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -378,11 +378,20 @@ class ChainStore:
     def get_nodes(self, coords: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         if not coords:
             return {}
+        # One `level = L AND idx IN (...)` term per level: SQLite plans a row-value IN list as a
+        # full scan, but uses the primary key for this form (O(log n) per proof, not O(n)).
+        by_level: dict[int, list[int]] = {}
+        for level, index in coords:
+            by_level.setdefault(level, []).append(index)
+        condition = or_(
+            *(
+                and_(log_nodes.c.level == level, log_nodes.c.idx.in_(indices))
+                for level, indices in sorted(by_level.items())
+            )
+        )
         with self.read() as conn:
             rows = conn.execute(
-                select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(
-                    tuple_(log_nodes.c.level, log_nodes.c.idx).in_(list(coords))
-                )
+                select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(condition)
             )
             return {(row.level, row.idx): row.hash for row in rows}
 
