@@ -41,7 +41,9 @@ def test_init_writes_private_keys_and_refuses_to_overwrite(data: Path) -> None:
 def test_anchor_verify_and_inspect(data: Path, tmp_path: Path) -> None:
     document = tmp_path / "contract.txt"
     document.write_bytes(b"supply contract, final version\n")
-    code, out = zhijin("notary", "anchor", str(document), "--title", "contract", "--data", str(data))
+    code, out = zhijin(
+        "notary", "anchor", str(document), "--title", "contract", "--data", str(data)
+    )
     assert code == 0, out
     receipt = json.loads(out)
     receipt_file = tmp_path / "receipt.json"
@@ -51,7 +53,9 @@ def test_anchor_verify_and_inspect(data: Path, tmp_path: Path) -> None:
     assert code == 0 and "receipt verified" in out
     other = tmp_path / "other.txt"
     other.write_bytes(b"a different file")
-    code, out = zhijin("notary", "verify", str(receipt_file), str(other), "--genesis", str(data / "genesis.json"))
+    code, out = zhijin(
+        "notary", "verify", str(receipt_file), str(other), "--genesis", str(data / "genesis.json")
+    )
     assert code == 1 and "FAIL file hash matches" in out
 
     tx_hash = receipt["tx"]["hash"]
@@ -67,9 +71,13 @@ def test_anchor_verify_and_inspect(data: Path, tmp_path: Path) -> None:
     proof = json.loads(out)
     verify_inclusion_json(proof)
     assert proof["tree_size"] == 4  # three demo documents, then this one
-    code, out = zhijin("chain", "proof", "consistency", "--from", "1", "--to", "4", "--data", str(data))
+    code, out = zhijin(
+        "chain", "proof", "consistency", "--from", "1", "--to", "4", "--data", str(data)
+    )
     verify_consistency_json(json.loads(out))
-    code, _ = zhijin("chain", "proof", "consistency", "--from", "3", "--to", "9", "--data", str(data))
+    code, _ = zhijin(
+        "chain", "proof", "consistency", "--from", "3", "--to", "9", "--data", str(data)
+    )
     assert code == 1
 
 
@@ -78,7 +86,9 @@ def test_chain_verify_exit_codes(data: Path) -> None:
     assert code == 0 and json.loads(out)["ok"] is True
     engine = create_engine(f"sqlite:///{data / 'chain.db'}")
     with engine.begin() as conn:
-        conn.execute(text("UPDATE chain_txs SET body = replace(body, 'Invoice', 'Invoicf') WHERE height = 2"))
+        conn.execute(
+            text("UPDATE chain_txs SET body = replace(body, 'Invoice', 'Invoicf') WHERE height = 2")
+        )
     engine.dispose()
     code, out = zhijin("chain", "verify", "--data", str(data))
     assert code == 1
@@ -92,3 +102,16 @@ def test_unknown_tx_and_missing_data_dir(tmp_path: Path, data: Path) -> None:
     assert code == 1
     result = runner.invoke(app, ["chain", "status", "--data", str(tmp_path / "nowhere")])
     assert result.exit_code != 0
+
+
+def test_reindex_rebuilds_the_query_tables(data: Path) -> None:
+    engine = create_engine(f"sqlite:///{data / 'platform.db'}")
+    with engine.begin() as conn:
+        before = conn.execute(text("SELECT hash FROM notary_anchors ORDER BY hash")).all()
+        conn.execute(text("DELETE FROM notary_anchors"))
+    code, out = zhijin("reindex", "--data", str(data))
+    assert code == 0, out
+    with engine.connect() as conn:
+        after = conn.execute(text("SELECT hash FROM notary_anchors ORDER BY hash")).all()
+    engine.dispose()
+    assert len(before) == 3 and after == before

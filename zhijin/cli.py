@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from zhijin.chain.errors import ZhijinError
+from zhijin.platform.cluster_cli import cluster_app
 
 app = typer.Typer(help="zhijin (智金): smart finance on a consortium chain.", no_args_is_help=True)
 chain_app = typer.Typer(help="Initialise, inspect and verify the chain.", no_args_is_help=True)
@@ -22,6 +23,7 @@ app.add_typer(chain_app, name="chain")
 chain_app.add_typer(proof_app, name="proof")
 app.add_typer(notary_app, name="notary")
 app.add_typer(bench_app, name="bench")
+app.add_typer(cluster_app, name="cluster")
 
 DataOption = Annotated[
     Path, typer.Option("--data", envvar="ZHIJIN_DATA", help="data directory", show_default=True)
@@ -295,6 +297,19 @@ def notary_verify(
     typer.echo("receipt verified")
 
 
+@app.command("reindex")
+def reindex(data: DataOption = DEFAULT_DATA) -> None:
+    """Drop every query table and rebuild it by replaying the chain's blocks."""
+    from zhijin.platform.runtime import Platform
+
+    platform = Platform(_settings(data))
+    try:
+        blocks = platform.projections.reindex()
+    finally:
+        platform.stop()
+    typer.echo(f"reindexed: {blocks} block applications")
+
+
 # -- serve and bench --------------------------------------------------------------------------
 
 
@@ -303,9 +318,18 @@ def serve(
     data: DataOption = DEFAULT_DATA,
     host: Annotated[str, typer.Option(envvar="ZHIJIN_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="ZHIJIN_PORT", min=1, max=65535)] = 8000,
+    cluster: Annotated[
+        Path | None, typer.Option(help="cluster config: run as a JetStream-ordered peer")
+    ] = None,
 ) -> None:
     """Run the node and the HTTP API (OpenAPI at /docs)."""
     import uvicorn
+
+    if cluster is not None:
+        from zhijin.platform.cluster import serve_peer
+
+        serve_peer(cluster)
+        return
 
     from zhijin.platform.app import create_app
 

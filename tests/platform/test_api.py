@@ -146,3 +146,27 @@ def test_anchor_request_validation(client: TestClient) -> None:
 def test_web_shell_and_openapi(client: TestClient) -> None:
     assert "zhijin" in client.get("/").text
     assert "/api/v1/chain/txs" in client.get("/openapi.json").json()["paths"]
+
+
+def test_anchor_listing_is_a_paginated_projection(client: TestClient) -> None:
+    headers = {"Authorization": f"Bearer {client.token}"}  # type: ignore[attr-defined]
+    digests = [hashlib.sha256(f"doc {n}".encode()).hexdigest() for n in range(5)]
+    for digest in digests:
+        assert (
+            client.post(
+                "/api/v1/notary/anchors", json={"hash": digest}, headers=headers
+            ).status_code
+            == 200
+        )
+    platform = _platform(client)
+    assert platform.projections.wait_for(platform.node.head.height)
+    first = client.get("/api/v1/notary/anchors", params={"limit": 3}).json()
+    assert [a["hash"] for a in first["anchors"]] == digests[::-1][:3]
+    second = client.get(
+        "/api/v1/notary/anchors", params={"limit": 3, "before_height": first["next_before_height"]}
+    ).json()
+    assert [a["hash"] for a in second["anchors"]] == digests[::-1][3:]
+    assert second["next_before_height"] is None
+    mine = client.get("/api/v1/notary/anchors", params={"owner": "did:key:nobody"}).json()
+    assert mine["anchors"] == []
+    assert client.get("/api/v1/notary/anchors", params={"limit": 0}).status_code == 422

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhijin.notary import limits, service
+from zhijin.chain.limits import PAGE_SIZE_MAX
+from zhijin.notary import limits, projection, service
 from zhijin.notary.receipt import build_receipt, verify_receipt
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
 
@@ -44,6 +45,21 @@ async def create_anchor(
             gateway, document_hash=request.hash, title=request.title, expires_at=request.expires_at
         )
     )
+
+
+@router.get("/anchors", summary="Anchored documents, newest first (paginated)")
+def list_anchors(
+    platform: PlatformDep,
+    owner: Annotated[str | None, Query(max_length=256, description="only this owner's")] = None,
+    before_height: Annotated[
+        int | None, Query(ge=0, description="next page: the last row's height")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 50,
+) -> dict[str, Any]:
+    with platform.platform_engine.connect() as conn:
+        rows = projection.list_anchors(conn, owner=owner, before_height=before_height, limit=limit)
+    next_before = rows[-1]["height"] if len(rows) == limit else None
+    return {"anchors": rows, "next_before_height": next_before}
 
 
 @router.get("/anchors/{document_hash}", summary="Look up an anchored document by its hash")

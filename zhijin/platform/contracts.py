@@ -5,9 +5,16 @@ from __future__ import annotations
 from zhijin.chain.contract import ContractRegistry
 from zhijin.chain.governance import GOVERNANCE_CONTRACT
 from zhijin.notary.contract import NOTARY_CONTRACT
+from zhijin.platform.projections import Projection
 
-__all__ = ["default_registry"]
+__all__ = ["default_projections", "default_registry"]
 
 
 def default_registry() -> ContractRegistry:
     return ContractRegistry([GOVERNANCE_CONTRACT, NOTARY_CONTRACT])
+
+
+def default_projections() -> list[Projection]:
+    from zhijin.notary.projection import NotaryProjection
+
+    return [NotaryProjection()]

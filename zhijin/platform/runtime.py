@@ -18,14 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy import Engine
+
 from zhijin.chain.contract import ContractRegistry, Member
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.errors import ZhijinError
 from zhijin.chain.genesis import Genesis
 from zhijin.chain.node import Node, now_ms
 from zhijin.chain.ordering.solo import SoloOrderer
-from zhijin.chain.store import ChainStore
-from zhijin.platform.contracts import default_registry
+from zhijin.chain.store import ChainStore, make_engine
+from zhijin.platform.contracts import default_projections, default_registry
+from zhijin.platform.projections import ProjectionRunner
 from zhijin.platform.settings import Settings
 
 __all__ = ["DataDirError", "Platform", "init_data_dir", "load_genesis", "load_node_key"]
@@ -127,6 +130,8 @@ class Platform:
     store: ChainStore = field(init=False)
     node: Node = field(init=False)
     orderer: SoloOrderer = field(init=False)
+    platform_engine: Engine = field(init=False)
+    projections: ProjectionRunner = field(init=False)
     _lock_file: IO[str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -140,8 +145,13 @@ class Platform:
             block_txs_max=self.settings.block_txs_max,
             block_interval_ms=self.settings.block_interval_ms,
         )
+        self.platform_engine = make_engine(self.settings.platform_database_url_resolved())
+        self.projections = ProjectionRunner(self.store, self.platform_engine, default_projections())
+        self.node.add_listener(self.projections.notify)
 
     def start(self) -> Platform:
+        self.projections.catch_up()
+        self.projections.start()
         self.orderer.start()
         log.info(
             "node started: chain %s at height %d, member %s",
@@ -153,7 +163,10 @@ class Platform:
 
     def stop(self) -> None:
         self.orderer.stop()
+        self.projections.stop()
+        self.projections.catch_up()
         self.store.close()
+        self.platform_engine.dispose()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None

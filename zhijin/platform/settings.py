@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default SQLite at DATA/chain.db"
     )
+    platform_database_url: str | None = Field(
+        default=None, description="off-chain data and query tables; default SQLite DATA/platform.db"
+    )
     environment: Literal["local", "production"] = "local"
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
@@ -31,7 +34,7 @@ class Settings(BaseSettings):
     block_interval_ms: int = Field(default=limits.BLOCK_INTERVAL_MS, ge=0, le=60_000)
     wait_timeout_s: float = Field(default=30.0, gt=0, le=300)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "platform_database_url")
     @classmethod
     def _known_engine(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("sqlite", "postgresql")):
@@ -50,3 +53,8 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data / 'chain.db').resolve()}"
+
+    def platform_database_url_resolved(self) -> str:
+        if self.platform_database_url:
+            return self.platform_database_url
+        return f"sqlite:///{(self.data / 'platform.db').resolve()}"

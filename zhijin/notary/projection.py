@@ -1,0 +1,62 @@
+"""The notary's query table: anchored documents, listable by owner, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Connection, Index, MetaData, String, Table, select
+
+from zhijin.platform.projections import BlockView
+
+__all__ = ["NotaryProjection", "anchors_table", "list_anchors"]
+
+metadata = MetaData()
+anchors_table = Table(
+    "notary_anchors",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("owner", String(256), nullable=False),
+    Column("height", BigInteger, nullable=False),
+    Column("anchored_at", BigInteger, nullable=False),
+    Column("tx_hash", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Index("ix_notary_anchors_owner_height", "owner", "height"),
+)
+
+
+class NotaryProjection:
+    name = "notary"
+    metadata = metadata
+
+    def apply(self, conn: Connection, block: BlockView) -> None:
+        rows = []
+        for tx in block.txs:
+            if tx.contract != "notary" or not tx.ok or not tx.result["return"].get("created"):
+                continue
+            record = tx.result["return"]["record"]
+            rows.append(
+                {
+                    "hash": record["hash"],
+                    "title": record["title"],
+                    "owner": record["owner"],
+                    "height": record["height"],
+                    "anchored_at": record["anchored_at"],
+                    "tx_hash": record["tx_hash"],
+                    "expires_at": record["expires_at"],
+                }
+            )
+        if rows:
+            conn.execute(anchors_table.insert(), rows)
+
+
+def list_anchors(
+    conn: Connection, *, owner: str | None, before_height: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """A page of anchors, newest first; pass the last row's height to get the next page."""
+    query = select(anchors_table).order_by(anchors_table.c.height.desc(), anchors_table.c.hash)
+    if owner is not None:
+        query = query.where(anchors_table.c.owner == owner)
+    if before_height is not None:
+        query = query.where(anchors_table.c.height < before_height)
+    return [dict(row._mapping) for row in conn.execute(query.limit(limit))]
