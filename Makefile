@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   ?= ./var
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean nats-server
 
 $(BIN)/zhijin: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,15 @@ lint: $(BIN)/zhijin
 typecheck: $(BIN)/zhijin
 	$(BIN)/mypy zhijin
 
-pytest: $(BIN)/zhijin
+# Cluster tests start their own NATS servers from the Debian package.
+nats-server:
+	@command -v nats-server >/dev/null 2>&1 || test -x /usr/sbin/nats-server || \
+	  (apt-get update -qq && apt-get install -y -qq nats-server)
+
+pytest: $(BIN)/zhijin nats-server
 	$(BIN)/pytest
 
-bench: $(BIN)/zhijin
+bench: $(BIN)/zhijin nats-server
 	@for b in bench/*.py; do echo "# $$b"; $(BIN)/python $$b; done
 
 clean:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from zhijin.chain.merkle import verify_consistency_json, verify_inclusion_json
 
 from zhijin.chain.crypto import KeyPair
+from zhijin.chain.merkle import verify_consistency_json, verify_inclusion_json
 from zhijin.chain.tx import make_body, sign_tx
 from zhijin.platform.app import create_app
 from zhijin.platform.runtime import Platform, init_data_dir

@@ -340,16 +340,21 @@ class Node:
         self._listeners.append(listener)
 
     # -- block production ------------------------------------------------------------------------
-    def produce_block(self, txs: Sequence[Tx], *, time_ms: int | None = None) -> int:
+    def produce_block(
+        self, txs: Sequence[Tx], *, time_ms: int | None = None, proposer: str | None = None
+    ) -> int:
         """Execute, commit and sign one block of `txs`; returns its height.
 
         `time_ms` is the block time when the ordering service fixes it (cluster mode: every
         peer must use the same); by default the node's clock, kept strictly increasing.
+        `proposer` is the header's proposer when the ordering service names it (cluster mode:
+        the member whose cut marker won, so every peer derives the same header); by default
+        this node's member.
         """
         invariant(0 < len(txs) <= limits.BLOCK_TXS_MAX, "block size out of bounds")
         with self._commit_lock:
             try:
-                height, results = self._produce(txs, time_ms)
+                height, results = self._produce(txs, time_ms, proposer)
             except Exception:
                 # Nothing was committed: forget cached state and the log tree's staged nodes,
                 # and answer every waiter, so no client is left hanging on a lost block.
@@ -360,7 +365,9 @@ class Node:
         self._finish(txs, height, results)
         return height
 
-    def _produce(self, txs: Sequence[Tx], time_ms: int | None) -> tuple[int, list[dict[str, Any]]]:
+    def _produce(
+        self, txs: Sequence[Tx], time_ms: int | None, proposer: str | None = None
+    ) -> tuple[int, list[dict[str, Any]]]:
         head = self.head
         if time_ms is None:
             time_ms = max(head.time_ms + 1, self.clock())
@@ -372,7 +379,9 @@ class Node:
             results = [self._execute(state, tx, block).to_json() for tx in txs]
             end_events = run_end_block(self.registry, state, block)
             write_set = state.write_set()
-            record, header = self._seal(txs, block, results, end_events, write_set)
+            record, header = self._seal(
+                txs, block, results, end_events, write_set, proposer or self.key.did
+            )
             self.store.commit_block(conn, record)
         for key, raw in write_set:
             self._cache_put(key, raw)
@@ -426,6 +435,7 @@ class Node:
         results: list[dict[str, Any]],
         end_events: list[dict[str, Any]],
         encoded_writes: list[tuple[str, bytes | None]],
+        proposer: str,
     ) -> tuple[BlockRecord, BlockHeader]:
         # Every result and value is encoded once; the roots and the stored rows share the bytes.
         encoded_results = [canonical_trusted(r) for r in results]
@@ -444,7 +454,7 @@ class Node:
             state_root=next_state_root_encoded(self.head.state_root, encoded_writes),
             log_root=self.log_tree.root(),
             log_size=self.log_tree.size,
-            proposer=self.key.did,
+            proposer=proposer,
         )
         block_hash = header.hash()
         tree_head = TreeHead(

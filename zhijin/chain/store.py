@@ -425,6 +425,31 @@ class ChainStore:
         )
         return [(row.key, decode(row.value)) for row in rows if row.key.startswith(prefix)]
 
+    def add_block_signatures(self, height: int, signatures: Sequence[dict[str, str]]) -> int:
+        """Merge member signatures into a committed block's row; returns how many were new.
+
+        Cluster mode: each peer commits a block with its own signature and adds the other
+        members' signatures as they arrive.  The caller has checked them (`valid_signatures`);
+        a signer already present is kept as it is, so the call is idempotent.
+        """
+        with self.engine.begin() as conn:
+            stored = conn.execute(
+                select(blocks.c.signatures).where(blocks.c.height == height)
+            ).scalar()
+            if stored is None:
+                raise KeyError(f"no block at height {height}")
+            merged: list[dict[str, str]] = json.loads(stored)
+            present = {s["signer"] for s in merged}
+            added = [dict(s) for s in signatures if s["signer"] not in present]
+            added = list({s["signer"]: s for s in added}.values())
+            if added:
+                conn.execute(
+                    blocks.update()
+                    .where(blocks.c.height == height)
+                    .values(signatures=json.dumps(merged + added))
+                )
+            return len(added)
+
     # -- the one write path --------------------------------------------------------------------
     def commit_block(self, conn: Connection, record: BlockRecord) -> None:
         """Write one block inside the caller's open transaction on `conn`."""

@@ -1,0 +1,162 @@
+"""The audit log: hash chain, append-only triggers, tamper and removal detection, anchoring.
+Runs on SQLite and on PostgreSQL (the root conftest's `db_url`)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DatabaseError
+
+from zhijin.identity.audit import GENESIS_HASH, AuditHead, AuditLog, head_from_anchor
+from zhijin.identity.tables import create_tables
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Engine]:
+    engine = create_engine(db_url)
+    create_tables(engine)
+    yield engine
+    engine.dispose()
+
+
+def fill(log: AuditLog, count: int) -> None:
+    for i in range(count):
+        log.append(
+            actor=f"user:u{i % 3}",
+            action="personal_data.read",
+            target=f"person:p{i}",
+            outcome="ok",
+            at_ms=1_000 + i,
+            reason="case 17",
+            details={"fields": ["name"], "n": i},
+        )
+
+
+def drop_triggers(engine: Engine) -> None:
+    """What an attacker with DDL rights would do first."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("DROP TRIGGER identity_audit_no_update"))
+            conn.execute(text("DROP TRIGGER identity_audit_no_delete"))
+        else:
+            conn.execute(text("DROP TRIGGER identity_audit_append_only ON identity_audit_log"))
+
+
+def test_chain_and_head(db: Engine) -> None:
+    log = AuditLog(db)
+    assert log.head() == AuditHead(0, GENESIS_HASH)
+    assert log.verify().ok
+    fill(log, 5)
+    entries = log.entries()
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    assert entries[0].prev_hash == GENESIS_HASH
+    assert all(b.prev_hash == a.entry_hash for a, b in itertools.pairwise(entries))
+    assert log.head() == AuditHead(5, entries[-1].entry_hash)
+    report = log.verify(anchors=[AuditHead(3, entries[2].entry_hash), log.head()])
+    assert report.ok and report.entries_checked == 5
+
+
+def test_updates_and_deletes_are_refused_by_the_database(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 2)
+    for statement in (
+        "UPDATE identity_audit_log SET actor='x' WHERE seq=1",
+        "DELETE FROM identity_audit_log WHERE seq=2",
+    ):
+        with pytest.raises(DatabaseError), db.begin() as conn:
+            conn.execute(text(statement))
+    assert log.verify().ok and log.count() == 2
+
+
+def test_changed_entry_is_named(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 6)
+    drop_triggers(db)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE identity_audit_log SET target='person:someone-else' WHERE seq=4"))
+    report = log.verify()
+    assert not report.ok and report.first_bad_seq == 4 and "hash" in (report.problem or "")
+    assert report.entries_checked == 3
+
+
+def test_recomputed_entry_breaks_the_next_link(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 6)
+    drop_triggers(db)
+    entry = log.entries()[2]  # seq 3: rewrite it and fix its own hash, as a careful forger would
+    forged = type(entry)(**{**entry.hashed_fields(), "actor": "user:innocent", "entry_hash": ""})
+    new_hash = forged.computed_hash()
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE identity_audit_log SET actor='user:innocent', entry_hash=:h WHERE seq=3"),
+            {"h": new_hash},
+        )
+    report = log.verify()
+    assert not report.ok and report.first_bad_seq == 4 and "prev_hash" in (report.problem or "")
+
+
+def test_removed_entry_is_detected(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 6)
+    drop_triggers(db)
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM identity_audit_log WHERE seq=3"))
+    report = log.verify()
+    assert not report.ok and report.first_bad_seq == 3 and "missing" in (report.problem or "")
+
+
+def test_truncated_tail_is_caught_only_by_an_anchor(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 6)
+    anchored = log.head()
+    drop_triggers(db)
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM identity_audit_log WHERE seq >= 5"))
+    assert log.verify().ok  # the remaining chain is consistent by itself ...
+    report = log.verify(anchors=[anchored])  # ... but not with the head anchored on chain
+    assert not report.ok and report.first_bad_seq == 5
+
+
+def test_rewritten_history_differs_from_the_anchor(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 4)
+    anchored = log.head()
+    drop_triggers(db)
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM identity_audit_log"))
+    # A whole new, self-consistent history in which entry 2 says something else.
+    for i in range(4):
+        log.append(
+            actor="user:u0",
+            action="personal_data.read",
+            target=f"person:p{i}",
+            outcome="ok",
+            at_ms=1_000 + i,
+            reason="case 17" if i != 1 else "routine",
+            details={"fields": ["name"], "n": i},
+        )
+    assert log.verify().ok
+    report = log.verify(anchors=[anchored])
+    assert not report.ok and report.first_bad_seq == 4 and "anchored" in (report.problem or "")
+
+
+def test_anchor_args_round_trip(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 3)
+    head = log.head()
+    args = head.notary_anchor_args()
+    assert len(args["hash"]) == 64 and args["hash"] == head.entry_hash
+    assert head_from_anchor(args["title"], args["hash"]) == head
+    assert head_from_anchor("some other document", args["hash"]) is None
+
+
+def test_oversized_fields_are_refused(db: Engine) -> None:
+    from zhijin.identity.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        AuditLog(db).append(
+            actor="a", action="b", target="c", outcome="d", at_ms=1, reason="x" * 501
+        )

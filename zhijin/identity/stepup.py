@@ -1,0 +1,361 @@
+"""Step-up (dynamic) authorisation: a versioned policy, held as data, that looks at a risky
+action's context and answers allow, step_up (a fresh second factor first) or deny.
+
+A policy is JSON:
+
+    {"version": "2025-06-01", "fresh_mfa_ms": 120000, "utc_offset_minutes": 480,
+     "rules": [{"id": "large_transfer", "actions": ["payment.transfer"],
+                "when": {"field": "amount_minor", "op": "gt", "value": 5000000},
+                "outcome": "step_up", "reason": "transfer above 50,000.00"}]}
+
+Conditions are `{"field", "op", "value"}` leaves combined by `{"all": [...]}`, `{"any": [...]}`
+and `{"not": {...}}`.  A leaf whose field is unknown for this request (None) matches unless it
+says `"if_missing": false`: risk checks fail closed, so a caller that forgets to pass the
+device or the payee gets the stricter answer, never the looser one.
+
+The decision is the most severe outcome of all matching rules (deny > step_up > allow), with
+every matching rule's reason, and names the policy version so a later review knows which rules
+applied.  `enforce` turns it into an exception, accepting a second factor checked within the
+policy's `fresh_mfa_ms` as satisfying step_up.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from zhijin.identity import limits
+from zhijin.identity.errors import Forbidden, InvalidInput, StepUpRequired
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "DEFAULT_STEP_UP_POLICY",
+    "Decision",
+    "GeoPoint",
+    "Outcome",
+    "RiskContext",
+    "StepUpPolicy",
+    "distance_km",
+    "enforce",
+    "evaluate",
+    "parse_policy",
+]
+
+_EARTH_RADIUS_KM = 6371.0
+_MS_PER_HOUR = 3_600_000
+
+
+class Outcome(enum.IntEnum):
+    ALLOW = 0
+    STEP_UP = 1
+    DENY = 2
+
+
+@dataclass(frozen=True, slots=True)
+class GeoPoint:
+    """A location in micro-degrees (integers, so it serialises canonically)."""
+
+    lat_e6: int
+    lon_e6: int
+
+
+def distance_km(a: GeoPoint, b: GeoPoint) -> int:
+    """Great-circle distance (haversine), rounded down.  Floats are fine here: no money."""
+    lat1, lon1 = math.radians(a.lat_e6 / 1e6), math.radians(a.lon_e6 / 1e6)
+    lat2, lon2 = math.radians(b.lat_e6 / 1e6), math.radians(b.lon_e6 / 1e6)
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return int(2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h))))
+
+
+@dataclass(frozen=True, slots=True)
+class RiskContext:
+    """What the policy may look at.  None means "not known for this request"."""
+
+    action: str
+    now_ms: int
+    amount_minor: int | None = None
+    currency: str | None = None
+    payee_known: bool | None = None
+    device_known: bool | None = None
+    location: GeoPoint | None = None
+    last_location: GeoPoint | None = None
+    last_login_ms: int | None = None
+
+    def facts(self, utc_offset_minutes: int) -> dict[str, Any]:
+        distance = (
+            None
+            if self.location is None or self.last_location is None
+            else distance_km(self.location, self.last_location)
+        )
+        speed = None
+        if distance is not None and self.last_login_ms is not None:
+            hours_ms = max(self.now_ms - self.last_login_ms, 60_000)  # at least a minute apart
+            speed = distance * _MS_PER_HOUR // hours_ms
+        local_ms = self.now_ms + utc_offset_minutes * 60_000
+        return {
+            "action": self.action,
+            "amount_minor": self.amount_minor,
+            "currency": self.currency,
+            "payee_known": self.payee_known,
+            "device_known": self.device_known,
+            "distance_km": distance,
+            "speed_kmh": speed,
+            "local_hour": (local_ms // _MS_PER_HOUR) % 24,
+        }
+
+
+_FIELDS = frozenset(
+    {
+        "action",
+        "amount_minor",
+        "currency",
+        "payee_known",
+        "device_known",
+        "distance_km",
+        "speed_kmh",
+        "local_hour",
+    }
+)
+_OPS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "in"})
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    actions: tuple[str, ...]  # "*" matches every action
+    when: Mapping[str, Any]
+    outcome: Outcome
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpPolicy:
+    version: str
+    fresh_mfa_ms: int
+    utc_offset_minutes: int
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    reasons: tuple[str, ...]  # "rule_id: reason" for every matching rule
+    policy_version: str
+    fresh_mfa_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome.name.lower(),
+            "reasons": list(self.reasons),
+            "policy_version": self.policy_version,
+        }
+
+
+def _check_condition(node: Any, depth: int) -> None:
+    if depth > limits.STEP_UP_CONDITION_DEPTH_MAX or not isinstance(node, dict):
+        raise InvalidInput("invalid_policy", "a condition is an object, nested at most 4 deep")
+    if set(node) == {"all"} or set(node) == {"any"}:
+        children = next(iter(node.values()))
+        if not isinstance(children, list) or not children:
+            raise InvalidInput("invalid_policy", "all/any take a non-empty list")
+        for child in children:
+            _check_condition(child, depth + 1)
+        return
+    if set(node) == {"not"}:
+        _check_condition(node["not"], depth + 1)
+        return
+    if not {"field", "op", "value"} <= set(node) <= {"field", "op", "value", "if_missing"}:
+        raise InvalidInput("invalid_policy", f"bad condition keys {sorted(node)}")
+    if node["field"] not in _FIELDS or node["op"] not in _OPS:
+        raise InvalidInput("invalid_policy", f"unknown field or op in {node}")
+    if isinstance(node["value"], float) or (node["op"] == "in") != isinstance(node["value"], list):
+        raise InvalidInput(
+            "invalid_policy", "values are integers, strings or booleans; in takes a list"
+        )
+
+
+def parse_policy(data: Mapping[str, Any]) -> StepUpPolicy:
+    """Validate a policy document; InvalidInput(code=invalid_policy) names the first problem."""
+    expected = {"version", "fresh_mfa_ms", "utc_offset_minutes", "rules"}
+    if set(data) != expected:
+        raise InvalidInput("invalid_policy", f"a policy has exactly the keys {sorted(expected)}")
+    version, fresh, offset, raw_rules = (
+        data[k] for k in ("version", "fresh_mfa_ms", "utc_offset_minutes", "rules")
+    )
+    if not isinstance(version, str) or not version:
+        raise InvalidInput("invalid_policy", "version is a non-empty string")
+    if type(fresh) is not int or not 0 < fresh <= limits.STEP_UP_FRESH_MS_MAX:
+        raise InvalidInput("invalid_policy", "fresh_mfa_ms is a positive integer up to 15 minutes")
+    if type(offset) is not int or not -14 * 60 <= offset <= 14 * 60:
+        raise InvalidInput("invalid_policy", "utc_offset_minutes is between -840 and 840")
+    if not isinstance(raw_rules, list) or len(raw_rules) > limits.STEP_UP_RULES_MAX:
+        raise InvalidInput(
+            "invalid_policy", f"rules is a list of at most {limits.STEP_UP_RULES_MAX}"
+        )
+    rules = []
+    seen: set[str] = set()
+    for raw in raw_rules:
+        if not isinstance(raw, dict) or set(raw) != {"id", "actions", "when", "outcome", "reason"}:
+            raise InvalidInput("invalid_policy", "a rule has id, actions, when, outcome, reason")
+        if raw["id"] in seen or raw["outcome"] not in ("step_up", "deny"):
+            raise InvalidInput("invalid_policy", f"rule {raw['id']!r}: duplicate id or bad outcome")
+        if not isinstance(raw["actions"], list) or not all(
+            isinstance(a, str) for a in raw["actions"]
+        ):
+            raise InvalidInput("invalid_policy", f"rule {raw['id']!r}: actions is a list of names")
+        _check_condition(raw["when"], 1)
+        seen.add(raw["id"])
+        rules.append(
+            Rule(
+                id=str(raw["id"]),
+                actions=tuple(raw["actions"]),
+                when=raw["when"],
+                outcome=Outcome[raw["outcome"].upper()],
+                reason=str(raw["reason"]),
+            )
+        )
+    return StepUpPolicy(
+        version=version, fresh_mfa_ms=fresh, utc_offset_minutes=offset, rules=tuple(rules)
+    )
+
+
+def _matches(node: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    if "all" in node:
+        return all(_matches(child, facts) for child in node["all"])
+    if "any" in node:
+        return any(_matches(child, facts) for child in node["any"])
+    if "not" in node:
+        return not _matches(node["not"], facts)
+    actual = facts[node["field"]]
+    if actual is None:
+        return bool(node.get("if_missing", True))
+    expected, op = node["value"], node["op"]
+    if op == "eq":
+        return bool(actual == expected)
+    if op == "ne":
+        return bool(actual != expected)
+    if op == "in":
+        return actual in expected
+    if type(actual) is not int or type(expected) is not int:
+        return bool(node.get("if_missing", True))  # an ordering on non-integers: treat as unknown
+    return {
+        "gt": actual > expected,
+        "gte": actual >= expected,
+        "lt": actual < expected,
+        "lte": actual <= expected,
+    }[op]
+
+
+def evaluate(policy: StepUpPolicy, context: RiskContext) -> Decision:
+    facts = context.facts(policy.utc_offset_minutes)
+    outcome = Outcome.ALLOW
+    reasons: list[str] = []
+    for rule in policy.rules:
+        if "*" not in rule.actions and context.action not in rule.actions:
+            continue
+        if _matches(rule.when, facts):
+            outcome = max(outcome, rule.outcome)
+            reasons.append(f"{rule.id}: {rule.reason}")
+    return Decision(
+        outcome=outcome,
+        reasons=tuple(reasons),
+        policy_version=policy.version,
+        fresh_mfa_ms=policy.fresh_mfa_ms,
+    )
+
+
+def enforce(decision: Decision, *, mfa_at_ms: int | None, now_ms: int) -> None:
+    """Raise unless the action may go ahead now."""
+    if decision.outcome is Outcome.DENY:
+        raise Forbidden(
+            "denied_by_policy",
+            "this action is refused by the risk policy",
+            reasons=list(decision.reasons),
+            policy_version=decision.policy_version,
+        )
+    if decision.outcome is Outcome.STEP_UP:
+        fresh = mfa_at_ms is not None and 0 <= now_ms - mfa_at_ms <= decision.fresh_mfa_ms
+        if not fresh:
+            raise StepUpRequired(
+                message="confirm this action with a fresh authenticator code",
+                reasons=list(decision.reasons),
+                policy_version=decision.policy_version,
+            )
+
+
+DEFAULT_POLICY: Mapping[str, Any] = {
+    "version": "2025-06-01.1",
+    "fresh_mfa_ms": 2 * 60 * 1000,
+    "utc_offset_minutes": 8 * 60,  # China Standard Time, no daylight saving
+    "rules": [
+        {
+            "id": "transfer_over_limit",
+            "actions": ["payment.transfer"],
+            "when": {"field": "amount_minor", "op": "gt", "value": 100_000_000},
+            "outcome": "deny",
+            "reason": "transfers above 1,000,000.00 go through a branch",
+        },
+        {
+            "id": "large_transfer",
+            "actions": ["payment.transfer"],
+            "when": {"field": "amount_minor", "op": "gt", "value": 5_000_000},
+            "outcome": "step_up",
+            "reason": "transfer above 50,000.00",
+        },
+        {
+            "id": "new_payee",
+            "actions": ["payment.transfer"],
+            "when": {
+                "all": [
+                    {"field": "payee_known", "op": "eq", "value": False},
+                    {"field": "amount_minor", "op": "gt", "value": 100_000},
+                ]
+            },
+            "outcome": "step_up",
+            "reason": "first transfer above 1,000.00 to this payee",
+        },
+        {
+            "id": "night_transfer",
+            "actions": ["payment.transfer"],
+            "when": {
+                "all": [
+                    {"field": "local_hour", "op": "in", "value": [0, 1, 2, 3, 4, 5]},
+                    {"field": "amount_minor", "op": "gt", "value": 1_000_000},
+                ]
+            },
+            "outcome": "step_up",
+            "reason": "transfer above 10,000.00 between midnight and 6:00",
+        },
+        {
+            "id": "new_device",
+            "actions": ["*"],
+            "when": {"field": "device_known", "op": "eq", "value": False},
+            "outcome": "step_up",
+            "reason": "first use of this device",
+        },
+        {
+            "id": "far_from_last_login",
+            "actions": ["login", "payment.transfer"],
+            "when": {"field": "distance_km", "op": "gt", "value": 500, "if_missing": False},
+            "outcome": "step_up",
+            "reason": "more than 500 km from the last login",
+        },
+        {
+            "id": "impossible_travel",
+            "actions": ["*"],
+            "when": {"field": "speed_kmh", "op": "gt", "value": 1_000, "if_missing": False},
+            "outcome": "deny",
+            "reason": "faster than an airliner since the last login",
+        },
+    ],
+}
+
+
+# The default policy is data too: parse it at import, so a typo in it fails at once.
+DEFAULT_STEP_UP_POLICY = parse_policy(DEFAULT_POLICY)

@@ -1,0 +1,445 @@
+"""Storage of users, roles, sessions and API tokens, lockout counters, recovery codes, known
+devices, step-up policy versions and KYC cases (SQLAlchemy Core on an Engine passed in).
+
+Only the service calls this module; each method is one short transaction.  State changes that
+must not race (consuming a TOTP step, using a recovery code) are single conditional UPDATEs, so
+two concurrent requests cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from zhijin.chain.codec import canonical
+from zhijin.chain.errors import InvariantViolation
+from zhijin.identity import limits
+from zhijin.identity.errors import Conflict
+from zhijin.identity.rbac import Role
+from zhijin.identity.tables import (
+    devices,
+    kyc_cases,
+    login_failures,
+    recovery_codes,
+    sessions,
+    step_up_policies,
+    user_roles,
+    users,
+)
+
+__all__ = [
+    "IdentityStore",
+    "SessionRow",
+    "UserRow",
+    "hash_token",
+    "new_token",
+]
+
+
+def new_token(prefix: str, nbytes: int = limits.SESSION_TOKEN_BYTES) -> str:
+    """A bearer secret with a type prefix (`zjs_` session, `zjt_` API token, `zjc_` CSRF): the
+    prefix lets secret scanners recognise a leaked token."""
+    return prefix + secrets.token_urlsafe(nbytes)
+
+
+def hash_token(token: str) -> str:
+    """What the database keeps instead of the token: a stolen table cannot be replayed."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    id: str
+    login: str
+    kind: str
+    member_did: str | None
+    did: str | None
+    status: str
+    password_hash: str
+    totp_enabled: bool
+    totp_last_step: int | None
+    created_ms: int
+    last_login_ms: int | None
+    last_lat_e6: int | None
+    last_lon_e6: int | None
+
+    def __repr__(self) -> str:
+        return f"UserRow(id={self.id!r}, kind={self.kind!r}, status={self.status!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    id: str
+    user_id: str
+    kind: str
+    name: str | None
+    created_ms: int
+    last_seen_ms: int
+    idle_ms: int
+    expires_ms: int
+    revoked_ms: int | None
+    csrf_hash: str | None
+    auth_at_ms: int
+    mfa_at_ms: int | None
+    device_hash: str | None
+
+    def live(self, now_ms: int) -> bool:
+        return (
+            self.revoked_ms is None
+            and now_ms < self.expires_ms
+            and now_ms - self.last_seen_ms < self.idle_ms
+        )
+
+
+def _user(row: Any) -> UserRow:
+    return UserRow(**{c: getattr(row, c) for c in UserRow.__slots__})
+
+
+def _session(row: Any) -> SessionRow:
+    return SessionRow(**{c: getattr(row, c) for c in SessionRow.__slots__})
+
+
+class IdentityStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- users --------------------------------------------------------------------------------
+    def create_user(
+        self,
+        *,
+        login: str,
+        kind: str,
+        password_hash: str,
+        roles: frozenset[Role],
+        granted_by: str,
+        now_ms: int,
+        member_did: str | None = None,
+    ) -> UserRow:
+        user_id = "u_" + secrets.token_hex(12)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(users).values(
+                        id=user_id,
+                        login=login,
+                        kind=kind,
+                        member_did=member_did,
+                        status="active",
+                        password_hash=password_hash,
+                        totp_enabled=False,
+                        created_ms=now_ms,
+                    )
+                )
+                for role in sorted(roles):
+                    conn.execute(
+                        insert(user_roles).values(
+                            user_id=user_id,
+                            role=str(role),
+                            granted_by=granted_by,
+                            granted_ms=now_ms,
+                        )
+                    )
+        except IntegrityError as exc:
+            raise Conflict("login_taken", "this login name is not available") from exc
+        user = self.user_by_id(user_id)
+        if user is None:
+            raise InvariantViolation("a user just inserted cannot be read back")
+        return user
+
+    def user_by_login(self, login: str) -> UserRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.login == login)).one_or_none()
+        return None if row is None else _user(row)
+
+    def user_by_id(self, user_id: str) -> UserRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.id == user_id)).one_or_none()
+        return None if row is None else _user(row)
+
+    def update_user(self, user_id: str, **values: Any) -> None:
+        allowed = {"password_hash", "status", "did", "totp_enabled", "totp_last_step"}
+        if not set(values) <= allowed:
+            raise ValueError(f"not updatable here: {sorted(set(values) - allowed)}")
+        with self.engine.begin() as conn:
+            conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+    def record_login(
+        self, user_id: str, *, now_ms: int, lat_e6: int | None, lon_e6: int | None
+    ) -> None:
+        values: dict[str, Any] = {"last_login_ms": now_ms}
+        if lat_e6 is not None and lon_e6 is not None:
+            values.update(last_lat_e6=lat_e6, last_lon_e6=lon_e6)
+        with self.engine.begin() as conn:
+            conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+    def consume_totp_step(self, user_id: str, step: int) -> bool:
+        """Record `step` as used iff it is later than the last used one (atomic)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(users)
+                .where(
+                    (users.c.id == user_id)
+                    & or_(users.c.totp_last_step.is_(None), users.c.totp_last_step < step)
+                )
+                .values(totp_last_step=step)
+            )
+        return result.rowcount == 1
+
+    # -- roles --------------------------------------------------------------------------------
+    def roles_of(self, user_id: str) -> frozenset[Role]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(user_roles.c.role).where(user_roles.c.user_id == user_id)
+            ).all()
+        return frozenset(Role(r.role) for r in rows)
+
+    def grant_role(self, user_id: str, role: Role, *, granted_by: str, now_ms: int) -> bool:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(user_roles).values(
+                        user_id=user_id, role=str(role), granted_by=granted_by, granted_ms=now_ms
+                    )
+                )
+        except IntegrityError:
+            return False  # already held: "exists" is handled like "ok"
+        return True
+
+    def revoke_role(self, user_id: str, role: Role) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(user_roles).where(
+                    (user_roles.c.user_id == user_id) & (user_roles.c.role == str(role))
+                )
+            )
+        return result.rowcount == 1
+
+    # -- sessions and tokens -------------------------------------------------------------------
+    def insert_session(self, row: SessionRow) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(sessions).values(**{c: getattr(row, c) for c in SessionRow.__slots__})
+            )
+            # Bound the live sessions per user: revoke the oldest beyond the limit.
+            live = conn.execute(
+                select(sessions.c.id)
+                .where((sessions.c.user_id == row.user_id) & sessions.c.revoked_ms.is_(None))
+                .order_by(sessions.c.created_ms.desc(), sessions.c.id)
+                .offset(limits.SESSIONS_PER_USER_MAX)
+            ).all()
+            if live:
+                conn.execute(
+                    update(sessions)
+                    .where(sessions.c.id.in_([r.id for r in live]))
+                    .values(revoked_ms=row.created_ms)
+                )
+
+    def session(self, session_id: str) -> SessionRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(sessions).where(sessions.c.id == session_id)).one_or_none()
+        return None if row is None else _session(row)
+
+    def touch_session(self, session_id: str, *, now_ms: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(sessions).where(sessions.c.id == session_id).values(last_seen_ms=now_ms)
+            )
+
+    def mark_session(
+        self, session_id: str, *, auth_at_ms: int | None = None, mfa_at_ms: int | None = None
+    ) -> None:
+        values: dict[str, Any] = {}
+        if auth_at_ms is not None:
+            values["auth_at_ms"] = auth_at_ms
+        if mfa_at_ms is not None:
+            values["mfa_at_ms"] = mfa_at_ms
+        if values:
+            with self.engine.begin() as conn:
+                conn.execute(update(sessions).where(sessions.c.id == session_id).values(**values))
+
+    def revoke_session(self, session_id: str, *, now_ms: int) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(sessions)
+                .where((sessions.c.id == session_id) & sessions.c.revoked_ms.is_(None))
+                .values(revoked_ms=now_ms)
+            )
+        return result.rowcount == 1
+
+    def revoke_user_sessions(self, user_id: str, *, now_ms: int, keep: str | None = None) -> int:
+        condition = (sessions.c.user_id == user_id) & sessions.c.revoked_ms.is_(None)
+        if keep is not None:
+            condition = condition & (sessions.c.id != keep)
+        with self.engine.begin() as conn:
+            result = conn.execute(update(sessions).where(condition).values(revoked_ms=now_ms))
+        return int(result.rowcount)
+
+    # -- lockout ------------------------------------------------------------------------------
+    def locked_until(self, login_key: str) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(login_failures.c.locked_until_ms).where(
+                    login_failures.c.login_key == login_key
+                )
+            ).scalar_one_or_none()
+        return int(value or 0)
+
+    def record_failure(self, login_key: str, *, now_ms: int) -> int:
+        """Count a failure; lock when the count reaches the limit.  Returns locked_until_ms."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(login_failures)
+                .where(login_failures.c.login_key == login_key)
+                .with_for_update()
+            ).one_or_none()
+            failures, lockouts = (0, 0) if row is None else (row.failures, row.lockouts)
+            failures += 1
+            locked_until = 0 if row is None else row.locked_until_ms
+            if failures >= limits.LOGIN_FAILURES_MAX:
+                # Each further lockout doubles the wait, so a slow steady guesser gains nothing.
+                wait_ms = min(limits.LOCKOUT_MS * 2 ** min(lockouts, 16), limits.LOCKOUT_MS_MAX)
+                locked_until, failures, lockouts = now_ms + wait_ms, 0, lockouts + 1
+            values = {
+                "failures": failures,
+                "lockouts": lockouts,
+                "locked_until_ms": locked_until,
+                "updated_ms": now_ms,
+            }
+            if row is None:
+                conn.execute(insert(login_failures).values(login_key=login_key, **values))
+            else:
+                conn.execute(
+                    update(login_failures)
+                    .where(login_failures.c.login_key == login_key)
+                    .values(**values)
+                )
+        return locked_until
+
+    def clear_failures(self, login_key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.login_key == login_key))
+
+    # -- recovery codes -------------------------------------------------------------------------
+    def replace_recovery_codes(self, user_id: str, code_hashes: list[str], *, now_ms: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+            for code_hash in code_hashes:
+                conn.execute(
+                    insert(recovery_codes).values(
+                        user_id=user_id, code_hash=code_hash, created_ms=now_ms
+                    )
+                )
+
+    def use_recovery_code(self, user_id: str, code_hash: str, *, now_ms: int) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(recovery_codes)
+                .where(
+                    and_(
+                        recovery_codes.c.user_id == user_id,
+                        recovery_codes.c.code_hash == code_hash,
+                        recovery_codes.c.used_ms.is_(None),
+                    )
+                )
+                .values(used_ms=now_ms)
+            )
+        return result.rowcount == 1
+
+    def recovery_codes_left(self, user_id: str) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(recovery_codes)
+                    .where(
+                        (recovery_codes.c.user_id == user_id) & recovery_codes.c.used_ms.is_(None)
+                    )
+                ).scalar_one()
+            )
+
+    # -- devices ------------------------------------------------------------------------------
+    def device_known(self, user_id: str, device_hash: str) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(devices.c.user_id).where(
+                    (devices.c.user_id == user_id) & (devices.c.device_hash == device_hash)
+                )
+            ).one_or_none()
+        return row is not None
+
+    def remember_device(self, user_id: str, device_hash: str, *, now_ms: int) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                update(devices)
+                .where((devices.c.user_id == user_id) & (devices.c.device_hash == device_hash))
+                .values(last_seen_ms=now_ms)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    insert(devices).values(
+                        user_id=user_id,
+                        device_hash=device_hash,
+                        first_seen_ms=now_ms,
+                        last_seen_ms=now_ms,
+                    )
+                )
+
+    # -- step-up policies -----------------------------------------------------------------------
+    def add_policy(
+        self, *, version: str, body: dict[str, Any], created_by: str, now_ms: int
+    ) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(step_up_policies).values(
+                        version=version,
+                        body=canonical(body).decode("utf-8"),
+                        created_by=created_by,
+                        created_ms=now_ms,
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict("policy_version_exists", f"policy version {version} exists") from exc
+
+    def latest_policy(self) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            body = conn.execute(
+                select(step_up_policies.c.body).order_by(step_up_policies.c.seq.desc()).limit(1)
+            ).scalar_one_or_none()
+        return None if body is None else dict(json.loads(body))
+
+    # -- KYC cases ------------------------------------------------------------------------------
+    def put_kyc_case(self, *, user_id: str, commitment: str, member_did: str, now_ms: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(kyc_cases).where(kyc_cases.c.user_id == user_id))
+            conn.execute(
+                insert(kyc_cases).values(
+                    user_id=user_id,
+                    status="pending",
+                    commitment=commitment,
+                    member_did=member_did,
+                    submitted_ms=now_ms,
+                )
+            )
+
+    def kyc_case(self, user_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(kyc_cases).where(kyc_cases.c.user_id == user_id)
+            ).one_or_none()
+        return None if row is None else dict(row._mapping)
+
+    def review_kyc_case(self, user_id: str, *, status: str, reviewed_by: str, now_ms: int) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(kyc_cases)
+                .where((kyc_cases.c.user_id == user_id) & (kyc_cases.c.status == "pending"))
+                .values(status=status, reviewed_by=reviewed_by, reviewed_ms=now_ms)
+            )
+        return result.rowcount == 1

@@ -1,0 +1,210 @@
+"""The identity domain's tables (SQLAlchemy Core), all prefixed `identity_`.
+
+Secrets never sit here in the clear: passwords are Argon2id hashes, session and API tokens
+and recovery codes are SHA-256 hashes, TOTP secrets and personal data are vault ciphertexts.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+__all__ = ["METADATA", "create_tables"]
+
+METADATA = MetaData()
+
+users = Table(
+    "identity_users",
+    METADATA,
+    Column("id", String(40), primary_key=True),
+    Column("login", String(128), nullable=False, unique=True),  # normalised (NFKC, casefold)
+    Column("kind", String(20), nullable=False),  # individual | sme_owner | institution_staff
+    Column("member_did", String(128)),  # the institution of a staff member
+    Column("did", String(128)),  # the user's own DID, once they have one
+    Column("status", String(16), nullable=False),  # active | disabled
+    Column("password_hash", String(200), nullable=False),
+    Column("totp_enabled", Boolean, nullable=False, default=False),
+    Column("totp_last_step", BigInteger),  # replay protection: the last time step accepted
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_login_ms", BigInteger),
+    Column("last_lat_e6", Integer),
+    Column("last_lon_e6", Integer),
+)
+
+user_roles = Table(
+    "identity_user_roles",
+    METADATA,
+    Column("user_id", String(40), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    Column("granted_by", String(40), nullable=False),
+    Column("granted_ms", BigInteger, nullable=False),
+)
+
+sessions = Table(
+    "identity_sessions",
+    METADATA,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the token: the token is not stored
+    Column("user_id", String(40), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # session | token
+    Column("name", String(64)),  # an API token's label
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False),
+    Column("idle_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),  # absolute expiry
+    Column("revoked_ms", BigInteger),
+    Column("csrf_hash", String(64)),  # SHA-256 of the CSRF token bound to this session
+    Column("auth_at_ms", BigInteger, nullable=False),
+    Column("mfa_at_ms", BigInteger),
+    Column("device_hash", String(64)),
+)
+
+login_failures = Table(
+    "identity_login_failures",
+    METADATA,
+    # Keyed by a hash of the login name as typed (normalised), not by user id, so unknown
+    # names lock out exactly like real ones.
+    Column("login_key", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("lockouts", Integer, nullable=False),
+    Column("locked_until_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+rate_buckets = Table(
+    "identity_rate_buckets",
+    METADATA,
+    Column("key", String(200), primary_key=True),
+    Column("tokens_milli", BigInteger, nullable=False),  # thousandths of a token: integers only
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+recovery_codes = Table(
+    "identity_recovery_codes",
+    METADATA,
+    Column("user_id", String(40), primary_key=True),
+    Column("code_hash", String(64), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("used_ms", BigInteger),
+)
+
+devices = Table(
+    "identity_devices",
+    METADATA,
+    Column("user_id", String(40), primary_key=True),
+    Column("device_hash", String(64), primary_key=True),
+    Column("first_seen_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False),
+)
+
+step_up_policies = Table(
+    "identity_step_up_policies",
+    METADATA,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), nullable=False, unique=True),
+    Column("body", Text, nullable=False),  # canonical JSON
+    Column("created_by", String(40), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+vault_records = Table(
+    "identity_vault_records",
+    METADATA,
+    Column("schema", String(40), primary_key=True),
+    Column("record_id", String(80), primary_key=True),
+    Column("key_id", String(32), nullable=False, index=True),  # master key wrapping the DEK
+    Column("wrapped_dek", String(200), nullable=False),
+    Column("body", Text, nullable=False),  # canonical JSON: ciphertexts and plain fields
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+vault_index = Table(
+    "identity_vault_index",
+    METADATA,
+    Column("schema", String(40), primary_key=True),
+    Column("field", String(40), primary_key=True),
+    Column("record_id", String(80), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Index("ix_identity_vault_index_digest", "schema", "field", "digest"),
+)
+
+audit_log = Table(
+    "identity_audit_log",
+    METADATA,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("outcome", String(40), nullable=False),
+    Column("reason", Text),
+    Column("details", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
+
+kyc_cases = Table(
+    "identity_kyc_cases",
+    METADATA,
+    Column("user_id", String(40), primary_key=True),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("commitment", String(64), nullable=False),  # what goes on chain
+    Column("member_did", String(128), nullable=False),  # the institution doing the KYC
+    Column("submitted_ms", BigInteger, nullable=False),
+    Column("reviewed_by", String(40)),
+    Column("reviewed_ms", BigInteger),
+)
+
+credentials = Table(
+    "identity_credentials",
+    METADATA,
+    Column("id", String(80), primary_key=True),  # the credential's id (urn:uuid:...)
+    Column("subject_user_id", String(40), nullable=False, index=True),
+    Column("issuer", String(128), nullable=False),
+    Column("list_id", String(64), nullable=False),
+    Column("status_index", Integer, nullable=False),
+    Column("issued_by", String(40), nullable=False),
+    Column("issued_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger),
+    # Two credentials sharing a status bit would be revoked together.
+    UniqueConstraint("issuer", "list_id", "status_index"),
+)
+
+# The audit log is append-only in the database too, not only by convention: an UPDATE or a
+# DELETE fails.  Tampering then needs the privileges to drop the trigger, and the hash chain
+# (anchored on chain) still shows it.
+_SQLITE_APPEND_ONLY = (
+    "CREATE TRIGGER IF NOT EXISTS identity_audit_no_update BEFORE UPDATE ON identity_audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'identity_audit_log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS identity_audit_no_delete BEFORE DELETE ON identity_audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'identity_audit_log is append-only'); END",
+)
+_POSTGRES_APPEND_ONLY = (
+    "CREATE OR REPLACE FUNCTION identity_audit_append_only() RETURNS trigger AS $$ BEGIN "
+    "RAISE EXCEPTION 'identity_audit_log is append-only'; END; $$ LANGUAGE plpgsql",
+    "DROP TRIGGER IF EXISTS identity_audit_append_only ON identity_audit_log",
+    "CREATE TRIGGER identity_audit_append_only BEFORE UPDATE OR DELETE ON identity_audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION identity_audit_append_only()",
+)
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the identity tables and the audit log's append-only triggers (idempotent)."""
+    METADATA.create_all(engine)
+    statements = {"sqlite": _SQLITE_APPEND_ONLY, "postgresql": _POSTGRES_APPEND_ONLY}.get(
+        engine.dialect.name, ()
+    )
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))

@@ -1,0 +1,17 @@
+"""Payments: accounts, double-entry transfers, holds, fees, FX and cross-border (ISO 20022).
+
+Money moves only through this domain's contract (`PAYMENTS_CONTRACT`); other domains reach it
+with `ctx.call("payments", ...)` or through the public functions re-exported here.
+"""
+
+from zhijin.payments.codes import Code, PaymentsError
+from zhijin.payments.contract import PAYMENTS_CONTRACT
+from zhijin.payments.invariants import assert_invariants, check_invariants
+
+__all__ = [
+    "PAYMENTS_CONTRACT",
+    "Code",
+    "PaymentsError",
+    "assert_invariants",
+    "check_invariants",
+]

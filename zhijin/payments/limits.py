@@ -1,0 +1,68 @@
+"""Every bound of the payments domain in one place (STYLE.md rule 7).
+
+Request schemas (phase 2: the API and CLI) mirror these; the contract enforces them again because
+a transaction may arrive from any member's SDK.
+"""
+
+from datetime import date
+
+from zhijin.chain import limits as chain_limits
+
+# Amounts and balance counters are signed 64-bit integers on the wire (canonical JSON), so the
+# largest amount, and the largest value any of an account's counters may reach, is 2**63 - 1.
+AMOUNT_MAX = 2**63 - 1
+
+# Client-supplied ids (accounts, transfers, quotes): letters, digits and `._:-`, so that they
+# sit in state keys without escaping.  `~` is kept out of the alphabet: the contract derives the
+# ids of the transfers it books itself (fees, FX legs) as `<client id>~<leg>`, which therefore
+# never collide with a client's id.
+ID_CHARS_MAX = 64
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+OWNER_CHARS_MAX = 256  # a DID, `role:<member role>` or `contract:<contract name>`
+PRODUCT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+REFERENCE_CHARS_MAX = 35  # ISO 20022 Max35Text (EndToEndId); never personal data
+
+# One tx holds at most this many items.  Each transfer item writes at most 7 keys (the transfer,
+# its fee transfer, the pending record, the expiry index entry and three accounts) and emits at
+# most 2 events, which keeps a full batch inside the chain's per-tx write and event limits.
+TRANSFERS_PER_BATCH_MAX = 100
+ACCOUNTS_PER_BATCH_MAX = 100
+WRITES_PER_TRANSFER_MAX = 7
+EVENTS_PER_TRANSFER_MAX = 2
+
+# Pending transfers (holds): the longest timeout a hold may ask for, and how many expired holds
+# one block's end-of-block hook releases (the rest wait for the next block, oldest first).  Each
+# expiry writes 4 keys and emits 1 event.
+PENDING_TIMEOUT_MS_MAX = 366 * 24 * 3600 * 1000
+EXPIRIES_PER_BLOCK_MAX = 200
+WRITES_PER_EXPIRY_MAX = 4
+
+# Fees and FX.
+BPS_PER_UNIT = 10_000  # basis points in 1
+FEE_RATE_BPS_MAX = 1_000  # 10 %
+SPREAD_BPS_MAX = 1_000  # 10 %
+QUOTE_TTL_MS_MAX = 24 * 3600 * 1000
+RATE_INTEGER_DIGITS_MAX = 12
+RATE_FRACTION_DIGITS_MAX = 12
+
+# Currencies: a code is accepted when CLDR (through babel) lists it as legal tender in some
+# territory on this date.  A fixed date keeps the answer deterministic across members and days;
+# moving it is a contract version bump.
+CURRENCY_TENDER_DATE = date(2025, 1, 1)
+
+# ISO 20022 files.
+PAIN001_BYTES_MAX = 8 * 1024 * 1024
+PAIN001_TRANSACTIONS_MAX = 10_000
+XML_ERRORS_REPORTED_MAX = 20
+
+# Queries (phase 2 API pages mirror the chain's page bound).
+PAGE_SIZE_MAX = chain_limits.PAGE_SIZE_MAX
+
+if TRANSFERS_PER_BATCH_MAX * WRITES_PER_TRANSFER_MAX > chain_limits.WRITES_PER_TX_MAX:
+    raise AssertionError("a full transfer batch would exceed the chain's writes per tx")
+if TRANSFERS_PER_BATCH_MAX * EVENTS_PER_TRANSFER_MAX > chain_limits.EVENTS_PER_TX_MAX:
+    raise AssertionError("a full transfer batch would exceed the chain's events per tx")
+if EXPIRIES_PER_BLOCK_MAX * WRITES_PER_EXPIRY_MAX > chain_limits.WRITES_PER_TX_MAX:
+    raise AssertionError("a full expiry sweep would exceed the chain's writes per hook")
+if EXPIRIES_PER_BLOCK_MAX > chain_limits.EVENTS_PER_TX_MAX:
+    raise AssertionError("a full expiry sweep would exceed the chain's events per hook")

@@ -1,0 +1,454 @@
+"""The ledger's stored records: small immutable types with their canonical-JSON form.
+
+Each record lives under one state key (see `keys`), so a transfer touches few keys: the account
+record carries its four balance counters, and a transfer record is written once and never edited
+(a pending transfer's resolution lives in its own `PendingState` record).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "Account",
+    "AccountFlag",
+    "AccountKind",
+    "AccountStatus",
+    "FeeSchedule",
+    "FxDetails",
+    "FxQuote",
+    "PendingState",
+    "PendingStatus",
+    "Transfer",
+    "TransferFlag",
+    "TransferKind",
+    "keys",
+]
+
+
+class AccountKind(StrEnum):
+    CUSTOMER = "customer"
+    MERCHANT = "merchant"
+    SETTLEMENT = "settlement"  # the platform's side of money entering or leaving (nostro)
+    FEE = "fee"
+    FX_LIQUIDITY = "fx_liquidity"
+    LOAN = "loan"
+    ESCROW = "escrow"
+
+
+# Accounts holding someone's money must never be overdrawn (beyond an explicit credit limit).
+# Settlement and loan accounts are debit-normal: their balance is the platform's claim, so
+# they carry no such flag.
+OVERDRAFT_PROTECTED_KINDS = frozenset(
+    {
+        AccountKind.CUSTOMER,
+        AccountKind.MERCHANT,
+        AccountKind.ESCROW,
+        AccountKind.FEE,
+        AccountKind.FX_LIQUIDITY,
+    }
+)
+# Accounts that only a member may own: the platform's own books.
+PLATFORM_KINDS = frozenset({AccountKind.SETTLEMENT, AccountKind.FEE, AccountKind.FX_LIQUIDITY})
+
+
+class AccountFlag(StrEnum):
+    DEBITS_MUST_NOT_EXCEED_CREDITS = "debits_must_not_exceed_credits"
+    CREDITS_MUST_NOT_EXCEED_DEBITS = "credits_must_not_exceed_debits"
+
+
+class AccountStatus(StrEnum):
+    OPEN = "open"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
+class TransferFlag(StrEnum):
+    LINKED = "linked"
+    PENDING = "pending"
+    POST_PENDING_TRANSFER = "post_pending_transfer"
+    VOID_PENDING_TRANSFER = "void_pending_transfer"
+
+
+class TransferKind(StrEnum):
+    """Who asked for a transfer: the client, or the contract booking a leg of the client's."""
+
+    TRANSFER = "transfer"
+    FEE = "fee"
+    FX_SOURCE = "fx_source"  # payer -> source liquidity (principal)
+    FX_SPREAD = "fx_spread"  # payer -> provider's spread account
+    FX_TARGET = "fx_target"  # target liquidity -> beneficiary
+
+
+class PendingStatus(StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+class keys:  # lower case: a namespace of key builders, read as `keys.account(id)`
+    """The state key layout: every key of this domain is under `payments/`."""
+
+    ACCOUNT = "payments/account/"
+    TRANSFER = "payments/transfer/"
+    PENDING = "payments/pending/"
+    EXPIRY = "payments/expiry/"
+    QUOTE = "payments/quote/"
+    FEE = "payments/fee/"
+    EXPIRY_TIME_DIGITS = 20  # zero-padded block time, so key order is time order
+
+    @staticmethod
+    def account(account_id: str) -> str:
+        return keys.ACCOUNT + account_id
+
+    @staticmethod
+    def transfer(transfer_id: str) -> str:
+        return keys.TRANSFER + transfer_id
+
+    @staticmethod
+    def pending(transfer_id: str) -> str:
+        return keys.PENDING + transfer_id
+
+    @staticmethod
+    def expiry(expires_at_ms: int, transfer_id: str) -> str:
+        return f"{keys.EXPIRY}{expires_at_ms:0{keys.EXPIRY_TIME_DIGITS}d}/{transfer_id}"
+
+    @staticmethod
+    def quote(quote_id: str) -> str:
+        return keys.QUOTE + quote_id
+
+    @staticmethod
+    def fee(product: str, currency: str) -> str:
+        return f"{keys.FEE}{product}/{currency}"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    owner: str  # a DID, "role:<member role>" or "contract:<contract name>"
+    custodian: str | None  # the member that opened it, None for a contract's own account
+    currency: str
+    exponent: int  # the currency's minor-unit digits when the account was opened
+    kind: str
+    flags: tuple[str, ...]  # sorted AccountFlag values
+    credit_limit: int  # how far a debits_must_not_exceed_credits account may go below zero
+    reference: str | None
+    status: str
+    created_at_ms: int
+    created_height: int
+    debits_pending: int = 0
+    debits_posted: int = 0
+    credits_pending: int = 0
+    credits_posted: int = 0
+
+    @property
+    def debits_must_not_exceed_credits(self) -> bool:
+        return AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS in self.flags
+
+    @property
+    def credits_must_not_exceed_debits(self) -> bool:
+        return AccountFlag.CREDITS_MUST_NOT_EXCEED_DEBITS in self.flags
+
+    @property
+    def balance_posted(self) -> int:
+        """Credits minus debits, posted only: what a customer sees as their balance."""
+        return self.credits_posted - self.debits_posted
+
+    @property
+    def available(self) -> int:
+        """What a debit may still take: posted credits less all debits, plus the credit limit."""
+        return self.credits_posted + self.credit_limit - self.debits_posted - self.debits_pending
+
+    def with_balances(
+        self,
+        *,
+        debits_pending: int,
+        debits_posted: int,
+        credits_pending: int,
+        credits_posted: int,
+    ) -> Account:
+        """This account with new counters; built directly since it is on every transfer's path
+        (dataclasses.replace costs several times more)."""
+        return Account(
+            id=self.id,
+            owner=self.owner,
+            custodian=self.custodian,
+            currency=self.currency,
+            exponent=self.exponent,
+            kind=self.kind,
+            flags=self.flags,
+            credit_limit=self.credit_limit,
+            reference=self.reference,
+            status=self.status,
+            created_at_ms=self.created_at_ms,
+            created_height=self.created_height,
+            debits_pending=debits_pending,
+            debits_posted=debits_posted,
+            credits_pending=credits_pending,
+            credits_posted=credits_posted,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "owner": self.owner,
+            "custodian": self.custodian,
+            "currency": self.currency,
+            "exponent": self.exponent,
+            "kind": self.kind,
+            "flags": list(self.flags),
+            "credit_limit": self.credit_limit,
+            "reference": self.reference,
+            "status": self.status,
+            "created_at_ms": self.created_at_ms,
+            "created_height": self.created_height,
+            "debits_pending": self.debits_pending,
+            "debits_posted": self.debits_posted,
+            "credits_pending": self.credits_pending,
+            "credits_posted": self.credits_posted,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Account:
+        return cls(
+            id=data["id"],
+            owner=data["owner"],
+            custodian=data["custodian"],
+            currency=data["currency"],
+            exponent=data["exponent"],
+            kind=data["kind"],
+            flags=tuple(data["flags"]),
+            credit_limit=data["credit_limit"],
+            reference=data["reference"],
+            status=data["status"],
+            created_at_ms=data["created_at_ms"],
+            created_height=data["created_height"],
+            debits_pending=data["debits_pending"],
+            debits_posted=data["debits_posted"],
+            credits_pending=data["credits_pending"],
+            credits_posted=data["credits_posted"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FxDetails:
+    """How a cross-currency payment was priced; carried by its principal (fx_source) leg."""
+
+    quote_id: str
+    requested_side: str  # "source" or "target": which amount the payer fixed
+    requested_amount: int
+    credit_account_id: str  # the beneficiary, paid by the fx_target leg
+    source_currency: str
+    target_currency: str
+    rate: str
+    spread_bps: int
+    source_amount: int  # debited from the payer in total: principal + spread
+    spread_amount: int
+    target_amount: int
+    rounding: str  # the decimal.ROUND_* mode used for the conversion
+    spread_transfer_id: str | None
+    target_transfer_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "quote_id": self.quote_id,
+            "requested_side": self.requested_side,
+            "requested_amount": self.requested_amount,
+            "credit_account_id": self.credit_account_id,
+            "source_currency": self.source_currency,
+            "target_currency": self.target_currency,
+            "rate": self.rate,
+            "spread_bps": self.spread_bps,
+            "source_amount": self.source_amount,
+            "spread_amount": self.spread_amount,
+            "target_amount": self.target_amount,
+            "rounding": self.rounding,
+            "spread_transfer_id": self.spread_transfer_id,
+            "target_transfer_id": self.target_transfer_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FxDetails:
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    id: str
+    debit_account_id: str
+    credit_account_id: str
+    amount: int
+    currency: str
+    flags: tuple[str, ...]  # sorted TransferFlag values, as requested
+    pending_id: str | None
+    timeout_ms: int  # 0: a pending transfer that never expires, or not pending
+    product: str | None
+    reference: str | None
+    kind: str
+    parent_id: str | None  # for a leg the contract booked: the client's transfer id
+    fee_amount: int  # booked as the `<id>~fee` transfer; 0 when no fee
+    fx: FxDetails | None
+    created_at_ms: int
+    created_height: int
+    tx_hash: str
+
+    @property
+    def is_pending(self) -> bool:
+        return TransferFlag.PENDING in self.flags
+
+    @property
+    def is_post(self) -> bool:
+        return TransferFlag.POST_PENDING_TRANSFER in self.flags
+
+    @property
+    def is_void(self) -> bool:
+        return TransferFlag.VOID_PENDING_TRANSFER in self.flags
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "debit_account_id": self.debit_account_id,
+            "credit_account_id": self.credit_account_id,
+            "amount": self.amount,
+            "currency": self.currency,
+            "flags": list(self.flags),
+            "pending_id": self.pending_id,
+            "timeout_ms": self.timeout_ms,
+            "product": self.product,
+            "reference": self.reference,
+            "kind": self.kind,
+            "parent_id": self.parent_id,
+            "fee_amount": self.fee_amount,
+            "fx": None if self.fx is None else self.fx.to_json(),
+            "created_at_ms": self.created_at_ms,
+            "created_height": self.created_height,
+            "tx_hash": self.tx_hash,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Transfer:
+        fx = data["fx"]
+        return cls(
+            id=data["id"],
+            debit_account_id=data["debit_account_id"],
+            credit_account_id=data["credit_account_id"],
+            amount=data["amount"],
+            currency=data["currency"],
+            flags=tuple(data["flags"]),
+            pending_id=data["pending_id"],
+            timeout_ms=data["timeout_ms"],
+            product=data["product"],
+            reference=data["reference"],
+            kind=data["kind"],
+            parent_id=data["parent_id"],
+            fee_amount=data["fee_amount"],
+            fx=None if fx is None else FxDetails.from_json(fx),
+            created_at_ms=data["created_at_ms"],
+            created_height=data["created_height"],
+            tx_hash=data["tx_hash"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingState:
+    """Where a pending transfer (a hold) stands; resolved at most once."""
+
+    transfer_id: str
+    status: str
+    expires_at_ms: int  # 0: never
+    resolved_by: str | None  # the post or void transfer's id; None while pending or if expired
+    resolved_at_ms: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "transfer_id": self.transfer_id,
+            "status": self.status,
+            "expires_at_ms": self.expires_at_ms,
+            "resolved_by": self.resolved_by,
+            "resolved_at_ms": self.resolved_at_ms,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PendingState:
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class FxQuote:
+    """A liquidity provider's firm offer: target units per source unit, until expires_at_ms."""
+
+    id: str
+    provider: str  # the quoting member's DID
+    source_currency: str
+    target_currency: str
+    rate: str  # decimal string: target major units per source major unit, before the spread
+    spread_bps: int
+    expires_at_ms: int
+    source_liquidity_account_id: str
+    target_liquidity_account_id: str
+    spread_account_id: str
+    max_target_amount: int | None  # capacity over all payments under this quote; None: no cap
+    used_target_amount: int
+    created_at_ms: int
+    created_height: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "source_currency": self.source_currency,
+            "target_currency": self.target_currency,
+            "rate": self.rate,
+            "spread_bps": self.spread_bps,
+            "expires_at_ms": self.expires_at_ms,
+            "source_liquidity_account_id": self.source_liquidity_account_id,
+            "target_liquidity_account_id": self.target_liquidity_account_id,
+            "spread_account_id": self.spread_account_id,
+            "max_target_amount": self.max_target_amount,
+            "used_target_amount": self.used_target_amount,
+            "created_at_ms": self.created_at_ms,
+            "created_height": self.created_height,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FxQuote:
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class FeeSchedule:
+    """The fee of one product in one currency: fixed + amount x rate, clamped to [min, max]."""
+
+    product: str
+    currency: str
+    fee_account_id: str
+    fixed_amount: int
+    rate_bps: int
+    min_amount: int
+    max_amount: int | None
+    rounding: str  # decimal.ROUND_* applied to amount x rate
+    setter: str  # the member that set it; only it may change it
+    version: int
+    updated_at_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "product": self.product,
+            "currency": self.currency,
+            "fee_account_id": self.fee_account_id,
+            "fixed_amount": self.fixed_amount,
+            "rate_bps": self.rate_bps,
+            "min_amount": self.min_amount,
+            "max_amount": self.max_amount,
+            "rounding": self.rounding,
+            "setter": self.setter,
+            "version": self.version,
+            "updated_at_ms": self.updated_at_ms,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FeeSchedule:
+        return cls(**data)
