@@ -32,6 +32,7 @@ __all__ = [
     "StateReader",
     "TxInfo",
     "TxOutcome",
+    "apply_tx",
     "execute_tx",
     "run_end_block",
 ]
@@ -335,6 +336,40 @@ def execute_tx(
     staged, events = ctx.staged()
     state.writes.update(staged)
     return TxOutcome(tx.tx_hash, ok=True, value=value, events=events)
+
+
+def apply_tx(
+    registry: ContractRegistry,
+    state: BlockState,
+    block: BlockInfo,
+    *,
+    tx_hash: str,
+    signer: str,
+    body: dict[str, Any],
+) -> TxOutcome:
+    """The chain's rule for one admitted tx, shared by the node and `chain verify`.
+
+    A tx past its `valid_until` is recorded as expired; a signer other than the sender must be
+    a member (as of this block's state); otherwise the contract method runs.
+    """
+    if body["valid_until"] < block.time_ms:
+        return TxOutcome(tx_hash, ok=False, code="expired", message="valid_until passed")
+    sender = body["sender"]
+    vouched = signer != sender
+    if vouched and state.get(MEMBER_PREFIX + signer) is None:
+        return TxOutcome(
+            tx_hash, ok=False, code="unauthorized_signer", message="signer is not a member"
+        )
+    info = TxInfo(
+        tx_hash=tx_hash,
+        sender=sender,
+        signer=signer,
+        nonce=body["nonce"],
+        contract=body["contract"],
+        method=body["method"],
+        vouched=vouched,
+    )
+    return execute_tx(registry, state, info, block, body["args"])
 
 
 def run_end_block(

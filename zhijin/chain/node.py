@@ -40,9 +40,8 @@ from zhijin.chain.contract import (
     BlockInfo,
     BlockState,
     ContractRegistry,
-    TxInfo,
     TxOutcome,
-    execute_tx,
+    apply_tx,
     run_end_block,
 )
 from zhijin.chain.crypto import KeyPair
@@ -409,24 +408,9 @@ class Node:
             self._cache_put(key, value)
 
     def _execute(self, state: BlockState, tx: Tx, block: BlockInfo) -> TxOutcome:
-        body = tx.body
-        if body["valid_until"] < block.time_ms:
-            return TxOutcome(tx.hash_hex, ok=False, code="expired", message="valid_until passed")
-        vouched = tx.signer != tx.sender
-        if vouched and state.get("governance/member/" + tx.signer) is None:
-            return TxOutcome(
-                tx.hash_hex, ok=False, code="unauthorized_signer", message="signer is not a member"
-            )
-        info = TxInfo(
-            tx_hash=tx.hash_hex,
-            sender=tx.sender,
-            signer=tx.signer,
-            nonce=tx.nonce,
-            contract=body["contract"],
-            method=body["method"],
-            vouched=vouched,
+        return apply_tx(
+            self.registry, state, block, tx_hash=tx.hash_hex, signer=tx.signer, body=dict(tx.body)
         )
-        return execute_tx(self.registry, state, info, block, body["args"])
 
     def _seal(
         self,

@@ -33,9 +33,7 @@ from zhijin.chain.contract import (
     BlockInfo,
     BlockState,
     ContractRegistry,
-    TxInfo,
-    TxOutcome,
-    execute_tx,
+    apply_tx,
     run_end_block,
 )
 from zhijin.chain.crypto import BadKey, public_key_from_did, verify
@@ -220,7 +218,14 @@ def _replay_block(
     results: list[dict[str, Any]] = []
     for position, stored in enumerate(stored_txs):
         body = _verify_tx(replay, height, position, stored)
-        outcome = _execute(replay, state, info, stored, body)
+        outcome = apply_tx(
+            replay.registry,
+            state,
+            info,
+            tx_hash=stored.tx_hash.hex(),
+            signer=stored.signer,
+            body=body,
+        )
         result = outcome.to_json()
         if canonical(result) != stored.result:
             raise Divergence(height, f"tx {stored.tx_hash.hex()} result differs from re-execution")
@@ -286,29 +291,6 @@ def _verify_batch(
     if not verify(public_key, message, signature) or signature != stored.signature:
         raise Divergence(height, f"{where} batch signature does not verify")
     replay.batches_checked.add(batch_hash)
-
-
-def _execute(
-    replay: _Replay, state: BlockState, info: BlockInfo, stored: StoredTx, body: dict[str, Any]
-) -> TxOutcome:
-    tx_hash = stored.tx_hash.hex()
-    if body["valid_until"] < info.time_ms:
-        return TxOutcome(tx_hash, ok=False, code="expired", message="valid_until passed")
-    vouched = stored.signer != stored.sender
-    if vouched and state.get("governance/member/" + stored.signer) is None:
-        return TxOutcome(
-            tx_hash, ok=False, code="unauthorized_signer", message="signer is not a member"
-        )
-    tx = TxInfo(
-        tx_hash=tx_hash,
-        sender=stored.sender,
-        signer=stored.signer,
-        nonce=stored.nonce,
-        contract=body["contract"],
-        method=body["method"],
-        vouched=vouched,
-    )
-    return execute_tx(replay.registry, state, tx, info, body["args"])
 
 
 def _compare_writes(replay: _Replay, height: int, expected: list[tuple[str, bytes | None]]) -> None:

@@ -109,10 +109,6 @@ class ReceiptReport:
         }
 
 
-class BadReceipt(ZhijinError):
-    code = "bad_receipt"
-
-
 def verify_receipt(
     receipt: Mapping[str, Any], genesis: Genesis, *, document: bytes | None = None
 ) -> ReceiptReport:
