@@ -32,11 +32,15 @@ class MemberGateway:
             self._last_nonce = max(self._last_nonce + 1, time.time_ns() // 1000)
             return self._last_nonce
 
-    def envelope(self, contract: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
+    def envelope(
+        self, contract: str, method: str, args: dict[str, Any], *, sender: str | None = None
+    ) -> dict[str, Any]:
+        """A tx this member signs: in its own name, or vouching for `sender` (a user DID the
+        platform authenticated; the contract decides what a vouched sender may do)."""
         key = self.node.key
         body = make_body(
             chain_id=self.node.genesis.chain_id,
-            sender=key.did,
+            sender=sender or key.did,
             nonce=self.next_nonce(),
             contract=contract,
             method=method,
@@ -46,10 +50,16 @@ class MemberGateway:
         return sign_tx(key, body)
 
     def submit(
-        self, contract: str, method: str, args: dict[str, Any], *, timeout_s: float = 30.0
+        self,
+        contract: str,
+        method: str,
+        args: dict[str, Any],
+        *,
+        sender: str | None = None,
+        timeout_s: float = 30.0,
     ) -> dict[str, Any]:
         """Sign, submit and wait for the commit; returns the recorded result with its height."""
-        (admission,) = self.node.submit(self.envelope(contract, method, args))
+        (admission,) = self.node.submit(self.envelope(contract, method, args, sender=sender))
         if not admission.accepted or admission.future is None:
             raise TxRejected(admission.code or "tx_rejected", admission.message or "")
         try:
