@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   ?= ./var
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest bench clean nats-server
+.PHONY: run test lint typecheck pytest bench clean nats-server chromium
 
 $(BIN)/zhijin: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,12 @@ nats-server:
 	@command -v nats-server >/dev/null 2>&1 || test -x /usr/sbin/nats-server || \
 	  (apt-get update -qq && apt-get install -y -qq nats-server)
 
-pytest: $(BIN)/zhijin nats-server
+# Browser tests (tests/e2e) drive Debian's Chromium; Playwright's own browser download is not used.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq chromium)
+
+pytest: $(BIN)/zhijin nats-server chromium
 	$(BIN)/pytest
 
 bench: $(BIN)/zhijin nats-server

@@ -39,6 +39,8 @@ def test_init_writes_private_keys_and_refuses_to_overwrite(data: Path) -> None:
 
 
 def test_anchor_verify_and_inspect(data: Path, tmp_path: Path) -> None:
+    code, out = zhijin("chain", "status", "--data", str(data))
+    seeded = json.loads(out)["header"]["log_size"]  # the demo data's txs
     document = tmp_path / "contract.txt"
     document.write_bytes(b"supply contract, final version\n")
     code, out = zhijin(
@@ -70,13 +72,13 @@ def test_anchor_verify_and_inspect(data: Path, tmp_path: Path) -> None:
     code, out = zhijin("chain", "proof", "inclusion", tx_hash, "--data", str(data))
     proof = json.loads(out)
     verify_inclusion_json(proof)
-    assert proof["tree_size"] == 4  # three demo documents, then this one
+    assert proof["tree_size"] == seeded + 1 and proof["leaf_index"] == seeded
     code, out = zhijin(
-        "chain", "proof", "consistency", "--from", "1", "--to", "4", "--data", str(data)
+        "chain", "proof", "consistency", "--from", "1", "--to", str(seeded + 1), "--data", str(data)
     )
     verify_consistency_json(json.loads(out))
     code, _ = zhijin(
-        "chain", "proof", "consistency", "--from", "3", "--to", "9", "--data", str(data)
+        "chain", "proof", "consistency", "--from", "3", "--to", str(seeded + 9), "--data", str(data)
     )
     assert code == 1
 

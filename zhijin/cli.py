@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import typer
 
 from zhijin.chain.errors import ZhijinError
+from zhijin.identity.cli import audit_app, identity_app
+from zhijin.payments.cli import pay_app
 from zhijin.platform.cluster_cli import cluster_app
 
 app = typer.Typer(help="zhijin (智金): smart finance on a consortium chain.", no_args_is_help=True)
@@ -24,6 +26,9 @@ chain_app.add_typer(proof_app, name="proof")
 app.add_typer(notary_app, name="notary")
 app.add_typer(bench_app, name="bench")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(identity_app, name="identity")
+app.add_typer(audit_app, name="audit")
+app.add_typer(pay_app, name="pay")
 
 DataOption = Annotated[
     Path, typer.Option("--data", envvar="ZHIJIN_DATA", help="data directory", show_default=True)
@@ -78,8 +83,11 @@ def chain_init(
         from zhijin.platform.demo import seed_demo
 
         with Platform(settings) as platform:
-            hashes = seed_demo(platform)
-        typer.echo(f"demo data: {len(hashes)} documents anchored")
+            summary = seed_demo(platform)
+        typer.echo(
+            f"demo data: {len(summary.users)} users, {len(summary.payments.accounts)} accounts, "
+            f"{len(summary.payments.transfers)} transfers, {len(summary.documents)} documents"
+        )
 
 
 @chain_app.command("status")

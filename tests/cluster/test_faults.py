@@ -26,9 +26,9 @@ from tests.cluster.helpers import (
 from zhijin.chain.codec import canonical
 from zhijin.chain.contract import Contract, ContractRegistry
 from zhijin.chain.crypto import KeyPair
-from zhijin.chain.governance import GOVERNANCE_CONTRACT
 from zhijin.notary import contract as notary
 from zhijin.platform.cluster import ClusterConfig, ClusterPlatform, LocalNetwork
+from zhijin.platform.contracts import default_registry
 
 pytestmark = pytest.mark.slow
 
@@ -196,7 +196,8 @@ def _wrong_notary() -> ContractRegistry:
     wrong = Contract(
         name="notary", version=notary.NOTARY_CONTRACT.version, methods={"anchor": anchor}
     )
-    return ContractRegistry([GOVERNANCE_CONTRACT, wrong])
+    others = [c for c in default_registry() if c.name != "notary"]
+    return ContractRegistry([*others, wrong])
 
 
 def test_wrong_contract_build_halts_that_peer_only(make_network: NetworkFactory) -> None:

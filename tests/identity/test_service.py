@@ -196,9 +196,14 @@ def test_login_timing_does_not_reveal_unknown_users(
             login(service, name, password=password)
         return time.perf_counter() - start
 
-    known = [attempt("alice@example.com", "wrong password 123") for _ in range(15)]
-    unknown = [attempt(f"ghost{i}@example.com", "wrong password 123") for i in range(15)]
-    ratio = statistics.median(unknown) / statistics.median(known)
+    # Interleaved, so a load spike from other processes on the machine hits both series alike.
+    known, unknown = [], []
+    for i in range(21):
+        known.append(attempt("alice@example.com", "wrong password 123"))
+        unknown.append(attempt(f"ghost{i}@example.com", "wrong password 123"))
+    # The lower quartile: other processes on a shared machine only ever add time, so it is the
+    # steadiest estimate of what the code itself costs.
+    ratio = statistics.quantiles(unknown, n=4)[0] / statistics.quantiles(known, n=4)[0]
     assert 0.6 < ratio < 1.6, ratio
 
 

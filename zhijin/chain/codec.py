@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from zhijin.chain.errors import EncodingError
@@ -37,13 +38,77 @@ __all__ = [
     "validate_value",
 ]
 
-_dumps = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-).encode
+def _not_allowed(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# The standard library's C encoder, built once and called directly: `JSONEncoder.encode` would
+# build a new one (and a circular-reference table) on every call.  Values reach it validated
+# (bounded depth, so no cycles) or, in `canonical_trusted`, produced by code that validated them.
+_c_sorted = c_make_encoder(None, _not_allowed, encode_basestring, None, ":", ",", True, False, False)
+_c_unsorted = c_make_encoder(
+    None, _not_allowed, encode_basestring, None, ":", ",", False, False, False
+)
+
+
+def _dumps(value: Any) -> str:
+    return "".join(_c_sorted(value, 0))
+
+
+def _dumps_unsorted(value: Any) -> str:
+    return "".join(_c_unsorted(value, 0))
 
 
 def validate_value(value: Any, depth: int = 0) -> bool:
-    """Raise EncodingError unless `value` is in the domain; return True if all keys are ASCII."""
+    """Raise EncodingError unless `value` is in the domain; return True if all keys are ASCII.
+
+    Scalars inside a container are checked inline (one call per container, not per value);
+    near the depth bound the plain recursive rules apply, so errors are exactly theirs.
+    """
+    kind = type(value)
+    if kind is dict:
+        if depth >= DEPTH_MAX:
+            return _validate_recursive(value, depth)
+        ascii_keys = True
+        for key, item in value.items():
+            if type(key) is not str:
+                raise EncodingError("bad_key", "object keys must be strings")
+            if not key.isascii():
+                ascii_keys = False
+            item_kind = type(item)
+            if item_kind is str or item is None or item_kind is bool:
+                continue
+            if item_kind is int:
+                if not INT_MIN <= item <= INT_MAX:
+                    raise _out_of_range()
+                continue
+            if not validate_value(item, depth + 1):
+                ascii_keys = False
+        return ascii_keys
+    if kind is list or kind is tuple:
+        if depth >= DEPTH_MAX:
+            return _validate_recursive(value, depth)
+        ascii_keys = True
+        for item in value:
+            item_kind = type(item)
+            if item_kind is str or item is None or item_kind is bool:
+                continue
+            if item_kind is int:
+                if not INT_MIN <= item <= INT_MAX:
+                    raise _out_of_range()
+                continue
+            if not validate_value(item, depth + 1):
+                ascii_keys = False
+        return ascii_keys
+    return _validate_recursive(value, depth)
+
+
+def _out_of_range() -> EncodingError:
+    return EncodingError("integer_out_of_range", "integers must fit in a signed 64-bit range")
+
+
+def _validate_recursive(value: Any, depth: int) -> bool:
+    """The domain's rules, one value per call: the reference that `validate_value` speeds up."""
     if depth > DEPTH_MAX:
         raise EncodingError("too_deep", f"nesting deeper than {DEPTH_MAX}")
     kind = type(value)
@@ -51,9 +116,7 @@ def validate_value(value: Any, depth: int = 0) -> bool:
         return True
     if kind is int:
         if not INT_MIN <= value <= INT_MAX:
-            raise EncodingError(
-                "integer_out_of_range", "integers must fit in a signed 64-bit range"
-            )
+            raise _out_of_range()
         return True
     if kind is float:
         raise EncodingError("float_not_allowed", "floats are not allowed; use integers or strings")
@@ -63,11 +126,11 @@ def validate_value(value: Any, depth: int = 0) -> bool:
             if type(key) is not str:
                 raise EncodingError("bad_key", "object keys must be strings")
             ascii_keys = ascii_keys and key.isascii()
-            ascii_keys = validate_value(item, depth + 1) and ascii_keys
+            ascii_keys = _validate_recursive(item, depth + 1) and ascii_keys
         return ascii_keys
     if kind is list or kind is tuple:
         for item in value:
-            ascii_keys = validate_value(item, depth + 1) and ascii_keys
+            ascii_keys = _validate_recursive(item, depth + 1) and ascii_keys
         return ascii_keys
     raise EncodingError("bad_type", f"type {kind.__name__} is not allowed in canonical JSON")
 
@@ -83,11 +146,6 @@ def canonical(value: Any) -> bytes:
         raise EncodingError(
             "bad_string", "strings must be valid Unicode (no lone surrogates)"
         ) from exc
-
-
-_dumps_unsorted = json.JSONEncoder(
-    sort_keys=False, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-).encode
 
 
 def _utf16_key(key: str) -> bytes:

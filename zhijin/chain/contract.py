@@ -37,7 +37,10 @@ __all__ = [
     "run_end_block",
 ]
 
+GOVERNANCE_PREFIX = "governance/"
 MEMBER_PREFIX = "governance/member/"
+# {"quorum_weight": int, "solo_orderer": did or null}: written by genesis, changed by governance.
+GOVERNANCE_CONFIG_KEY = "governance/config"
 
 
 class StateReader(Protocol):
@@ -152,6 +155,15 @@ class BlockState:
 
     def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
         return _merged_scan(self.reader.scan, self.writes, prefix, start_after, limit)
+
+    def exists(self, key: str) -> bool:
+        """Whether `key` holds a value, without decoding it (when the reader can tell)."""
+        if key in self.writes:
+            return self.writes[key] is not DELETED
+        reader_exists = getattr(self.reader, "exists", None)
+        if reader_exists is not None:
+            return bool(reader_exists(key))
+        return self.reader.get(key) is not None
 
     def write_set(self) -> list[tuple[str, bytes | None]]:
         """Sorted (key, canonical value) pairs; None means deleted."""
@@ -356,7 +368,7 @@ def apply_tx(
         return TxOutcome(tx_hash, ok=False, code="expired", message="valid_until passed")
     sender = body["sender"]
     vouched = signer != sender
-    if vouched and state.get(MEMBER_PREFIX + signer) is None:
+    if vouched and not state.exists(MEMBER_PREFIX + signer):
         return TxOutcome(
             tx_hash, ok=False, code="unauthorized_signer", message="signer is not a member"
         )

@@ -1,8 +1,9 @@
 """Genesis: the chain id, the consortium's members and the contracts the chain starts with.
 
 Genesis is validated when loaded and round-trips through JSON; its hash is the previous hash of
-block 0, whose only writes are the member records (so members live in state, where governance
-transactions can later change them).
+block 0, whose only writes are the member records and the governance config (quorum weight and,
+in solo mode, the orderer), so membership lives in state, where governance transactions change
+it (zhijin/chain/governance.py).
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from zhijin.chain.codec import canonical, sha256
-from zhijin.chain.contract import MEMBER_PREFIX, Member
+from zhijin.chain.contract import GOVERNANCE_CONFIG_KEY, MEMBER_PREFIX, Member
 from zhijin.chain.crypto import BadKey, public_key_from_did
 from zhijin.chain.errors import ZhijinError
 
-__all__ = ["MEMBER_ROLES", "Genesis", "GenesisError"]
+__all__ = [
+    "MEMBERS_MAX",
+    "MEMBER_ROLES",
+    "MEMBER_WEIGHT_MAX",
+    "Genesis",
+    "GenesisError",
+    "member_problems",
+]
 
 MEMBER_ROLES = frozenset(
     {"bank", "insurer", "fund", "enterprise", "regulator", "auditor", "platform"}
@@ -27,6 +35,7 @@ MEMBER_ROLES = frozenset(
 ORDERING_MODES = frozenset({"solo", "jetstream"})
 _CHAIN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
 MEMBERS_MAX = 256
+MEMBER_WEIGHT_MAX = 1000
 
 
 class GenesisError(ZhijinError):
@@ -61,7 +70,13 @@ class Genesis:
         return {m.did: m.weight for m in self.members}
 
     def write_set(self) -> list[tuple[str, Any]]:
-        return sorted((MEMBER_PREFIX + m.did, m.to_json()) for m in self.members)
+        """Block 0's writes: the member records and the governance config (quorum, orderer)."""
+        config = {
+            "quorum_weight": self.quorum_weight,
+            "solo_orderer": self.orderer if self.ordering == "solo" else None,
+        }
+        members = [(MEMBER_PREFIX + m.did, m.to_json()) for m in self.members]
+        return sorted([(GOVERNANCE_CONFIG_KEY, config), *members])
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Genesis:
@@ -110,7 +125,7 @@ def _problems(genesis: Genesis) -> list[str]:
     if len(set(dids)) != len(dids):
         problems.append("a member is listed twice")
     for member in genesis.members:
-        problems.extend(_member_problems(member))
+        problems.extend(member_problems(member))
     total = sum(m.weight for m in genesis.members if type(m.weight) is int)
     if type(genesis.quorum_weight) is not int or not total // 2 < genesis.quorum_weight <= total:
         problems.append(f"quorum_weight must be more than half of the total weight {total}")
@@ -123,7 +138,8 @@ def _problems(genesis: Genesis) -> list[str]:
     return problems
 
 
-def _member_problems(member: Member) -> list[str]:
+def member_problems(member: Member) -> list[str]:
+    """What is wrong with one member record (genesis and governance apply the same rules)."""
     problems = []
     try:
         public_key_from_did(member.did)
@@ -133,6 +149,6 @@ def _member_problems(member: Member) -> list[str]:
         problems.append(f"member {member.did} needs a name of 1-128 characters")
     if member.role not in MEMBER_ROLES:
         problems.append(f"member {member.name} has unknown role {member.role!r}")
-    if type(member.weight) is not int or not 0 < member.weight <= 1000:
-        problems.append(f"member {member.name} weight must be 1-1000")
+    if type(member.weight) is not int or not 0 < member.weight <= MEMBER_WEIGHT_MAX:
+        problems.append(f"member {member.name} weight must be 1-{MEMBER_WEIGHT_MAX}")
     return problems

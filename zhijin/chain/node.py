@@ -33,7 +33,6 @@ from zhijin.chain.block import (
     results_root_encoded,
     sign_header,
     sign_tree_head,
-    tx_root,
 )
 from zhijin.chain.codec import canonical_trusted, decode
 from zhijin.chain.contract import (
@@ -47,7 +46,8 @@ from zhijin.chain.contract import (
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.errors import TxRejected, Unavailable, invariant
 from zhijin.chain.genesis import Genesis
-from zhijin.chain.merkle import LogTree, leaf_hash
+from zhijin.chain.membership import MembershipHistory
+from zhijin.chain.merkle import LogTree, leaf_hash, merkle_root
 from zhijin.chain.store import BlockRecord, ChainStore, TxRecord
 from zhijin.chain.tx import Tx, parse_envelope
 
@@ -116,6 +116,14 @@ class _CachedReader:
             self._node._cache_put(key, raw)
         return None if raw is None else json.loads(raw)
 
+    def exists(self, key: str) -> bool:
+        cache = self._node._state_cache
+        if key in cache:
+            return cache[key] is not None
+        raw = self._node.store.state_get_raw(self._conn, key)
+        self._node._cache_put(key, raw)
+        return raw is not None
+
     def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
         return self._node.store.state_scan(self._conn, prefix, start_after, limit)
 
@@ -151,6 +159,9 @@ class Node:
         store.create_schema()
         self.head = self._load_or_create_head()
         self.log_tree = LogTree(store, self.head.log_size)
+        # Members and quorum per height, from state (genesis only seeds block 0); extended on
+        # every commit that writes governance/ keys.
+        self.membership = MembershipHistory.load(store)
 
     # -- start-up --------------------------------------------------------------------------------
     def _check_contracts(self) -> None:
@@ -263,7 +274,7 @@ class Node:
             return ("unknown_contract", f"no contract named {body['contract']}")
         if body["method"] not in contract.methods or body["method"] in contract.readonly_methods:
             return ("unknown_method", f"{body['contract']} has no method {body['method']}")
-        if tx.signer != tx.sender and tx.signer not in self.genesis.member_weights():
+        if tx.signer != tx.sender and not self.membership.latest().is_member(tx.signer):
             return ("unauthorized_signer", "the signer is neither the sender nor a member")
         return None
 
@@ -384,6 +395,8 @@ class Node:
             self.store.commit_block(conn, record)
         for key, raw in write_set:
             self._cache_put(key, raw)
+        # Before the head moves: whoever sees height h also sees the members after h.
+        self.membership.apply_writes(block.height, write_set)
         self.head = Head(
             height=block.height,
             block_hash=record.block_hash,
@@ -424,14 +437,16 @@ class Node:
         # Every result and value is encoded once; the roots and the stored rows share the bytes.
         encoded_results = [canonical_trusted(r) for r in results]
         tx_hashes = [tx.tx_hash for tx in txs]
-        new_nodes = self.log_tree.append([leaf_hash(h) for h in tx_hashes])
+        # The tx root and the log tree share the block's leaf hashes.
+        leaves = [leaf_hash(h) for h in tx_hashes]
+        new_nodes = self.log_tree.append(leaves)
         header = BlockHeader(
             chain_id=block.chain_id,
             height=block.height,
             prev_hash=self.head.block_hash,
             time_ms=block.time_ms,
             tx_count=len(txs),
-            tx_root=tx_root(tx_hashes),
+            tx_root=merkle_root(leaves),  # = tx_root(tx_hashes)
             results_root=results_root_encoded(
                 [*encoded_results, canonical_trusted({"end_block_events": end_events})]
             ),
@@ -444,11 +459,14 @@ class Node:
         tree_head = TreeHead(
             block.chain_id, header.log_size, header.log_root, block.height, block_hash
         )
+        # Only a member (as of the previous block) signs: a joining peer replays the blocks
+        # before its admission without signing them, and a removed member's peer stops.
+        signing = self.membership.after(block.height - 1).is_member(self.key.did)
         record = BlockRecord(
             height=block.height,
             block_hash=block_hash,
             header=header.encoded(),
-            signatures=[sign_header(self.key, header).to_json()],
+            signatures=[sign_header(self.key, header).to_json()] if signing else [],
             end_block_events=end_events,
             txs=[
                 _tx_record(i, tx, encoded)
@@ -459,7 +477,7 @@ class Node:
             log_nodes=new_nodes,
             tree_size=header.log_size,
             log_root=header.log_root,
-            tree_head_signatures=[sign_tree_head(self.key, tree_head).to_json()],
+            tree_head_signatures=[sign_tree_head(self.key, tree_head).to_json()] if signing else [],
         )
         return record, header
 

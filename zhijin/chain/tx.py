@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zhijin.chain import limits
-from zhijin.chain.codec import canonical, decode, sha256
+from zhijin.chain.codec import canonical, canonical_trusted, decode, sha256
 from zhijin.chain.crypto import BadKey, KeyPair, public_key_from_did, verify
 from zhijin.chain.errors import EncodingError, TxRejected
 
@@ -122,10 +122,12 @@ def _parse_signer(envelope: Mapping[str, Any]) -> tuple[str, bytes, bytes]:
     return signer, public_key, bytes.fromhex(signature)
 
 
-def _body_bytes(body: Any) -> bytes:
+def _body_bytes(body: Any, *, validated: bool) -> bytes:
+    """The body's canonical bytes; `validated` when `decode` has already checked the value
+    (bytes on the wire), so only the encoding remains to do."""
     _check_body(body)
     try:
-        encoded = canonical(body)
+        encoded = canonical_trusted(body) if validated else canonical(body)
     except EncodingError as exc:
         raise TxRejected(exc.code, exc.message) from exc
     if len(encoded) > limits.TX_BYTES_MAX:
@@ -138,7 +140,9 @@ def parse_envelope(raw: bytes | str | Mapping[str, Any]) -> list[Tx]:
 
     Returns the transactions in envelope order.  A batch is accepted or refused as a whole.
     """
-    if isinstance(raw, bytes | str):
+    validated = isinstance(raw, bytes | str)
+    if validated:
+        assert isinstance(raw, bytes | str)
         if len(raw) > limits.TX_BYTES_MAX * limits.BATCH_TXS_MAX:
             raise TxRejected("tx_too_large", "envelope is too large")
         try:
@@ -150,24 +154,24 @@ def parse_envelope(raw: bytes | str | Mapping[str, Any]) -> list[Tx]:
     if not isinstance(envelope, dict):
         raise TxRejected("bad_envelope", "an envelope is a JSON object")
     if "bodies" in envelope:
-        return list(_parse_batch(envelope).txs)
+        return list(_parse_batch(envelope, validated=validated).txs)
     if set(envelope) != {"body", "signer", "signature"}:
         raise TxRejected("bad_envelope", "envelope fields are body, signer and signature")
     signer, public_key, signature = _parse_signer(envelope)
-    body_bytes = _body_bytes(envelope["body"])
+    body_bytes = _body_bytes(envelope["body"], validated=validated)
     if not verify(public_key, body_bytes, signature):
         raise TxRejected("bad_signature", "signature does not verify for this signer and body")
     return [Tx(envelope["body"], body_bytes, sha256(body_bytes), signer, signature)]
 
 
-def _parse_batch(envelope: Mapping[str, Any]) -> Batch:
+def _parse_batch(envelope: Mapping[str, Any], *, validated: bool = False) -> Batch:
     if set(envelope) != {"bodies", "signer", "signature"}:
         raise TxRejected("bad_envelope", "batch envelope fields are bodies, signer and signature")
     bodies = envelope["bodies"]
     if not isinstance(bodies, list) or not 0 < len(bodies) <= limits.BATCH_TXS_MAX:
         raise TxRejected("bad_envelope", f"bodies must list 1 to {limits.BATCH_TXS_MAX} bodies")
     signer, public_key, signature = _parse_signer(envelope)
-    encoded = [_body_bytes(body) for body in bodies]
+    encoded = [_body_bytes(body, validated=validated) for body in bodies]
     # canonical(list) is "[" + the canonical items joined by "," + "]": no re-encoding needed.
     signed = b"[" + b",".join(encoded) + b"]"
     if not verify(public_key, signed, signature):

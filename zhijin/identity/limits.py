@@ -94,3 +94,12 @@ CONSENT_NAME_CHARS_MAX = 64
 CONSENT_DURATION_MS_MAX = 5 * 365 * 24 * 3600 * 1000
 PERSON_NAME_CHARS_MAX = 64
 KYC_DOCUMENTS_MAX = 10
+
+# The HTTP API.
+PAGE_ROWS_MAX = 100  # every list endpoint pages; `limit` is capped here
+PAGE_ROWS_DEFAULT = 50
+RATE_AUTH_PER_IP_CAPACITY = 60  # every authentication endpoint, per client address
+RATE_AUTH_PER_IP_REFILL_MS = 1_000
+KYC_REQUEST_BYTES_MAX = 24 * 1024 * 1024  # base64 documents of one KYC submission
+COMPANY_NAME_CHARS_MAX = 200
+CONSENT_DEFAULT_MS = 365 * 24 * 3600 * 1000  # a consent without an end date lasts a year

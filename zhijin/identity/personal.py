@@ -34,6 +34,7 @@ from zhijin.identity.contracts import consent_allows, issuer_member
 from zhijin.identity.did import Resolver, registry_record
 from zhijin.identity.errors import Conflict, CredentialInvalid, Forbidden, InvalidInput
 from zhijin.identity.kyc import (
+    BUSINESS_SCHEMA,
     KYC_DOCUMENT_SCHEMA,
     PERSON_SCHEMA,
     KycDocument,
@@ -42,8 +43,9 @@ from zhijin.identity.kyc import (
     validate_cn_mobile,
     validate_person_name,
     validate_resident_id,
+    validate_uscc,
 )
-from zhijin.identity.rbac import Permission, Principal, Resource, Scope, permissions_of
+from zhijin.identity.rbac import Permission, Principal, Resource, Role, Scope, permissions_of
 from zhijin.identity.service import IdentityService
 from zhijin.identity.tables import credentials
 from zhijin.identity.vault import Sensitivity, text_value
@@ -189,6 +191,34 @@ class PersonalDataService:
             target=f"person:{principal.user_id}",
             outcome="ok",
         )
+
+    def save_business(self, *, principal: Principal, company_name: str, uscc: str) -> str:
+        """An SME owner records their company (name and unified social credit code, both
+        public records in China); returns the normalised code."""
+        self.identity.authorize(
+            principal=principal,
+            permission=Permission.PROFILE_UPDATE,
+            resource=Resource("business", id=principal.user_id, owner_id=principal.user_id),
+        )
+        if Role.SME_OWNER not in principal.roles:
+            raise Forbidden("permission_denied", "only SME owners record a business")
+        code = validate_uscc(uscc)
+        name = company_name.strip()
+        if not 0 < len(name) <= limits.COMPANY_NAME_CHARS_MAX:
+            raise InvalidInput("invalid_company_name", "a company name is 1 to 200 characters")
+        record = self.identity.vault.seal(
+            BUSINESS_SCHEMA,
+            principal.user_id,
+            {"company_name": name, "uscc": code, "owner_user_id": principal.user_id},
+        )
+        self.identity.vault_store.put(record, now_ms=self._clock())
+        self._record(
+            actor=f"user:{principal.user_id}",
+            action="business.write",
+            target=f"business:{principal.user_id}",
+            outcome="ok",
+        )
+        return code
 
     def read_person(
         self,

@@ -20,6 +20,7 @@ from zhijin.identity.errors import RateLimited
 from zhijin.identity.tables import rate_buckets
 
 __all__ = [
+    "AUTH_PER_IP",
     "LOGIN_PER_ACCOUNT",
     "LOGIN_PER_IP",
     "MFA_PER_USER",
@@ -130,3 +131,4 @@ REGISTER_PER_IP = Bucket(
 MFA_PER_USER = Bucket(
     "mfa-user", limits.RATE_MFA_PER_USER_CAPACITY, limits.RATE_MFA_PER_USER_REFILL_MS
 )
+AUTH_PER_IP = Bucket("auth-ip", limits.RATE_AUTH_PER_IP_CAPACITY, limits.RATE_AUTH_PER_IP_REFILL_MS)

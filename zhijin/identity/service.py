@@ -27,6 +27,8 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Engine
 
+from zhijin.chain.crypto import KeyPair
+from zhijin.chain.errors import NotFound, invariant
 from zhijin.identity import limits, ratelimit, totp
 from zhijin.identity.audit import AuditLog
 from zhijin.identity.errors import (
@@ -40,6 +42,7 @@ from zhijin.identity.errors import (
     SessionInvalid,
     StepUpRequired,
 )
+from zhijin.identity.keys import UserKeys, load_user_keys, save_user_keys
 from zhijin.identity.kyc import MFA_SCHEMA
 from zhijin.identity.passwords import PasswordHasher, check_password_policy
 from zhijin.identity.rbac import (
@@ -52,6 +55,7 @@ from zhijin.identity.rbac import (
     require,
 )
 from zhijin.identity.stepup import (
+    DEFAULT_POLICY,
     DEFAULT_STEP_UP_POLICY,
     Decision,
     GeoPoint,
@@ -187,14 +191,49 @@ class IdentityService:
             granted_by="self-registration",
             now_ms=now,
         )
+        did = self._create_user_did(user.id)
         self._record(
             actor=f"user:{user.id}",
             action="user.register",
             target=f"user:{user.id}",
             outcome="ok",
             kind=kind,
+            did=did,
         )
-        return user
+        registered = self.store.user_by_id(user.id)
+        invariant(registered is not None, "a user just created is readable")
+        assert registered is not None  # for mypy: invariant() raised otherwise
+        return registered
+
+    # -- the user's DID -----------------------------------------------------------------------
+    def _create_user_did(self, user_id: str) -> str:
+        """A fresh did:key for an end user, its seed sealed in the vault (see keys.py)."""
+        key = KeyPair.generate()
+        save_user_keys(
+            self.vault, self.vault_store, user_id, UserKeys(did_key=key), now_ms=self.clock()
+        )
+        self.store.update_user(user_id, did=key.did)
+        return key.did
+
+    def user_did(self, *, principal: Principal) -> str:
+        """The DID that owns this end user's accounts (created now for accounts made before
+        DIDs were given at registration).  Staff act for their member and have none."""
+        user = self._user(principal)
+        if user.did is not None:
+            return user.did
+        if user.kind not in _SELF_SERVICE_KINDS:
+            raise Forbidden("no_user_did", "staff accounts act for their member and own no DID")
+        return self._create_user_did(user.id)
+
+    def user_keys(self, *, user_id: str) -> UserKeys:
+        """The user's custodial keys (for signing their own DID and consent transactions)."""
+        keys = load_user_keys(self.vault, self.vault_store, user_id)
+        if keys is None:
+            raise InvalidInput("no_user_key", "this account holds no custodial key")
+        return keys
+
+    def save_user_keys(self, *, user_id: str, keys: UserKeys) -> None:
+        save_user_keys(self.vault, self.vault_store, user_id, keys, now_ms=self.clock())
 
     @staticmethod
     def _valid_login(login: str) -> str:
@@ -206,6 +245,27 @@ class IdentityService:
                 "invalid_login", "a login name is 3 to 128 printable characters, no spaces"
             )
         return name
+
+    def bootstrap_admin(self, *, login: str, password: str, member_did: str) -> UserRow:
+        """The first administrator, created by the operator's CLI (no principal exists yet)."""
+        name = self._valid_login(login)
+        check_password_policy(password, login=name)
+        user = self.store.create_user(
+            login=name,
+            kind=_STAFF_KIND,
+            password_hash=self.hasher.hash(password),
+            roles=frozenset({Role.ADMIN}),
+            granted_by="operator-cli",
+            now_ms=self.clock(),
+            member_did=member_did,
+        )
+        self._record(
+            actor="operator",
+            action="user.create_admin",
+            target=f"user:{user.id}",
+            outcome="ok",
+        )
+        return user
 
     def create_staff(
         self,
@@ -591,6 +651,22 @@ class IdentityService:
         )
         return issued
 
+    def list_api_tokens(
+        self, *, principal: Principal, after_id: str | None = None, limit: int = 50
+    ) -> list[SessionRow]:
+        limit = max(1, min(limit, limits.PAGE_ROWS_MAX))
+        return self.store.api_tokens(principal.user_id, after_id=after_id, limit=limit)
+
+    def revoke_api_token(self, *, principal: Principal, token_id: str) -> None:
+        if not self.store.revoke_user_token(principal.user_id, token_id, now_ms=self.clock()):
+            raise NotFound("unknown_token", "no such live API token")
+        self._record(
+            actor=f"user:{principal.user_id}",
+            action="auth.api_token_revoke",
+            target=f"session:{token_id[:16]}",
+            outcome="ok",
+        )
+
     def _user(self, principal: Principal) -> UserRow:
         user = self.store.user_by_id(principal.user_id)
         if user is None or user.status != "active":
@@ -672,6 +748,12 @@ class IdentityService:
                 risk=decision.to_json(),
             )
         return decision
+
+    def policy_body(self, *, principal: Principal) -> dict[str, Any]:
+        """The current step-up policy as stored (the default one until a first update)."""
+        self.authorize(principal=principal, permission=Permission.POLICY_READ)
+        body = self.store.latest_policy()
+        return dict(DEFAULT_POLICY) if body is None else body
 
     def set_policy(self, *, principal: Principal, body: Mapping[str, Any]) -> StepUpPolicy:
         self.authorize(principal=principal, permission=Permission.POLICY_UPDATE)

@@ -280,6 +280,32 @@ class IdentityStore:
             result = conn.execute(update(sessions).where(condition).values(revoked_ms=now_ms))
         return int(result.rowcount)
 
+    def api_tokens(self, user_id: str, *, after_id: str | None, limit: int) -> list[SessionRow]:
+        """A page of the user's API tokens (live or not), by id."""
+        query = select(sessions).where(
+            (sessions.c.user_id == user_id) & (sessions.c.kind == "token")
+        )
+        if after_id is not None:
+            query = query.where(sessions.c.id > after_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(sessions.c.id).limit(limit)).all()
+        return [_session(row) for row in rows]
+
+    def revoke_user_token(self, user_id: str, token_id: str, *, now_ms: int) -> bool:
+        """Revoke one of the user's own API tokens (another user's id matches nothing)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(sessions)
+                .where(
+                    (sessions.c.id == token_id)
+                    & (sessions.c.user_id == user_id)
+                    & (sessions.c.kind == "token")
+                    & sessions.c.revoked_ms.is_(None)
+                )
+                .values(revoked_ms=now_ms)
+            )
+        return result.rowcount == 1
+
     # -- lockout ------------------------------------------------------------------------------
     def locked_until(self, login_key: str) -> int:
         with self.engine.connect() as conn:

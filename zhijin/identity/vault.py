@@ -38,7 +38,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 
 from zhijin.chain.codec import canonical
 from zhijin.identity import limits
@@ -413,6 +413,17 @@ class VaultStore:
             index={r.field: r.digest for r in index_rows},
         )
 
+    def count_not_under(self, key_id: str) -> int:
+        """Records whose data key is not wrapped under `key_id` (what a rotation has left)."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(vault_records)
+                    .where(vault_records.c.key_id != key_id)
+                ).scalar_one()
+            )
+
     def find(self, vault: Vault, schema: RecordSchema, name: str, value: str) -> list[str]:
         """Record ids whose `name` equals `value`, by blind index (never by decrypting)."""
         digest = vault.blind_index(schema, name, value)
@@ -430,7 +441,12 @@ class VaultStore:
         return [r.record_id for r in rows]
 
     def rotate_master_key(
-        self, vault: Vault, *, now_ms: int, batch_rows: int = limits.VAULT_ROTATE_BATCH_MAX
+        self,
+        vault: Vault,
+        *,
+        now_ms: int,
+        batch_rows: int = limits.VAULT_ROTATE_BATCH_MAX,
+        progress: Callable[[int], None] | None = None,
     ) -> int:
         """Rewrap every DEK not yet under the active master key; returns how many were rewrapped.
 
@@ -455,3 +471,5 @@ class VaultStore:
                 if record is not None:
                     self.put(vault.rewrap(record), now_ms=now_ms)
                     total += 1
+            if progress is not None:
+                progress(total)

@@ -16,7 +16,13 @@ from zhijin.payments import calc, limits
 from zhijin.payments.authorization import FX_PROVIDER_ROLES, Actor
 from zhijin.payments.book import EVENT_FX_QUOTE_CREATED, Book, Env
 from zhijin.payments.codes import Code, refuse
-from zhijin.payments.ledger import book_leg, check_open, new_transfer, ok_result
+from zhijin.payments.ledger import (
+    book_leg,
+    check_open,
+    new_transfer,
+    ok_result,
+    refuse_if_different,
+)
 from zhijin.payments.records import (
     AccountKind,
     AccountStatus,
@@ -36,9 +42,8 @@ TARGET_LEG_SUFFIX = "~target"
 def create_fx_quote(book: Book, actor: Actor, env: Env, request: FxQuoteRequest) -> dict[str, Any]:
     existing = book.quote(request.id)
     if existing is not None:
-        differing = [
-            name
-            for name, stored, asked in (
+        refuse_if_different(
+            (
                 ("source_currency", existing.source_currency, request.source_currency),
                 ("target_currency", existing.target_currency, request.target_currency),
                 ("rate", existing.rate, request.rate),
@@ -57,10 +62,7 @@ def create_fx_quote(book: Book, actor: Actor, env: Env, request: FxQuoteRequest)
                 ("spread_account_id", existing.spread_account_id, request.spread_account_id),
                 ("max_target_amount", existing.max_target_amount, request.max_target_amount),
             )
-            if stored != asked
-        ]
-        if differing:
-            refuse(Code.EXISTS_WITH_DIFFERENT_FIELDS, f"differs in: {', '.join(differing)}")
+        )
         return ok_result(request.id, exists=True)
     expires_at_ms = request.expires_at_ms
     if (

@@ -52,6 +52,7 @@ __all__ = [
     "expire_due",
     "new_transfer",
     "ok_result",
+    "refuse_if_different",
     "set_account_status",
     "set_fee_schedule",
 ]
@@ -127,6 +128,13 @@ def book_leg(
 # -- accounts -------------------------------------------------------------------------------------
 
 
+def refuse_if_different(pairs: tuple[tuple[str, object, object], ...]) -> None:
+    """The idempotency check: (field, stored, asked) triples; refuse naming every difference."""
+    differing = [name for name, stored, asked in pairs if stored != asked]
+    if differing:
+        refuse(Code.EXISTS_WITH_DIFFERENT_FIELDS, f"differs in: {', '.join(differing)}")
+
+
 def ok_result(item_id: str, *, exists: bool, **extra: Any) -> dict[str, Any]:
     """The answer to a request that succeeded now (exists=False) or before (exists=True)."""
     return {"id": item_id, "result": Code.OK.value, "exists": exists, **extra}
@@ -135,9 +143,8 @@ def ok_result(item_id: str, *, exists: bool, **extra: Any) -> dict[str, Any]:
 def create_account(book: Book, actor: Actor, env: Env, request: AccountRequest) -> dict[str, Any]:
     existing = book.account(request.id)
     if existing is not None:
-        differing = [
-            name
-            for name, stored, asked in (
+        refuse_if_different(
+            (
                 ("owner", existing.owner, request.owner),
                 ("currency", existing.currency, request.currency),
                 ("kind", existing.kind, request.kind),
@@ -145,10 +152,7 @@ def create_account(book: Book, actor: Actor, env: Env, request: AccountRequest) 
                 ("credit_limit", existing.credit_limit, request.credit_limit),
                 ("reference", existing.reference, request.reference),
             )
-            if stored != asked
-        ]
-        if differing:
-            refuse(Code.EXISTS_WITH_DIFFERENT_FIELDS, f"differs in: {', '.join(differing)}")
+        )
         return ok_result(request.id, exists=True)
     refusal, custodian = actor.opening_refusal(request.owner, request.kind)
     if refusal is not None:
@@ -233,9 +237,8 @@ def _existing_transfer(book: Book, request: TransferRequest, existing: Transfer)
             credit = held.credit_account_id if credit is None else credit
             code = held.currency if code is None else code
             amount = held.amount if amount is None else amount
-    differing = [
-        name
-        for name, stored, asked in (
+    refuse_if_different(
+        (
             ("kind", existing.kind, TransferKind.TRANSFER),
             ("debit_account_id", existing.debit_account_id, debit),
             ("credit_account_id", existing.credit_account_id, credit),
@@ -247,10 +250,7 @@ def _existing_transfer(book: Book, request: TransferRequest, existing: Transfer)
             ("product", existing.product, request.product),
             ("reference", existing.reference, request.reference),
         )
-        if stored != asked
-    ]
-    if differing:
-        refuse(Code.EXISTS_WITH_DIFFERENT_FIELDS, f"differs in: {', '.join(differing)}")
+    )
     return _transfer_result(existing, exists=True)
 
 

@@ -66,3 +66,7 @@ if EXPIRIES_PER_BLOCK_MAX * WRITES_PER_EXPIRY_MAX > chain_limits.WRITES_PER_TX_M
     raise AssertionError("a full expiry sweep would exceed the chain's writes per hook")
 if EXPIRIES_PER_BLOCK_MAX > chain_limits.EVENTS_PER_TX_MAX:
     raise AssertionError("a full expiry sweep would exceed the chain's events per hook")
+
+# Customer payments from this many minor units up are put to the identity domain's step-up
+# policy (which holds the actual thresholds); below it no policy rule applies.
+STEP_UP_FROM_MINOR = 100_000

@@ -213,24 +213,7 @@ class Account:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Account:
-        return cls(
-            id=data["id"],
-            owner=data["owner"],
-            custodian=data["custodian"],
-            currency=data["currency"],
-            exponent=data["exponent"],
-            kind=data["kind"],
-            flags=tuple(data["flags"]),
-            credit_limit=data["credit_limit"],
-            reference=data["reference"],
-            status=data["status"],
-            created_at_ms=data["created_at_ms"],
-            created_height=data["created_height"],
-            debits_pending=data["debits_pending"],
-            debits_posted=data["debits_posted"],
-            credits_pending=data["credits_pending"],
-            credits_posted=data["credits_posted"],
-        )
+        return cls(**{**data, "flags": tuple(data["flags"])})
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,23 +315,11 @@ class Transfer:
     def from_json(cls, data: dict[str, Any]) -> Transfer:
         fx = data["fx"]
         return cls(
-            id=data["id"],
-            debit_account_id=data["debit_account_id"],
-            credit_account_id=data["credit_account_id"],
-            amount=data["amount"],
-            currency=data["currency"],
-            flags=tuple(data["flags"]),
-            pending_id=data["pending_id"],
-            timeout_ms=data["timeout_ms"],
-            product=data["product"],
-            reference=data["reference"],
-            kind=data["kind"],
-            parent_id=data["parent_id"],
-            fee_amount=data["fee_amount"],
-            fx=None if fx is None else FxDetails.from_json(fx),
-            created_at_ms=data["created_at_ms"],
-            created_height=data["created_height"],
-            tx_hash=data["tx_hash"],
+            **{
+                **data,
+                "flags": tuple(data["flags"]),
+                "fx": None if fx is None else FxDetails.from_json(fx),
+            }
         )
 
 

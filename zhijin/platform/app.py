@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 
 from zhijin import __version__
 from zhijin.platform import chain_api
@@ -16,6 +14,7 @@ from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.problems import install_problem_handlers
 from zhijin.platform.runtime import Platform
 from zhijin.platform.settings import Settings
+from zhijin.platform.web_app import install_web
 
 __all__ = ["create_app"]
 
@@ -35,6 +34,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
             running.start()
         app.state.platform = running
         app.state.gateway = MemberGateway(running.node)
+        app.state.identity = getattr(running, "identity", None)  # cluster peers: not yet
         try:
             yield
         finally:
@@ -52,13 +52,16 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     from zhijin.notary.api import router as notary_router
 
     app.include_router(notary_router)
+    from zhijin.identity.api import router as identity_router
+
+    app.include_router(identity_router)
+    from zhijin.payments.api import router as payments_router
+
+    app.include_router(payments_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-    def index() -> str:
-        return resources.files("zhijin.platform").joinpath("web/index.html").read_text("utf-8")
-
+    install_web(app)
     return app

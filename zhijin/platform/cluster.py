@@ -26,6 +26,7 @@ from typing import IO, Annotated, Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Query, Request
+from sqlalchemy import Engine
 
 from zhijin.chain.block import BlockHeader, Signature, valid_signatures
 from zhijin.chain.codec import decode
@@ -41,8 +42,10 @@ from zhijin.chain.ordering.jetstream import (
     OrderingSettings,
     StreamCursor,
 )
+from zhijin.chain.store import make_engine
 from zhijin.chain.tx import Tx, parse_envelope
-from zhijin.platform.contracts import default_registry
+from zhijin.platform.contracts import default_projections, default_registry
+from zhijin.platform.projections import ProjectionRunner
 from zhijin.platform.runtime import DEMO_MEMBER_NAMES, DEMO_MEMBER_ROLES, _lock_data_dir
 from zhijin.platform.settings import Settings
 
@@ -66,6 +69,7 @@ HTTP_TIMEOUT_S = 10.0
 MEMBERS_MAX_LOCAL = 16
 NATS_SERVERS_ALLOWED = (1, 3, 5)
 NETWORK_FILE = "network.json"
+PEER_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class ClusterError(ZhijinError):
@@ -131,6 +135,8 @@ class ClusterPlatform:
     store: ClusterStore = field(init=False)
     node: ClusterNode = field(init=False)
     orderer: JetStreamOrderer = field(init=False)
+    platform_engine: Engine = field(init=False)
+    projections: ProjectionRunner = field(init=False)
     _lock_file: IO[str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -140,23 +146,41 @@ class ClusterPlatform:
             raise ClusterError("not_a_cluster", "this genesis orders with 'solo', not 'jetstream'")
         self._lock_file = _lock_data_dir(self.settings.data)
         key = KeyPair.load(Path(self.config.member_key))
-        if key.did not in self.genesis.member_weights():
-            log.warning("this key %s is not a genesis member (joining by governance?)", key.did)
         self.store = ClusterStore(self.settings.chain_database_url())
         self.node = ClusterNode(
             store=self.store, genesis=self.genesis, registry=self.registry, key=key
         )
+        if not self.node.membership.latest().is_member(key.did):
+            log.warning(
+                "this key %s is not a member yet: the peer follows the chain and signs from "
+                "the block after a governance tx admits it",
+                key.did,
+            )
         self.orderer = JetStreamOrderer(
             self.node, self.store, self.config.ordering(), name=key.did[-12:]
         )
+        # Query tables follow FINAL blocks only: a peer that committed a block the consortium
+        # did not sign (and then halts) never shows it to API clients.
+        self.platform_engine = make_engine(self.settings.platform_database_url_resolved())
+        self.projections = ProjectionRunner(
+            self.store,
+            self.platform_engine,
+            default_projections(),
+            head=lambda: self.orderer.finality.final_height,
+        )
+        self.orderer.final_listeners.append(self.projections.notify)
 
     def start(self) -> ClusterPlatform:
         self.orderer.start(catch_up=self.catch_up_from_peers)
+        self.projections.catch_up()
+        self.projections.start()
         return self
 
     def stop(self) -> None:
         self.orderer.stop()
+        self.projections.stop()
         self.store.close()
+        self.platform_engine.dispose()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -175,6 +199,10 @@ class ClusterPlatform:
             "mempool": 0,
             "time_ms": self.node.head.time_ms,
             "log_size": self.node.head.log_size,
+            "member_now": self.node.membership.latest().is_member(self.node.key.did),
+            "members": len(self.node.membership.latest().members),
+            "quorum_weight": self.node.membership.latest().quorum_weight,
+            "projected_height": min(self.projections.heights.values(), default=-1),
             **self.orderer.status(),
         }
 
@@ -225,9 +253,12 @@ class ClusterPlatform:
         if height != self.node.head.height + 1 or header.prev_hash != self.node.head.block_hash:
             raise ClusterError("catch_up_refused", f"fetched block {height} does not link here")
         signatures = [Signature.from_json(s) for s in document["signatures"]]
-        weights = self.store.member_weights_at(height - 1)
-        weight, _ = valid_signatures(header.encoded(), signatures, weights)
-        if weight < self.genesis.quorum_weight:
+        members = self.node.membership.after(height - 1)  # the judges of this block
+        message = header.encoded()
+        valid = [s for s in signatures if valid_signatures(message, [s], members.weights)[0]]
+        if sum(members.weights[s.signer] for s in {s.signer: s for s in valid}.values()) < (
+            members.quorum_weight
+        ):
             raise ClusterError("catch_up_refused", f"fetched block {height} is not final")
         txs = _txs_of(document)
         cursor = document["cursor"]
@@ -239,8 +270,7 @@ class ClusterPlatform:
                 f"re-executing fetched block {height} gave another hash: this peer's contracts "
                 "or database differ from the consortium's",
             )
-        weight_ok = [s.to_json() for s in signatures if s.signer in weights]
-        self.store.add_block_signatures(height, weight_ok)
+        self.store.add_block_signatures(height, [s.to_json() for s in valid])
         log.info("catch-up: block %d from a peer, verified and re-executed", height)
 
 
@@ -331,6 +361,9 @@ def serve_peer(config_path: Path) -> None:
 
     from zhijin.platform.app import create_app
 
+    # A peer's log is read next to the NATS servers' and the other peers' logs: time it.
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter(PEER_LOG_FORMAT))
     config = ClusterConfig.load(config_path)
     platform = ClusterPlatform(config)
     platform.start()
@@ -552,6 +585,54 @@ def init_network(
     return network
 
 
+def lay_out_joining_peer(
+    data: Path,
+    *,
+    genesis_path: Path,
+    config_path: Path,
+    nats_urls: Sequence[str],
+    peers: Sequence[str],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    key_path: Path | None = None,
+    stream_replicas: int = 3,
+    block_txs_target: int = 1_000,
+    block_interval_ms: int = 50,
+) -> tuple[ClusterConfig, KeyPair]:
+    """Lay out a new member's peer: the consortium's genesis file, a key, a cluster config.
+
+    The peer starts from block 0 like any other, catches up from the stream (or from `peers`
+    past the stream's retention), and signs blocks once a governance tx has admitted its key
+    (`add_member`), from the block after that tx.
+    """
+    genesis = Genesis.load(genesis_path)
+    if genesis.ordering != "jetstream":
+        raise ClusterError("not_a_cluster", "this genesis orders with 'solo', not 'jetstream'")
+    if (data / "genesis.json").exists():
+        raise ClusterError("data_dir_in_use", f"{data} holds a genesis already")
+    (data / "keys").mkdir(parents=True, exist_ok=True)
+    genesis.save(data / "genesis.json")
+    if key_path is None:
+        key = KeyPair.generate()
+        key_path = data / "keys" / "member.key"
+        key.save(key_path)
+    else:
+        key = KeyPair.load(key_path)
+    config = ClusterConfig(
+        data=str(data),
+        member_key=str(key_path),
+        nats_urls=tuple(nats_urls),
+        host=host,
+        port=port,
+        peers=tuple(peers),
+        stream_replicas=stream_replicas,
+        block_txs_target=block_txs_target,
+        block_interval_ms=block_interval_ms,
+    )
+    config.save(config_path)
+    return config, key
+
+
 @dataclass
 class LocalNetwork:
     """Start, stop, kill and inspect a network laid out by `init_network` (all loopback)."""
@@ -622,6 +703,28 @@ class LocalNetwork:
                 pass
             time.sleep(0.1)
         raise ClusterError("peer_failed", f"peer {index} did not answer in time")
+
+    def add_peer(self) -> tuple[int, KeyPair]:
+        """Lay out one more peer (a member about to join by governance); not started."""
+        index = len(self.layout["peers"])
+        template = ClusterConfig.load(Path(self.layout["peers"][0]["config"]))
+        port = free_port()
+        config_path = self.root / f"peer{index}.json"
+        _, key = lay_out_joining_peer(
+            self.root / f"peer{index}",
+            genesis_path=Path(template.data) / "genesis.json",
+            config_path=config_path,
+            nats_urls=template.nats_urls,
+            peers=self.urls,
+            port=port,
+            stream_replicas=template.stream_replicas,
+            block_txs_target=template.block_txs_target,
+            block_interval_ms=template.block_interval_ms,
+        )
+        self.layout["peers"].append({"config": str(config_path), "url": f"http://127.0.0.1:{port}"})
+        (self.root / NETWORK_FILE).write_text(json.dumps(self.layout, indent=2) + "\n")
+        self.peers.append(None)
+        return index, key
 
     def start(self) -> None:
         self.start_nats()

@@ -6,7 +6,7 @@ import json
 import signal
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -96,3 +96,209 @@ def down(directory: NetworkOption = DEFAULT_DIR) -> None:
     from zhijin.platform.cluster import stop_by_pid_file
 
     typer.echo(f"stopped {stop_by_pid_file(directory)} processes")
+
+
+# -- joining and governance ---------------------------------------------------------------------
+
+ProposalFile = Annotated[Path, typer.Argument(help="proposal file (JSON: proposal + approvals)")]
+GenesisOption = Annotated[
+    Path, typer.Option("--genesis", help="the consortium's genesis file (for the chain id)")
+]
+OutOption = Annotated[Path, typer.Option("--out", help="where to write the proposal file")]
+ValidHoursOption = Annotated[
+    int, typer.Option("--valid-hours", min=1, max=168, help="approvals must be in by then")
+]
+QuorumOption = Annotated[
+    int | None, typer.Option("--quorum-weight", help="also set the quorum weight (atomically)")
+]
+PROPOSAL_VALID_HOURS = 24
+SUBMIT_VALIDITY_MS = 10 * 60 * 1000
+SUBMIT_TIMEOUT_S = 60.0
+
+
+@cluster_app.command("join")
+def join(
+    data: Annotated[Path, typer.Option("--data", help="the new peer's data directory")],
+    genesis: GenesisOption,
+    nats: Annotated[list[str], typer.Option("--nats", help="a NATS server URL (repeat)")],
+    config: Annotated[Path, typer.Option("--config", help="where to write the peer config")],
+    peer: Annotated[
+        list[str] | None, typer.Option("--peer", help="another peer's HTTP URL (repeat)")
+    ] = None,
+    host: Annotated[str, typer.Option(help="this peer's HTTP address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    key: Annotated[Path | None, typer.Option("--key", help="use this key file")] = None,
+    replicas: Annotated[int, typer.Option(help="stream replicas (1, 3 or 5)")] = 3,
+) -> None:
+    """Lay out a new member's peer; prints the DID the members must admit."""
+    from zhijin.platform.cluster import lay_out_joining_peer
+
+    _, member = lay_out_joining_peer(
+        data,
+        genesis_path=genesis,
+        config_path=config,
+        nats_urls=nats,
+        peers=peer or [],
+        host=host,
+        port=port,
+        key_path=key,
+        stream_replicas=replicas,
+    )
+    typer.echo(f"new peer laid out in {data}; member key {member.did}")
+    typer.echo(f"next: a member runs `zhijin cluster propose-member --did {member.did} ...`,")
+    typer.echo("      members approve, one submits; start this peer any time with")
+    typer.echo(f"      `zhijin serve --cluster {config}` (it signs once admitted)")
+
+
+def _write_proposal(
+    out: Path, genesis: Path, action: str, params: dict[str, Any], valid_hours: int, pid: str | None
+) -> None:
+    import uuid
+
+    from zhijin.chain.genesis import Genesis
+    from zhijin.chain.governance import governance_args, make_proposal
+    from zhijin.chain.node import now_ms
+
+    proposal = make_proposal(
+        chain_id=Genesis.load(genesis).chain_id,
+        action=action,
+        params=params,
+        proposal_id=pid or f"p-{uuid.uuid4().hex}",
+        valid_until_ms=now_ms() + valid_hours * 3600 * 1000,
+    )
+    out.write_text(json.dumps(governance_args(proposal, []), indent=2) + "\n")
+    typer.echo(f"proposal {proposal.proposal_id} ({action}) written to {out}")
+
+
+ProposalIdOption = Annotated[str | None, typer.Option("--proposal-id", help="default: a random id")]
+
+
+@cluster_app.command("propose-member")
+def propose_member(
+    genesis: GenesisOption,
+    out: OutOption,
+    did: Annotated[str, typer.Option(help="the new member's did:key")],
+    name: Annotated[str, typer.Option(help="the institution's name")],
+    role: Annotated[str, typer.Option(help="bank, insurer, fund, enterprise, regulator, ...")],
+    weight: Annotated[int, typer.Option(min=1, max=1000)] = 1,
+    quorum_weight: QuorumOption = None,
+    valid_hours: ValidHoursOption = PROPOSAL_VALID_HOURS,
+    proposal_id: ProposalIdOption = None,
+) -> None:
+    """Propose admitting a member (add_member)."""
+    params: dict[str, Any] = {"did": did, "name": name, "role": role, "weight": weight}
+    if quorum_weight is not None:
+        params["quorum_weight"] = quorum_weight
+    _write_proposal(out, genesis, "add_member", params, valid_hours, proposal_id)
+
+
+@cluster_app.command("propose-removal")
+def propose_removal(
+    genesis: GenesisOption,
+    out: OutOption,
+    did: Annotated[str, typer.Option(help="the member to remove")],
+    quorum_weight: QuorumOption = None,
+    valid_hours: ValidHoursOption = PROPOSAL_VALID_HOURS,
+    proposal_id: ProposalIdOption = None,
+) -> None:
+    """Propose removing a member (remove_member)."""
+    params: dict[str, Any] = {"did": did}
+    if quorum_weight is not None:
+        params["quorum_weight"] = quorum_weight
+    _write_proposal(out, genesis, "remove_member", params, valid_hours, proposal_id)
+
+
+@cluster_app.command("propose-weight")
+def propose_weight(
+    genesis: GenesisOption,
+    out: OutOption,
+    did: Annotated[str, typer.Option(help="the member")],
+    weight: Annotated[int, typer.Option(min=1, max=1000, help="its new voting weight")],
+    quorum_weight: QuorumOption = None,
+    valid_hours: ValidHoursOption = PROPOSAL_VALID_HOURS,
+    proposal_id: ProposalIdOption = None,
+) -> None:
+    """Propose changing a member's voting weight (set_weight)."""
+    params: dict[str, Any] = {"did": did, "weight": weight}
+    if quorum_weight is not None:
+        params["quorum_weight"] = quorum_weight
+    _write_proposal(out, genesis, "set_weight", params, valid_hours, proposal_id)
+
+
+@cluster_app.command("propose-quorum")
+def propose_quorum(
+    genesis: GenesisOption,
+    out: OutOption,
+    weight: Annotated[int, typer.Option("--quorum-weight", min=1, help="the new quorum weight")],
+    valid_hours: ValidHoursOption = PROPOSAL_VALID_HOURS,
+    proposal_id: ProposalIdOption = None,
+) -> None:
+    """Propose changing the quorum weight (set_quorum)."""
+    _write_proposal(out, genesis, "set_quorum", {"quorum_weight": weight}, valid_hours, proposal_id)
+
+
+def _load_proposal(path: Path) -> tuple[Any, list[Any]]:
+    from zhijin.chain.governance import Approval, Proposal
+
+    document = json.loads(path.read_text())
+    proposal = Proposal.from_json(document["proposal"])
+    approvals = [Approval.from_json(a) for a in document.get("approvals", [])]
+    return proposal, approvals
+
+
+@cluster_app.command("approve")
+def approve(
+    proposal_file: ProposalFile,
+    key: Annotated[Path, typer.Option("--key", help="this member's key file")],
+) -> None:
+    """Sign a proposal with this member's key and add the approval to the file."""
+    from zhijin.chain.crypto import KeyPair
+    from zhijin.chain.governance import approve as sign_approval
+    from zhijin.chain.governance import governance_args
+
+    proposal, approvals = _load_proposal(proposal_file)
+    member = KeyPair.load(key)
+    approvals = [a for a in approvals if a.signer != member.did]
+    approvals.append(sign_approval(member, proposal))
+    proposal_file.write_text(json.dumps(governance_args(proposal, approvals), indent=2) + "\n")
+    typer.echo(
+        f"approved {proposal.proposal_id} ({proposal.action}) as {member.did}: "
+        f"{len(approvals)} approval(s)"
+    )
+
+
+@cluster_app.command("submit")
+def submit(
+    proposal_file: ProposalFile,
+    key: Annotated[Path, typer.Option("--key", help="the submitter's key file (any key)")],
+    peer: Annotated[str, typer.Option("--peer", help="a peer's HTTP URL")],
+) -> None:
+    """Send the approved proposal as a governance tx and wait for its result (exit 1 if it
+    failed, with the contract's code)."""
+    import httpx
+
+    from zhijin.chain.crypto import KeyPair
+    from zhijin.chain.governance import governance_args
+    from zhijin.chain.node import now_ms
+    from zhijin.chain.tx import make_body, sign_tx
+
+    proposal, approvals = _load_proposal(proposal_file)
+    sender = KeyPair.load(key)
+    body = make_body(
+        chain_id=proposal.chain_id,
+        sender=sender.did,
+        nonce=time.time_ns() // 1000,
+        contract="governance",
+        method=proposal.action,
+        args=governance_args(proposal, approvals),
+        valid_until=now_ms() + SUBMIT_VALIDITY_MS,
+    )
+    response = httpx.post(
+        f"{peer.rstrip('/')}/api/v1/chain/txs?wait=true",
+        json=sign_tx(sender, body),
+        timeout=SUBMIT_TIMEOUT_S,
+    )
+    result = response.json()
+    typer.echo(json.dumps(result, indent=2))
+    if response.status_code >= 300 or result.get("status") != "committed":
+        raise typer.Exit(1)

@@ -20,5 +20,6 @@ def default_registry() -> ContractRegistry:
 
 def default_projections() -> list[Projection]:
     from zhijin.notary.projection import NotaryProjection
+    from zhijin.payments.projection import PaymentsProjection
 
-    return [NotaryProjection()]
+    return [NotaryProjection(), PaymentsProjection()]

@@ -34,7 +34,12 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ZhijinError)
     async def _domain(_request: Request, exc: ZhijinError) -> JSONResponse:
-        return problem(exc.http_status, exc.code, exc.message, **exc.details)
+        response = problem(exc.http_status, exc.code, exc.message, **exc.details)
+        retry_after_ms = exc.details.get("retry_after_ms")
+        if exc.http_status in (429, 503) and isinstance(retry_after_ms, int):
+            # RFC 9110 Retry-After in whole seconds, rounded up so a client never retries early.
+            response.headers["Retry-After"] = str(max(1, -(-retry_after_ms // 1000)))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -105,9 +105,17 @@ class ProjectionRunner:
     """Keeps every registered projection caught up with the chain."""
 
     def __init__(
-        self, store: ChainStore, engine: Engine, projections: Sequence[Projection]
+        self,
+        store: ChainStore,
+        engine: Engine,
+        projections: Sequence[Projection],
+        *,
+        head: Callable[[], int | None] | None = None,
     ) -> None:
         self.store = store
+        # The highest height projections may apply: the chain head by default; a cluster peer
+        # passes its final height, so query tables never show a block that is not final.
+        self._head = head or store.head_height
         self.engine = engine
         self.projections = list(projections)
         projection_metadata.create_all(engine)
@@ -127,7 +135,7 @@ class ProjectionRunner:
     # -- catching up -------------------------------------------------------------------------------
     def catch_up(self, *, blocks_max: int = BLOCKS_PER_PASS_MAX) -> int:
         """Apply committed blocks not yet projected; returns how many block applications ran."""
-        head = self.store.head_height()
+        head = self._head()
         if head is None:
             return 0
         applied = 0

@@ -27,7 +27,19 @@ from zhijin.chain.genesis import Genesis
 from zhijin.chain.node import Node, now_ms
 from zhijin.chain.ordering.solo import SoloOrderer
 from zhijin.chain.store import ChainStore, make_engine
+from zhijin.identity.anchoring import AuditAnchorer
+from zhijin.identity.chainops import IdentityChain
+from zhijin.identity.personal import PersonalDataService
+from zhijin.identity.service import IdentityService
+from zhijin.identity.setup import (
+    ChainReader,
+    GatewayWriter,
+    build_identity,
+    create_local_vault_key,
+    load_identity_keys,
+)
 from zhijin.platform.contracts import default_projections, default_registry
+from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.projections import ProjectionRunner
 from zhijin.platform.settings import Settings
 
@@ -82,6 +94,8 @@ def init_data_dir(
     genesis.save(settings.genesis_path)
     token = secrets.token_urlsafe(32)
     _write_private(settings.data / OPERATOR_TOKEN_FILE, token + "\n")
+    if settings.vault_key is None and not settings.vault_key_path.exists():
+        create_local_vault_key(settings.vault_key_path)  # identity vault (local origin, 0600)
     return genesis
 
 
@@ -132,10 +146,16 @@ class Platform:
     orderer: SoloOrderer = field(init=False)
     platform_engine: Engine = field(init=False)
     projections: ProjectionRunner = field(init=False)
+    identity: IdentityService = field(init=False)
+    personal: PersonalDataService = field(init=False)
+    identity_gateway: MemberGateway = field(init=False)
+    audit_anchorer: AuditAnchorer = field(init=False)
+    identity_chain: IdentityChain = field(init=False)
     _lock_file: IO[str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.genesis = load_genesis(self.settings)
+        vault_keys = load_identity_keys(self.settings)  # refuses weak production settings
         self._lock_file = _lock_data_dir(self.settings.data)
         key = load_node_key(self.settings, self.genesis)
         self.store = ChainStore(self.settings.chain_database_url())
@@ -148,11 +168,31 @@ class Platform:
         self.platform_engine = make_engine(self.settings.platform_database_url_resolved())
         self.projections = ProjectionRunner(self.store, self.platform_engine, default_projections())
         self.node.add_listener(self.projections.notify)
+        # Identity: tables created idempotently; production refuses weak settings here.
+        self.identity = build_identity(self.settings, self.platform_engine, vault_keys)
+        self.identity_gateway = MemberGateway(self.node)
+        self.personal = PersonalDataService(
+            identity=self.identity,
+            chain_state=lambda: ChainReader(self.node),
+            chain=GatewayWriter(self.identity_gateway),
+        )
+        self.identity_chain = IdentityChain(
+            identity=self.identity,
+            personal=self.personal,
+            node=self.node,
+            gateway=self.identity_gateway,
+        )
+        self.audit_anchorer = AuditAnchorer(
+            self.identity.audit,
+            self.identity_gateway,
+            interval_s=self.settings.audit_anchor_interval_s,
+        )
 
     def start(self) -> Platform:
         self.projections.catch_up()
         self.projections.start()
         self.orderer.start()
+        self.audit_anchorer.start()
         log.info(
             "node started: chain %s at height %d, member %s",
             self.genesis.chain_id,
@@ -162,6 +202,7 @@ class Platform:
         return self
 
     def stop(self) -> None:
+        self.audit_anchorer.stop()
         self.orderer.stop()
         self.projections.stop()
         self.projections.catch_up()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zhijin.chain import limits
@@ -33,6 +33,22 @@ class Settings(BaseSettings):
     block_txs_max: int = Field(default=limits.BLOCK_TXS_MAX, ge=1, le=limits.BLOCK_TXS_MAX)
     block_interval_ms: int = Field(default=limits.BLOCK_INTERVAL_MS, ge=0, le=60_000)
     wait_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    # Identity (docs/identity.md): the vault's keys, cookies, password hashing, audit anchoring.
+    vault_key: SecretStr | None = Field(
+        default=None, description="vault keys: a key file's JSON, or 64 hex chars (master key)"
+    )
+    vault_key_file: Path | None = Field(
+        default=None, description="vault key file (mode 0600); default DATA/vault.key"
+    )
+    cookie_secure: bool = Field(
+        default=True, description="session cookie is Secure and __Host- (off only for plain-http dev)"
+    )
+    password_hashing: Literal["production", "test"] = Field(
+        default="production", description="Argon2id parameters; `test` is cheap, never production"
+    )
+    audit_anchor_interval_s: float = Field(
+        default=60.0, ge=0, le=86_400, description="anchor the audit head this often; 0 = never"
+    )
 
     @field_validator("database_url", "platform_database_url")
     @classmethod
@@ -48,6 +64,10 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data / "keys"
+
+    @property
+    def vault_key_path(self) -> Path:
+        return self.vault_key_file or self.data / "vault.key"
 
     def chain_database_url(self) -> str:
         if self.database_url:

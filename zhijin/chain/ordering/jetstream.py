@@ -54,6 +54,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import nats
@@ -65,11 +66,11 @@ from sqlalchemy import BigInteger, Column, MetaData, Table, insert, select
 from zhijin.chain import limits
 from zhijin.chain.block import BlockHeader, Signature, valid_signatures
 from zhijin.chain.codec import canonical, decode, sha256
-from zhijin.chain.contract import MEMBER_PREFIX
 from zhijin.chain.crypto import BadKey, KeyPair, public_key_from_did, verify
 from zhijin.chain.errors import EncodingError, TxRejected, Unavailable, invariant
+from zhijin.chain.membership import MembershipHistory
 from zhijin.chain.node import Admission, Node, NodeError
-from zhijin.chain.store import BlockRecord, ChainStore, state_history
+from zhijin.chain.store import BlockRecord, ChainStore
 from zhijin.chain.tx import Tx, parse_envelope
 
 __all__ = [
@@ -104,6 +105,9 @@ VOTE_BUFFER_HEIGHTS_MAX = 100_000  # future heights whose votes wait for the loc
 STALL_S = 3.0  # no message for this long while the stream has more: re-subscribe
 CUT_RETRY_S = 1.0  # a marker not seen back in the stream after this is published again
 REVOTE_S = 1.0  # own votes for non-final blocks are re-published this often
+VOTE_REPLAY_MARGIN_S = 300.0  # a restarted peer re-reads votes from this long before its
+# first non-final block's time (clock skew between members)
+VOTE_LOCATE_S = 2.0  # wait for the first vote at or after that time, else start at the tail
 IDLE_HEARTBEAT_S = 1.0
 FAILURE_BACKOFF_S = 0.5
 
@@ -330,25 +334,6 @@ class ClusterStore(ChainStore):
         with self.read() as conn:
             row = conn.execute(select(cursors).where(cursors.c.height == height)).first()
         return None if row is None else StreamCursor(row.seq, row.marker_seq)
-
-    def member_weights_at(self, height: int) -> dict[str, int]:
-        """Member weights after block `height`, from the state history (governance writes)."""
-        rows: dict[str, bytes | None] = {}
-        with self.read() as conn:
-            result = conn.execute(
-                select(state_history.c.key, state_history.c.value)
-                .where(state_history.c.key.startswith(MEMBER_PREFIX, autoescape=True))
-                .where(state_history.c.height <= height)
-                .order_by(state_history.c.height)
-            )
-            for row in result:
-                rows[row.key] = row.value
-        weights: dict[str, int] = {}
-        for value in rows.values():
-            if value is not None:
-                member = decode(value)
-                weights[member["did"]] = member["weight"]
-        return weights
 
 
 # -- the NATS connection, on its own event loop thread ------------------------------------------
@@ -579,7 +564,6 @@ class StreamCutter:
         self.first_pending_at = 0.0  # monotonic time the first pending tx was seen (proposing)
         self.skipped = 0
         self.markers_ignored = 0
-        self.membership_changed = False  # a governance tx committed: reload member weights
 
     # -- txs -------------------------------------------------------------------------------------
     def _admissible(self, tx: Tx) -> str | None:
@@ -658,7 +642,9 @@ class StreamCutter:
             return []
         resuming = self.resume_marker == message.seq
         expected = self.node.head.height + 1
-        if marker.chain_id != self.chain_id or marker.proposer not in weights:
+        # A marker being resumed won before (its segment's first blocks are committed), when
+        # its proposer was a member: a governance tx inside the segment must not undo that.
+        if marker.chain_id != self.chain_id or not (resuming or marker.proposer in weights):
             log.warning("stream seq %d: marker from a non-member or another chain", message.seq)
             self.markers_ignored += 1
             return []
@@ -698,8 +684,6 @@ class StreamCutter:
             heights.append(
                 self.node.produce_block(chunk, time_ms=time_ms, proposer=marker.proposer)
             )
-            if any(tx.body["contract"] == "governance" for tx in chunk):
-                self.membership_changed = True
         return heights
 
 
@@ -719,30 +703,33 @@ class FinalityTracker:
     `wait_final`, guarded by the condition.
     """
 
-    def __init__(self, store: ClusterStore, quorum_weight: int, *, start_height: int) -> None:
+    def __init__(
+        self,
+        store: ClusterStore,
+        membership: MembershipHistory,
+        *,
+        start_height: int,
+        listeners: list[Callable[[int], None]] | None = None,
+    ) -> None:
         self.store = store
-        self.quorum_weight = quorum_weight
+        self.membership = membership
+        # Called with the new final height whenever it advances (projections follow it).
+        self.listeners = listeners if listeners is not None else []
         self._cond = threading.Condition()
         self.final_height = start_height  # every block up to here is final on this peer
         self._final_above: set[int] = set()
         self._votes: dict[int, _HeightVotes] = {}
         self._future: dict[int, list[BlockVote]] = {}  # votes for blocks not committed here yet
-        self._weights: dict[int, dict[str, int]] = {}  # members after block h (cached)
         self.rejected_votes = 0
         self.halted: Divergence | None = None
 
-    def weights_after(self, height: int) -> dict[str, int]:
-        weights = self._weights.get(height)
-        if weights is None:
-            weights = self.store.member_weights_at(height)
-            if len(self._weights) > 1024:
-                self._weights.clear()
-            self._weights[height] = weights
-        return weights
+    def weights_after(self, height: int) -> Mapping[str, int]:
+        """Member weights in force after block `height` (the judges of block height + 1)."""
+        return self.membership.after(height).weights
 
-    def forget_weights(self) -> None:
-        """Membership may have changed (a governance tx committed): drop the cache."""
-        self._weights.clear()
+    def quorum_for(self, height: int) -> int:
+        """The signed weight that makes block `height` final."""
+        return self.membership.after(height - 1).quorum_weight
 
     def on_vote(self, vote: BlockVote, local_head: int) -> None:
         if vote.height <= self.final_height or vote.height in self._final_above:
@@ -787,18 +774,19 @@ class FinalityTracker:
         weight = sum(weights.get(signer, 0) for signer in signers)
         others = {h: sum(weights.get(s, 0) for s in sigs) for h, sigs in entry.by_hash.items()}
         others.pop(local, None)
-        if weight >= self.quorum_weight:
+        quorum = self.quorum_for(height)
+        if weight >= quorum:
             new = [s.to_json() for signer, s in signers.items() if signer not in own]
             if new:
                 self.store.add_block_signatures(height, new)
             self._mark_final(height)
             return
         for other_hash, other_weight in others.items():
-            if other_weight >= self.quorum_weight:
+            if other_weight >= quorum:
                 self._halt(height, local, "a quorum of members signed another block", other_hash)
                 return
         total = sum(weights.values())
-        if total - sum(others.values()) < self.quorum_weight:
+        if total - sum(others.values()) < quorum:
             other_hash = max(others, key=lambda h: others[h])
             self._halt(height, local, "this peer's block can no longer reach a quorum", other_hash)
 
@@ -823,11 +811,19 @@ class FinalityTracker:
     def _mark_final(self, height: int) -> None:
         self._votes.pop(height, None)
         with self._cond:
+            before = self.final_height
             self._final_above.add(height)
             while self.final_height + 1 in self._final_above:
                 self.final_height += 1
                 self._final_above.discard(self.final_height)
             self._cond.notify_all()
+            advanced = self.final_height > before
+        if advanced:
+            for listener in self.listeners:
+                try:
+                    listener(self.final_height)
+                except Exception:  # a projection's failure must not stop finality
+                    log.exception("finality listener failed at height %d", self.final_height)
 
     def is_final(self, height: int) -> bool:
         with self._cond:
@@ -859,6 +855,7 @@ class OrdererStats:
     resubscribes: int = 0
     apply_s: float = 0.0  # time spent applying (parse, verify, execute, commit)
     votes_seen: int = 0
+    vote_start_seq: int = 0  # where this run began reading the signature stream
 
 
 class JetStreamOrderer:
@@ -883,8 +880,12 @@ class JetStreamOrderer:
         self.link = NatsLink(settings.nats_urls, name)
         cursor = store.cursor_at(node.head.height) or StreamCursor(1)
         self.cutter = StreamCutter(node, store, cursor, chain_id=node.genesis.chain_id)
+        self.final_listeners: list[Callable[[int], None]] = []
         self.finality = FinalityTracker(
-            store, node.genesis.quorum_weight, start_height=self._final_start()
+            store,
+            node.membership,
+            start_height=self._final_start(),
+            listeners=self.final_listeners,
         )
         self.stats = OrdererStats(applied_seq=cursor.seq - 1)
         self._messages: queue.Queue[StreamMessage] = queue.Queue(APPLY_QUEUE_MAX)
@@ -894,7 +895,6 @@ class JetStreamOrderer:
         self._tasks: list[Future[Any]] = []
         self._proposed: tuple[int, int, float] = (0, 0, 0.0)  # height, first seq, when
         self._own_votes: OrderedDict[int, BlockVote] = OrderedDict()
-        self._weights: dict[str, int] = {}
         self._counted_head = node.head.height  # heights the finality thread has seen commit
         node.orderer = self
 
@@ -908,14 +908,14 @@ class JetStreamOrderer:
         Blocks become final in order, so only the tail after it can be non-final: the scan
         walks down from the head and stops at the first final block (bounded by the tail).
         """
-        quorum = self.node.genesis.quorum_weight
+        membership = self.node.membership
         for height in range(self.node.head.height, 0, -1):
             block = self.store.get_block(height)
             assert block is not None
-            weights = self.store.member_weights_at(height - 1)
+            members = membership.after(height - 1)
             signatures = [Signature.from_json(s) for s in block.signatures]
-            weight, _ = valid_signatures(block.header, signatures, weights)
-            if weight >= quorum:
+            weight, _ = valid_signatures(block.header, signatures, members.weights)
+            if weight >= members.quorum_weight:
                 return height
         return 0
 
@@ -942,10 +942,12 @@ class JetStreamOrderer:
                 self.node, self.store, cursor, chain_id=self.node.genesis.chain_id
             )
             self.finality = FinalityTracker(
-                self.store, self.node.genesis.quorum_weight, start_height=self._final_start()
+                self.store,
+                self.node.membership,
+                start_height=self._final_start(),
+                listeners=self.final_listeners,
             )
             self._counted_head = self.node.head.height
-        self._weights = self.store.member_weights_at(self.node.head.height)
         for height in range(self.finality.final_height + 1, self.node.head.height + 1):
             self._queue_own_vote(height)
         self._tasks.append(self.link.spawn(self._read_orders()))
@@ -1080,9 +1082,55 @@ class JetStreamOrderer:
         )
 
     async def _read_votes(self) -> None:
+        start_seq = 1
+        for _ in range(10):  # bounded: on persistent failure, re-read the whole stream
+            try:
+                start_seq = await self._vote_start_seq(self._vote_replay_start())
+                break
+            except Exception as exc:
+                log.info("locating the vote replay start failed (%r); retrying", exc)
+                await asyncio.sleep(FAILURE_BACKOFF_S)
+        self.stats.vote_start_seq = start_seq
         await self._read(
-            self.names.sig_subject, self.names.sig_stream, lambda: 1, self._enqueue_vote
+            self.names.sig_subject, self.names.sig_stream, lambda: start_seq, self._enqueue_vote
         )
+
+    async def _vote_start_seq(self, start_time: datetime) -> int:
+        """The first signature-stream sequence at or after `start_time`."""
+        js = self._js()
+        info = await js.stream_info(self.names.sig_stream)
+        after_last = int(info.state.last_seq) + 1
+        if info.state.messages == 0:
+            return after_last
+        sub = await js.subscribe(
+            self.names.sig_subject,
+            stream=self.names.sig_stream,
+            ordered_consumer=True,
+            deliver_policy=api.DeliverPolicy.BY_START_TIME,
+            config=api.ConsumerConfig(opt_start_time=start_time),
+        )
+        try:
+            msg = await sub.next_msg(timeout=VOTE_LOCATE_S)
+            return int(msg.metadata.sequence.stream)
+        except nats.errors.TimeoutError:
+            return after_last  # nothing since then: read only what comes next
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    def _vote_replay_start(self) -> datetime:
+        """Where a (re)started peer begins reading votes: shortly before the first block that
+        is not final here, so votes published while it was down rebuild its finality, without
+        re-reading (and re-verifying) the whole retained signature stream.
+
+        A vote is published after its signer committed the block, hence after the block time
+        (the proposer's clock); `VOTE_REPLAY_MARGIN_S` absorbs clock skew between members.
+        """
+        height = min(self.finality.final_height + 1, self.node.head.height)
+        block = self.store.get_block(height)
+        time_ms = block.header_json()["time_ms"] if block is not None else self.node.head.time_ms
+        start_s = time_ms / 1000 - VOTE_REPLAY_MARGIN_S
+        return datetime.fromtimestamp(max(start_s, 0), tz=UTC)
 
     async def _read(
         self,
@@ -1237,7 +1285,8 @@ class JetStreamOrderer:
             if run:
                 self.cutter.add_txs(run)
                 run = []
-            for height, _ in self.cutter.on_marker(message, self._weights):
+            members = self.node.membership.latest().weights  # as of the head: marker rule
+            for height, _ in self.cutter.on_marker(message, members):
                 self.stats.blocks += 1
                 self._after_commit(height)
                 if self.halted is not None:
@@ -1246,11 +1295,6 @@ class JetStreamOrderer:
             self.cutter.add_txs(run)
 
     def _after_commit(self, height: int) -> None:
-        if self.cutter.membership_changed:
-            # Membership changes only through governance txs, so most blocks skip this read.
-            self.cutter.membership_changed = False
-            self._weights = self.store.member_weights_at(height)
-            self.finality.forget_weights()
         self._queue_own_vote(height)
 
     def _queue_own_vote(self, height: int) -> None:
@@ -1285,6 +1329,8 @@ class JetStreamOrderer:
         cutter = self.cutter
         if not cutter.pending:
             return
+        if not self.node.membership.latest().is_member(self.node.key.did):
+            return  # a joining (or removed) member's marker would be ignored by every peer
         waited_ms = (time.monotonic() - cutter.first_pending_at) * 1000
         if len(cutter.pending) < self.settings.block_txs_target and (
             waited_ms < self.settings.block_interval_ms
@@ -1383,6 +1429,7 @@ class JetStreamOrderer:
             "markers_ignored": self.cutter.markers_ignored,
             "skipped_msgs": self.cutter.skipped,
             "rejected_votes": self.finality.rejected_votes,
+            "vote_start_seq": self.stats.vote_start_seq,
             "resubscribes": self.stats.resubscribes,
             "blocks_applied": self.stats.blocks,
             "apply_s": round(self.stats.apply_s, 3),

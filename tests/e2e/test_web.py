@@ -1,0 +1,285 @@
+"""The web app in a real browser (Debian's Chromium driven by Playwright) against a real
+server on loopback: register, sign in, see balances, pay, read the statement, sign out.
+
+The Content-Security-Policy forbids inline script, so any page error or CSP violation shows up
+as a console error, and the test fails on it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from zhijin.platform.app import create_app
+from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.platform.settings import Settings
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SERVER_START_S_MAX = 20.0
+PASSWORD = "correct horse battery staple"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """The app served by uvicorn in a thread, on a fresh data directory."""
+
+    def __init__(self, data: Path) -> None:
+        settings = Settings(data=data, block_interval_ms=5, password_hashing="test")
+        init_data_dir(settings, members=3)
+        self.platform = Platform(settings).start()
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(platform=self.platform),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + SERVER_START_S_MAX
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        token = (data / "operator-token").read_text().strip()
+        self.operator = httpx.Client(
+            base_url=self.base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+    def op(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.operator.request(method, "/api/v1" + path, json=body)
+        assert response.status_code in (200, 201), response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+    def stop(self) -> None:
+        self.operator.close()
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.platform.stop()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), "Chromium is missing: `make test` installs it (apt)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: Server) -> Iterator[Page]:
+    context = browser.new_context(base_url=server.base)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: errors.append(str(e)))
+    opened.errors = errors  # type: ignore[attr-defined]
+    yield opened
+    context.close()
+
+
+def _console_errors(page: Page) -> list[str]:
+    # A refused request (401 before sign-in, the 422 a test provokes) is logged by the browser
+    # as a failed resource load; anything else (a script error, a CSP violation) is a bug.
+    errors: list[str] = page.errors  # type: ignore[attr-defined]
+    return [e for e in errors if "Failed to load resource" not in e]
+
+
+def _register_and_sign_in(page: Page, login: str) -> None:
+    page.goto("/")
+    register = page.locator("#register-form")
+    register.locator("input[name=login]").fill(login)
+    register.locator("input[name=password]").fill(PASSWORD)
+    register.locator("button").click()
+    expect(page.locator("#flash")).to_contain_text("Registered")
+    form = page.locator("#login-form")
+    form.locator("input[name=login]").fill(login)
+    form.locator("input[name=password]").fill(PASSWORD)
+    form.locator("button").click()
+    expect(page.locator("#view-money")).to_be_visible()
+
+
+def _open_and_fund(server: Server, owner_did: str, amount: int = 1_000_000) -> None:
+    member = server.platform.node.key.did
+    server.op(
+        "POST",
+        "/accounts",
+        {"id": "bank-cny", "owner": member, "currency": "CNY", "kind": "settlement"},
+    )
+    server.op(
+        "POST",
+        "/accounts",
+        {"id": "alice-cny", "owner": owner_did, "currency": "CNY", "kind": "customer"},
+    )
+    server.op(
+        "POST",
+        "/accounts",
+        {"id": "shop-cny", "owner": member, "currency": "CNY", "kind": "merchant"},
+    )
+    server.op(
+        "POST",
+        "/transfers",
+        {
+            "id": "fund-alice",
+            "debit_account_id": "bank-cny",
+            "credit_account_id": "alice-cny",
+            "amount": amount,
+            "currency": "CNY",
+        },
+    )
+
+
+def test_customer_signs_in_sees_balance_pays_and_reads_statement(
+    page: Page, server: Server
+) -> None:
+    _register_and_sign_in(page, "alice@example.com")
+    expect(page.locator("#accounts-empty")).to_be_visible()
+    did = page.locator("#my-did").inner_text()
+    assert did.startswith("did:key:z")
+
+    _open_and_fund(server, did)
+    server.platform.projections.wait_for(server.platform.node.head.height, timeout_s=10)
+    page.reload()
+    accounts = page.locator("#accounts")
+    expect(accounts).to_contain_text("alice-cny")
+    expect(accounts).to_contain_text("10,000.00 CNY")
+    expect(page.locator("#stepup-form")).to_be_hidden()
+
+    form = page.locator("#transfer-form")
+    form.locator("select[name=debit]").select_option("alice-cny")
+    form.locator("input[name=credit]").fill("shop-cny")
+    form.locator("input[name=amount]").fill("12.34")
+    form.locator("input[name=reference]").fill("coffee beans")
+    form.locator("button").click()
+    expect(page.locator("#flash")).to_contain_text("Paid")
+    expect(accounts).to_contain_text("9,987.66 CNY")
+    statement = page.locator("#statement")
+    expect(statement).to_contain_text("-12.34 CNY")
+    expect(statement).to_contain_text("coffee beans")
+    expect(statement).to_contain_text("9,987.66 CNY")
+
+    # The ledger agrees with the page, to the minor unit.
+    account = server.op("GET", "/accounts/alice-cny")
+    assert account["balance_posted"] == 998_766
+
+    # A refused payment (more decimals than CNY has) never reaches the server.
+    form.locator("input[name=amount]").fill("1.001")
+    form.locator("input[name=credit]").fill("shop-cny")
+    form.locator("button").click()
+    expect(page.locator("#flash")).to_contain_text("at most 2 decimal places")
+    assert server.op("GET", "/accounts/alice-cny")["balance_posted"] == 998_766
+
+    page.locator("#logout").click()
+    expect(page.locator("#view-signin")).to_be_visible()
+    assert _console_errors(page) == []
+
+
+def test_overdraft_is_refused_and_nothing_moves(page: Page, server: Server) -> None:
+    _register_and_sign_in(page, "bob@example.com")
+    did = page.locator("#my-did").inner_text()
+    _open_and_fund(server, did, amount=50_000)  # 500.00 CNY, below the step-up threshold
+    server.platform.projections.wait_for(server.platform.node.head.height, timeout_s=10)
+    page.reload()
+    form = page.locator("#transfer-form")
+
+    def pay_300() -> None:
+        form.locator("select[name=debit]").select_option("alice-cny")
+        form.locator("input[name=credit]").fill("shop-cny")
+        form.locator("input[name=amount]").fill("300.00")
+        form.locator("button").click()
+
+    pay_300()
+    expect(page.locator("#flash")).to_contain_text("Paid")
+    pay_300()
+    expect(page.locator("#flash p.bad")).to_contain_text("exceeds_credits")
+    assert server.op("GET", "/accounts/alice-cny")["balance_posted"] == 20_000
+    expect(page.locator("#accounts")).to_contain_text("200.00 CNY")
+
+
+def _enrol_totp(page: Page) -> pyotp.TOTP:
+    """Enrol an authenticator with the page's own session (cookie + CSRF header), as the
+    Security view does, reading the secret from the otpauth URI a phone would scan."""
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"].endswith("zhijin_csrf"))
+    headers = {"X-CSRF-Token": csrf}
+    enrolment = page.request.post("/api/v1/identity/totp/enrol", headers=headers)
+    assert enrolment.ok, enrolment.text()
+    authenticator = pyotp.parse_uri(enrolment.json()["uri"])
+    assert isinstance(authenticator, pyotp.TOTP)
+    confirm = page.request.post(
+        "/api/v1/identity/totp/confirm", headers=headers, data={"code": authenticator.now()}
+    )
+    assert confirm.ok, confirm.text()
+    return authenticator
+
+
+def test_large_payment_asks_for_a_fresh_code_then_pays_once(page: Page, server: Server) -> None:
+    _register_and_sign_in(page, "carol@example.com")
+    did = page.locator("#my-did").inner_text()
+    _open_and_fund(server, did, amount=10_000_000)  # 100,000.00 CNY
+    authenticator = _enrol_totp(page)
+    # Enrolment counts as a fresh second factor; move the identity clock past its freshness
+    # so the large payment below must ask again.
+    identity = server.platform.identity
+    skew_ms = identity.current_policy().fresh_mfa_ms + 60_000
+    real_clock = identity.clock
+    identity.clock = lambda: real_clock() + skew_ms
+    server.platform.projections.wait_for(server.platform.node.head.height, timeout_s=10)
+    page.reload()
+    form = page.locator("#transfer-form")
+    form.locator("select[name=debit]").select_option("alice-cny")
+    form.locator("input[name=credit]").fill("shop-cny")
+    form.locator("input[name=amount]").fill("60000.00")  # above the 50,000.00 step-up rule
+    form.locator("button").click()
+    step_up = page.locator("#stepup-form")
+    expect(step_up).to_be_visible()
+    assert server.op("GET", "/accounts/alice-cny")["balance_posted"] == 10_000_000
+
+    step_up.locator("input[name=code]").fill(authenticator.at(identity.clock() / 1000))
+    step_up.locator("button[type=submit]").click()
+    expect(page.locator("#flash")).to_contain_text("Paid")
+    expect(step_up).to_be_hidden()
+    assert server.op("GET", "/accounts/alice-cny")["balance_posted"] == 4_000_000
+    assert _console_errors(page) == []
+
+
+def test_explorer_and_security_headers(page: Page, server: Server) -> None:
+    response = page.goto("/")
+    assert response is not None
+    headers = response.headers
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    page.locator("nav button[data-view=explorer]").click()
+    expect(page.locator("#head")).to_contain_text("zhijin-local")
+    expect(page.locator("#blocks tr").first).to_be_visible()
+    # Signed out, the money views are not offered.
+    expect(page.locator("nav button[data-view=money]")).to_be_hidden()
+    assert _console_errors(page) == []

@@ -1,0 +1,314 @@
+"""Operator commands: create-admin, audit verify (tampering, anchors), vault key rotation, and
+the production rules on settings."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from zhijin.chain.crypto import KeyPair
+from zhijin.chain.tx import make_body, sign_tx
+from zhijin.cli import app
+from zhijin.identity.rbac import Principal, Role
+from zhijin.identity.service import RequestSource
+from zhijin.identity.setup import IdentitySettingsError, load_vault_keys
+from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.platform.settings import Settings
+
+runner = CliRunner()
+PASSWORD = "correct horse battery staple 42"
+
+
+def zhijin(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), input=stdin, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def _settings(data: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data": data,
+        "block_interval_ms": 5,
+        "password_hashing": "test",
+        "audit_anchor_interval_s": 0,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    data = tmp_path / "var"
+    code, out = zhijin("chain", "init", "--data", str(data), "--members", "1")
+    assert code == 0, out
+    return data
+
+
+def _populate(data: Path, users: int = 3) -> Platform:
+    """A platform with a few users, personal data and audit entries (returned stopped)."""
+    platform = Platform(_settings(data)).start()
+    try:
+        for index in range(users):
+            user = platform.identity.register(
+                login=f"user{index}",
+                password=PASSWORD,
+                kind="individual",
+                source=RequestSource(ip="10.0.0.1"),
+            )
+            principal = Principal(user_id=user.id, roles=frozenset({Role.CUSTOMER}))
+            platform.personal.save_person(
+                principal=principal,
+                name="李四",
+                resident_id="11010519491231002X",
+                mobile="13800138000",
+            )
+    finally:
+        platform.stop()
+    return platform
+
+
+def _sqlite(data: Path) -> object:
+    return create_engine(f"sqlite:///{data / 'platform.db'}")
+
+
+def test_init_writes_a_private_local_vault_key(data: Path) -> None:
+    key_file = data / "vault.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert json.loads(key_file.read_text())["origin"] == "local"
+
+
+def test_create_admin_reads_the_password_from_stdin(data: Path) -> None:
+    code, out = zhijin(
+        "identity",
+        "create-admin",
+        "--data",
+        str(data),
+        "--login",
+        "root",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert code == 0, out
+    assert PASSWORD not in out and "administrator root created" in out
+    platform = Platform(_settings(data))
+    try:
+        issued = platform.identity.login(
+            login="root", password=PASSWORD, source=RequestSource(ip="10.0.0.9")
+        )
+        assert issued.principal.roles == frozenset({Role.ADMIN})
+        assert issued.principal.member_did == platform.node.key.did
+    finally:
+        platform.stop()
+    code, out = zhijin(
+        "identity",
+        "create-admin",
+        "--data",
+        str(data),
+        "--login",
+        "root2",
+        "--password-stdin",
+        stdin="short\n",
+    )
+    assert code == 1 and "short" not in out
+
+
+def test_create_admin_prompts_with_confirmation(data: Path) -> None:
+    code, out = zhijin(
+        "identity",
+        "create-admin",
+        "--data",
+        str(data),
+        "--login",
+        "root",
+        stdin=f"{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert code == 0, out and PASSWORD not in out
+
+
+def test_audit_verify_names_a_tampered_entry(data: Path) -> None:
+    _populate(data)
+    code, out = zhijin("audit", "verify", "--data", str(data))
+    assert code == 0, out
+    assert json.loads(out)["ok"] is True and json.loads(out)["entries_checked"] >= 6
+    engine = _sqlite(data)
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        # Whoever tampers has to get past the append-only trigger first.
+        conn.execute(text("DROP TRIGGER identity_audit_no_update"))
+        conn.execute(text("UPDATE identity_audit_log SET actor='user:someone-else' WHERE seq=3"))
+    code, out = zhijin("audit", "verify", "--data", str(data))
+    assert code == 1
+    assert "audit log entry 3" in out and "does not match its hash" in out
+
+
+def test_audit_verify_catches_removal_before_an_anchored_head(data: Path) -> None:
+    platform = _populate(data)
+    platform = Platform(_settings(data)).start()
+    try:
+        head = platform.audit_anchorer.anchor_now()
+        assert head is not None and head.size >= 6
+        assert platform.audit_anchorer.anchor_now() is None  # head did not move: no new anchor
+        # Anyone can anchor a hash under that title; only the member's own anchors count.
+        outsider = KeyPair.generate()
+        body = make_body(
+            chain_id=platform.genesis.chain_id,
+            sender=outsider.did,
+            nonce=1,
+            contract="notary",
+            method="anchor",
+            args={"hash": "ee" * 32, "title": "zhijin identity audit head 2"},
+            valid_until=platform.node.clock() + 60_000,
+        )
+        (admission,) = platform.node.submit(sign_tx(outsider, body))
+        assert admission.future is not None
+        assert admission.future.result(timeout=30)["status"] == "ok"
+    finally:
+        platform.stop()
+    code, out = zhijin("audit", "verify", "--data", str(data))
+    assert code == 0, out
+    assert json.loads(out)["anchors_checked"] == 1
+    engine = _sqlite(data)
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("DROP TRIGGER identity_audit_no_delete"))
+        # Cut the tail: the remaining chain is still internally consistent.
+        conn.execute(text("DELETE FROM identity_audit_log WHERE seq >= :s"), {"s": head.size - 1})
+    code, out = zhijin("audit", "verify", "--data", str(data))
+    assert code == 1 and f"entry {head.size - 1}" in out and "anchored" in out
+
+
+def test_periodic_anchoring_runs_in_the_background(data: Path) -> None:
+    platform = Platform(_settings(data, audit_anchor_interval_s=0.05)).start()
+    try:
+        platform.identity.register(
+            login="someone", password=PASSWORD, kind="individual", source=RequestSource(ip="x")
+        )
+        for _ in range(200):
+            if platform.audit_anchorer.last_anchored is not None:
+                break
+            platform.audit_anchorer._stop.wait(0.05)
+        assert platform.audit_anchorer.last_anchored == platform.identity.audit.head()
+    finally:
+        platform.stop()
+
+
+def test_rotate_vault_key_keeps_data_readable_and_resumes(data: Path) -> None:
+    _populate(data)
+    before = json.loads((data / "vault.key").read_text())
+    assert list(before["master_keys"]) == ["k1"]
+    code, out = zhijin("identity", "rotate-vault-key", "--data", str(data), "--batch-rows", "2")
+    assert code == 0, out
+    assert "rewrapped" in out and "done" in out
+    after = json.loads((data / "vault.key").read_text())
+    assert after["active"] == "k2" and list(after["master_keys"]) == ["k2"]
+    assert after["master_keys"]["k2"] != before["master_keys"]["k1"]
+    assert stat.S_IMODE((data / "vault.key").stat().st_mode) == 0o600
+    with _sqlite(data).connect() as conn:  # type: ignore[attr-defined]
+        key_ids = {
+            row[0] for row in conn.execute(text("SELECT key_id FROM identity_vault_records"))
+        }
+    assert key_ids == {"k2"}
+
+    # An interrupted rotation: the new key is in the file, no record rewrapped yet.
+    from zhijin.identity.setup import write_vault_keys
+    from zhijin.identity.vault import VaultKeys
+
+    keys = VaultKeys.from_json(after).with_new_key("k3")
+    write_vault_keys(data / "vault.key", keys, origin="local")
+    code, out = zhijin("identity", "rotate-vault-key", "--data", str(data))
+    assert code == 0 and "resuming the rotation to master key k3" in out
+    assert list(json.loads((data / "vault.key").read_text())["master_keys"]) == ["k3"]
+
+    platform = Platform(_settings(data))
+    try:
+        user = platform.identity.store.user_by_login("user1")
+        assert user is not None
+        principal = Principal(user_id=user.id, roles=frozenset({Role.CUSTOMER}))
+        person = platform.personal.read_person(
+            principal=principal, subject_user_id=user.id, fields=["name"], purpose="own"
+        )
+        assert person == {"name": "李四"}
+        assert platform.identity.user_keys(user_id=user.id).did_key.did == user.did
+    finally:
+        platform.stop()
+
+
+def test_rotate_vault_key_refuses_while_the_node_runs(data: Path) -> None:
+    platform = Platform(_settings(data))
+    try:
+        code, out = zhijin("identity", "rotate-vault-key", "--data", str(data))
+        assert code == 1 and "stop it" in out
+    finally:
+        platform.stop()
+
+
+# -- production rules ---------------------------------------------------------------------------
+def _production(tmp_path: Path, **overrides: object) -> Settings:
+    settings = Settings(data=tmp_path / "prod", **overrides)  # type: ignore[arg-type]
+    init_data_dir(settings, members=1)
+    return settings.model_copy(update={"environment": "production"})
+
+
+def test_production_refuses_the_local_default_vault_key(tmp_path: Path) -> None:
+    settings = _production(tmp_path)
+    with pytest.raises(IdentitySettingsError, match="local default"):
+        Platform(settings)
+
+
+def test_production_refuses_a_missing_key_and_an_open_key_file(tmp_path: Path) -> None:
+    settings = _production(tmp_path)
+    (settings.data / "vault.key").unlink()
+    with pytest.raises(IdentitySettingsError, match="no vault key"):
+        load_vault_keys(settings)
+    operator_key = tmp_path / "operator.key"
+    code, out = zhijin("identity", "new-vault-key", "--out", str(operator_key))
+    assert code == 0, out
+    production = settings.model_copy(update={"vault_key_file": operator_key})
+    assert load_vault_keys(production).active_key_id == "k1"
+    operator_key.chmod(0o644)
+    with pytest.raises(IdentitySettingsError, match="readable by others"):
+        load_vault_keys(production)
+    operator_key.chmod(0o600)
+    platform = Platform(production)  # an operator key in production: starts
+    platform.stop()
+
+
+def test_production_refuses_test_hashing_and_insecure_cookies(tmp_path: Path) -> None:
+    settings = _production(tmp_path)
+    hex_key = SecretStr("ab" * 32)
+    good = settings.model_copy(update={"vault_key": hex_key})
+    assert load_vault_keys(good).active_key_id == "env"
+    for update, message in (
+        ({"password_hashing": "test"}, "Argon2"),
+        ({"cookie_secure": False}, "cookie_secure"),
+    ):
+        with pytest.raises(IdentitySettingsError, match=message):
+            Platform(good.model_copy(update=update))
+
+
+def test_demo_users_have_generated_passwords_in_a_private_file(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zhijin.identity.demo import DEMO_USERS, seed_identity_demo
+
+    platform = Platform(_settings(data)).start()
+    try:
+        dids = seed_identity_demo(platform)
+        assert set(dids) == {name for name, _login, _kind in DEMO_USERS}
+        assert dids["customer_wang"].startswith("did:key:") and len(set(dids.values())) == 4
+        assert dids["bank_officer"] == platform.node.key.did
+        printed = capsys.readouterr().out
+        logins = (data / "demo-logins.txt").read_text().splitlines()
+        assert stat.S_IMODE((data / "demo-logins.txt").stat().st_mode) == 0o600
+        assert len(logins) == len(DEMO_USERS) and all(line in printed for line in logins)
+        login, password, _kind = logins[0].split("\t")
+        assert len(password) >= 20
+        platform.identity.login(login=login, password=password, source=RequestSource(ip="d"))
+        assert seed_identity_demo(platform) == dids  # idempotent
+        assert "demo logins" not in capsys.readouterr().out
+        assert len((data / "demo-logins.txt").read_text().splitlines()) == len(DEMO_USERS)
+    finally:
+        platform.stop()

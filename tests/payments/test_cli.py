@@ -1,0 +1,97 @@
+"""`zhijin pay ...` against a data directory: open, pay, hold and post, statement, exports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from zhijin.cli import app
+from zhijin.payments.service import PaymentRefused
+from zhijin.platform.runtime import init_data_dir
+from zhijin.platform.settings import Settings
+
+runner = CliRunner()
+
+
+def pay(data: Path, *args: str) -> dict:
+    result = runner.invoke(app, ["pay", *args, "--data", str(data)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_pay_commands(tmp_path: Path) -> None:
+    genesis = init_data_dir(Settings(data=tmp_path), members=1)
+    member = genesis.members[0].did
+    pay(
+        tmp_path,
+        "accounts",
+        "open",
+        "settle",
+        "--owner",
+        member,
+        "--currency",
+        "CNY",
+        "--kind",
+        "settlement",
+    )
+    pay(tmp_path, "accounts", "open", "alice", "--owner", "did:key:zCliAlice", "--currency", "CNY")
+    pay(tmp_path, "accounts", "open", "bob", "--owner", "did:key:zCliBob", "--currency", "CNY")
+    pay(
+        tmp_path,
+        "transfer",
+        "d-1",
+        "--from",
+        "settle",
+        "--to",
+        "alice",
+        "--amount",
+        "5000",
+        "--currency",
+        "CNY",
+    )
+    held = pay(
+        tmp_path,
+        "transfer",
+        "h-1",
+        "--from",
+        "alice",
+        "--to",
+        "bob",
+        "--amount",
+        "1000",
+        "--currency",
+        "CNY",
+        "--pending",
+    )
+    assert held["transfer"]["hold"]["hold_status"] == "pending"
+    pay(tmp_path, "transfer", "h-1-post", "--post", "h-1", "--amount", "600")
+    statement = pay(tmp_path, "accounts", "statement", "alice")
+    assert [e["balance"] for e in statement["entries"]] == [5000, 4400]
+    assert pay(tmp_path, "accounts", "show", "bob")["balance_posted"] == 600
+    assert pay(tmp_path, "trial-balance", "--chain")["balanced"] is True
+    listed = pay(tmp_path, "accounts", "list", "--owner", "did:key:zCliBob")
+    assert [a["id"] for a in listed["accounts"]] == ["bob"]
+    camt = runner.invoke(app, ["pay", "export-camt053", "alice", "--data", str(tmp_path)])
+    assert camt.exit_code == 0 and "camt.053.001.08" in camt.output
+    refused = runner.invoke(
+        app,
+        [
+            "pay",
+            "transfer",
+            "x-1",
+            "--from",
+            "bob",
+            "--to",
+            "alice",
+            "--amount",
+            "10000",
+            "--currency",
+            "CNY",
+            "--data",
+            str(tmp_path),
+        ],
+    )
+    assert isinstance(refused.exception, PaymentRefused)
+    assert refused.exception.code == "exceeds_credits"

@@ -1,0 +1,145 @@
+"""Users for API tests: a fresh customer's bearer headers, or staff with roles.
+
+    headers = register_and_login(client)                      # a new customer
+    officer = create_staff(client, roles={Role.BANK_OFFICER})  # staff of this node's member
+    client.get("/api/v1/identity/me", headers=headers)
+
+The platform should run with `password_hashing="test"` (cheap Argon2) to keep tests fast;
+production parameters work too, at about 0.1 s per hash.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from zhijin.identity.rbac import Principal, Role
+from zhijin.identity.service import IdentityService, RequestSource
+
+__all__ = [
+    "CSRF_HEADER",
+    "create_staff",
+    "fresh_login",
+    "identity_of",
+    "login_session",
+    "me",
+    "new_password",
+    "register_and_login",
+]
+
+CSRF_HEADER = "X-CSRF-Token"
+API = "/api/v1/identity"
+
+
+def identity_of(client: TestClient) -> IdentityService:
+    identity: IdentityService = client.app.state.identity  # type: ignore[attr-defined]
+    return identity
+
+
+def new_password() -> str:
+    return "pw-" + secrets.token_urlsafe(18)
+
+
+def fresh_login(prefix: str = "user") -> str:
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+def login_session(client: TestClient, login: str, password: str, **extra: Any) -> dict[str, Any]:
+    """Log in with the browser flow; the cookies stay in the client.  Returns the JSON body."""
+    response = client.post(f"{API}/login", json={"login": login, "password": password, **extra})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _session_cookie(response: Any) -> str:
+    """`name=value` of the session cookie a login set (read from Set-Cookie, so it works on
+    http:// test clients too, where a cookie jar would hold back a Secure cookie)."""
+    for header in response.headers.get_list("set-cookie"):
+        pair = header.split(";", 1)[0]
+        if pair.split("=", 1)[0] in ("__Host-zhijin_session", "zhijin_session"):
+            return pair
+    raise AssertionError("login set no session cookie")
+
+
+def register_and_login(
+    client: TestClient,
+    login: str | None = None,
+    password: str | None = None,
+    *,
+    kind: str = "individual",
+) -> dict[str, str]:
+    """Register a customer (or SME owner), log in, create an API token; returns the bearer
+    headers.  Registration goes through the service with its own source address, so many users
+    per test do not hit the per-address registration limit (the HTTP route is tested in
+    tests/identity/test_api.py).  No cookies are left in `client`."""
+    login = login or fresh_login("customer")
+    password = password or new_password()
+    identity_of(client).register(
+        login=login, password=password, kind=kind, source=RequestSource(ip=f"tests-{login}")
+    )
+    answer = client.post(f"{API}/login", json={"login": login, "password": password})
+    assert answer.status_code == 200, answer.text
+    token = client.post(
+        f"{API}/tokens",
+        json={"name": "tests"},
+        headers={CSRF_HEADER: answer.json()["csrf_token"], "Cookie": _session_cookie(answer)},
+    )
+    assert token.status_code == 201, token.text
+    client.cookies.clear()
+    return {"Authorization": f"Bearer {token.json()['token']}"}
+
+
+def me(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+    """The caller's `/me`: user_id, roles, did, ..."""
+    response = client.get(f"{API}/me", headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _admin(identity: IdentityService, member_did: str) -> Principal:
+    admin = identity.bootstrap_admin(
+        login=fresh_login("admin"), password=new_password(), member_did=member_did
+    )
+    return Principal(user_id=admin.id, roles=frozenset({Role.ADMIN}), member_did=member_did)
+
+
+def create_staff(
+    client: TestClient,
+    *,
+    roles: set[Role] | frozenset[Role],
+    login: str | None = None,
+    password: str | None = None,
+    member_did: str | None = None,
+) -> dict[str, str]:
+    """A staff account of this node's member (or `member_did`) with `roles`, created through
+    the service by a fresh administrator; returns its bearer headers (`me(client, headers)`
+    gives its user id)."""
+    identity = identity_of(client)
+    member = member_did or client.app.state.platform.node.key.did  # type: ignore[attr-defined]
+    login = login or fresh_login("staff")
+    password = password or new_password()
+    if Role.ADMIN in roles:
+        identity.bootstrap_admin(login=login, password=password, member_did=member)
+        extra = frozenset(roles) - {Role.ADMIN}
+        if extra:
+            user = identity.store.user_by_login(login)
+            assert user is not None
+            for role in sorted(extra):
+                identity.grant_role(principal=_admin(identity, member), user_id=user.id, role=role)
+    else:
+        identity.create_staff(
+            principal=_admin(identity, member),
+            login=login,
+            password=password,
+            roles=frozenset(roles),
+            member_did=member,
+        )
+    issued = identity.login(
+        login=login, password=password, source=RequestSource(ip=f"tests-{login}")
+    )
+    token = identity.create_api_token(principal=issued.principal, name="tests")
+    return {"Authorization": f"Bearer {token.token}"}

@@ -1,0 +1,87 @@
+"""Anchoring the audit log's head on chain through the notary, and reading the anchors back.
+
+A background thread in the platform anchors `AuditLog.head()` every `interval_s` when the head
+moved since the last anchor.  `audit verify` then compares the log with every anchored head:
+an entry removed or changed before an anchored head, or a log cut short of one, is caught even
+if whoever did it recomputed the hash chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import Engine, inspect, select
+
+from zhijin.identity.audit import _ANCHOR_TITLE_PREFIX, AuditHead, AuditLog, head_from_anchor
+
+__all__ = ["ANCHOR_TITLE_PREFIX", "AuditAnchorer", "anchored_heads"]
+
+log = logging.getLogger("zhijin.identity.anchoring")
+
+ANCHOR_TITLE_PREFIX = _ANCHOR_TITLE_PREFIX
+ANCHORED_HEADS_MAX = 100_000
+
+
+def anchored_heads(engine: Engine, *, owner: str) -> list[AuditHead]:
+    """Audit heads this node's member (`owner`) anchored through the notary, from the notary's
+    query table.  Anyone may anchor a hash with such a title; only the member's own count."""
+    from zhijin.notary.projection import anchors_table
+
+    if not inspect(engine).has_table(anchors_table.name):
+        return []  # the notary projection has not run yet: nothing anchored
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(anchors_table.c.title, anchors_table.c.hash)
+            .where(anchors_table.c.title.startswith(ANCHOR_TITLE_PREFIX))
+            .where(anchors_table.c.owner == owner)
+            .limit(ANCHORED_HEADS_MAX)
+        ).all()
+    heads = (head_from_anchor(row.title, row.hash) for row in rows)
+    return sorted((h for h in heads if h is not None), key=lambda h: h.size)
+
+
+class AuditAnchorer:
+    """Anchor the audit head periodically (only when it moved)."""
+
+    def __init__(self, audit: AuditLog, gateway: Any, *, interval_s: float) -> None:
+        self.audit = audit
+        self.gateway = gateway
+        self.interval_s = interval_s
+        self.last_anchored: AuditHead | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def anchor_now(self) -> AuditHead | None:
+        """Anchor the current head if it moved; returns the head anchored, or None."""
+        from zhijin.notary import service as notary
+
+        head = self.audit.head()
+        if head.size == 0 or head == self.last_anchored:
+            return None
+        args = head.notary_anchor_args()
+        notary.anchor(self.gateway, document_hash=args["hash"], title=args["title"])
+        self.last_anchored = head
+        log.info("audit head %d anchored", head.size)
+        return head
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.anchor_now()
+            except Exception:
+                log.exception("anchoring the audit head failed; retrying next interval")
+
+    def start(self) -> None:
+        if self.interval_s <= 0 or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="audit-anchor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None

@@ -1,0 +1,199 @@
+"""`zhijin identity ...` and `zhijin audit ...`: operator commands of the identity domain.
+
+These open the platform database and the vault directly (not the node), so `create-admin` and
+`audit verify` work beside a running server.  `rotate-vault-key` rewraps every data key and
+needs the node stopped: a running server holds the old key set in memory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["audit_app", "identity_app"]
+
+identity_app = typer.Typer(help="Users, vault keys (identity domain).", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained access audit log.", no_args_is_help=True)
+
+DataOption = Annotated[
+    Path, typer.Option("--data", envvar="ZHIJIN_DATA", help="data directory", show_default=True)
+]
+DEFAULT_DATA = Path("./var")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(data: Path) -> Any:
+    from zhijin.platform.settings import Settings
+
+    return Settings(data=data)
+
+
+def _identity(settings: Any) -> Any:
+    from zhijin.chain.store import make_engine
+    from zhijin.identity.setup import build_identity
+
+    engine = make_engine(settings.platform_database_url_resolved())
+    return build_identity(settings, engine)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@identity_app.command("create-admin")
+def create_admin(
+    login: Annotated[str, typer.Option("--login", help="the administrator's login name")],
+    data: DataOption = DEFAULT_DATA,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+) -> None:
+    """Create an administrator of this node's member.  The password is prompted for (or read
+    from stdin), never taken from the command line where `ps` and shell history would see it."""
+    from zhijin.chain.errors import ZhijinError
+    from zhijin.platform.runtime import load_genesis, load_node_key
+
+    settings = _settings(data)
+    try:
+        member = load_node_key(settings, load_genesis(settings)).did
+        identity = _identity(settings)
+        password = _read_password(password_stdin)
+        user = identity.bootstrap_admin(login=login, password=password, member_did=member)
+    except ZhijinError as exc:
+        _fail(exc.message)
+        return
+    identity.store.engine.dispose()
+    typer.echo(f"administrator {user.login} created ({user.id}) for member {member}")
+
+
+@identity_app.command("new-vault-key")
+def new_vault_key(
+    out: Annotated[Path, typer.Option("--out", help="the key file to create (mode 0600)")],
+) -> None:
+    """Create a vault key file for production (a locally generated one is refused there)."""
+    from zhijin.identity.setup import write_vault_keys
+    from zhijin.identity.vault import VaultKeys
+
+    if out.exists():
+        _fail(f"{out} exists; a key file is never overwritten")
+    write_vault_keys(out, VaultKeys.generate(), origin="operator")
+    typer.echo(f"vault key file written to {out} (mode 0600); set ZHIJIN_VAULT_KEY_FILE={out}")
+
+
+def _next_key_id(existing: set[str]) -> str:
+    number = 1
+    while f"k{number}" in existing:
+        number += 1
+    return f"k{number}"
+
+
+@identity_app.command("rotate-vault-key")
+def rotate_vault_key(
+    data: DataOption = DEFAULT_DATA,
+    batch_rows: Annotated[int, typer.Option(min=1, max=500, help="records per transaction")] = 500,
+) -> None:
+    """Rewrap every data key under a new master key.
+
+    Step 1 adds a new active key to the key file (the old one stays); step 2 rewraps records in
+    batches; step 3 removes the old keys once nothing is wrapped under them.  Interrupted, it
+    resumes with the same new key; run again when done, it rotates again.
+    """
+    from zhijin.chain.store import make_engine
+    from zhijin.identity.service import wall_clock_ms
+    from zhijin.identity.setup import IdentitySettingsError, load_vault_keys, write_vault_keys
+    from zhijin.identity.tables import create_tables
+    from zhijin.identity.vault import Vault, VaultKeys, VaultStore
+
+    settings = _settings(data)
+    if settings.vault_key is not None:
+        _fail("the vault key comes from ZHIJIN_VAULT_KEY: rotate it where it is stored")
+    lock = _node_lock(settings.data)
+    try:
+        keys = load_vault_keys(settings)
+    except IdentitySettingsError as exc:
+        _fail(exc.message)
+        return
+    path: Path = settings.vault_key_path
+    origin = json.loads(path.read_text()).get("origin", "operator")
+    if len(keys.master_keys) == 1:
+        keys = keys.with_new_key(_next_key_id(set(keys.master_keys)))
+        write_vault_keys(path, keys, origin=origin)
+        typer.echo(f"new master key {keys.active_key_id} added to {path}; old key kept")
+    else:
+        typer.echo(f"resuming the rotation to master key {keys.active_key_id}")
+    engine = make_engine(settings.platform_database_url_resolved())
+    try:
+        create_tables(engine)
+        store = VaultStore(engine)
+        vault = Vault(keys)
+        remaining = store.count_not_under(keys.active_key_id)
+        typer.echo(f"{remaining} records to rewrap")
+
+        def progress(done: int) -> None:
+            typer.echo(f"  rewrapped {done}/{remaining}")
+
+        store.rotate_master_key(
+            vault, now_ms=wall_clock_ms(), batch_rows=batch_rows, progress=progress
+        )
+        left = store.count_not_under(keys.active_key_id)
+        if left:
+            _fail(f"{left} records are still under an old key; run the command again")
+        active = keys.active_key_id
+        final = VaultKeys({active: keys.master_keys[active]}, active, keys.index_secret)
+        write_vault_keys(path, final, origin=origin)
+        typer.echo(f"done: every record under {active}; old keys removed from {path}")
+    finally:
+        engine.dispose()
+        lock.close()
+
+
+def _node_lock(data: Path) -> Any:
+    handle = open(data / "node.lock", "a+")  # noqa: SIM115 - held while the command runs
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        _fail(f"a node runs on {data}: stop it before rotating the vault key")
+    return handle
+
+
+@audit_app.command("verify")
+def audit_verify(data: DataOption = DEFAULT_DATA) -> None:
+    """Walk the audit log's hash chain and compare it with the heads anchored on chain; names
+    the first changed or removed entry and exits 1 if anything is wrong."""
+    from zhijin.chain.errors import ZhijinError
+    from zhijin.chain.store import make_engine
+    from zhijin.identity.anchoring import anchored_heads
+    from zhijin.identity.audit import AuditLog
+    from zhijin.identity.tables import create_tables
+    from zhijin.platform.runtime import load_genesis, load_node_key
+
+    settings = _settings(data)
+    try:
+        member = load_node_key(settings, load_genesis(settings)).did
+    except ZhijinError as exc:
+        _fail(exc.message)
+        return
+    engine = make_engine(settings.platform_database_url_resolved())
+    try:
+        create_tables(engine)
+        anchors = anchored_heads(engine, owner=member)
+        report = AuditLog(engine).verify(anchors=anchors)
+    finally:
+        engine.dispose()
+    typer.echo(json.dumps({**report.to_json(), "anchors_checked": len(anchors)}, indent=2))
+    if not report.ok:
+        _fail(f"audit log entry {report.first_bad_seq}: {report.problem}")

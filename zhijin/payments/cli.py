@@ -1,0 +1,285 @@
+"""`zhijin pay ...`: payments from the command line, as this node's member.
+
+The commands open the data directory's node themselves (like `zhijin notary anchor`); stop a
+running server first, or use its HTTP API.  Output is JSON; a refusal prints its stable code and
+exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from zhijin.payments import service
+
+__all__ = ["pay_app"]
+
+pay_app = typer.Typer(help="Accounts, transfers, FX and ISO 20022 files.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Open, list and show accounts.", no_args_is_help=True)
+fx_app = typer.Typer(help="FX quotes and payments.", no_args_is_help=True)
+pay_app.add_typer(accounts_app, name="accounts")
+pay_app.add_typer(fx_app, name="fx")
+
+DataOption = Annotated[Path, typer.Option("--data", envvar="ZHIJIN_DATA", help="data directory")]
+DEFAULT_DATA = Path("./var")
+
+
+@contextmanager
+def _platform(data: Path) -> Iterator[tuple[Any, Any]]:
+    from zhijin.platform.gateway import MemberGateway
+    from zhijin.platform.runtime import Platform
+    from zhijin.platform.settings import Settings
+
+    with Platform(Settings(data=data)) as platform:
+        yield platform, MemberGateway(platform.node)
+
+
+def _print(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _run(data: Path, action: Callable[[Any, Any], Any]) -> None:
+    with _platform(data) as (platform, gateway):
+        result = action(platform, gateway)
+    if isinstance(result, bytes):
+        typer.echo(result.decode("utf-8"))
+    else:
+        _print(result)
+
+
+@accounts_app.command("open")
+def accounts_open(
+    account_id: Annotated[str, typer.Argument(help="the new account's id")],
+    owner: Annotated[str, typer.Option(help="DID, role:<r> or contract:<n>")],
+    currency: Annotated[str, typer.Option(help="ISO 4217")],
+    kind: Annotated[
+        str, typer.Option(help="customer, merchant, settlement, fee, ...")
+    ] = "customer",
+    credit_limit: Annotated[int | None, typer.Option(min=0)] = None,
+    reference: Annotated[str | None, typer.Option()] = None,
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Open an account (idempotent by id)."""
+    account: dict[str, Any] = {"id": account_id, "owner": owner, "currency": currency, "kind": kind}
+    if credit_limit is not None:
+        account["credit_limit"] = credit_limit
+    if reference is not None:
+        account["reference"] = reference
+    _run(data, lambda p, g: service.open_account(p, g, account=account))
+
+
+@accounts_app.command("list")
+def accounts_list(
+    owner: Annotated[str | None, typer.Option()] = None,
+    currency: Annotated[str | None, typer.Option()] = None,
+    after_id: Annotated[str | None, typer.Option(help="next page: the last id")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Accounts in id order, one page."""
+    _run(
+        data,
+        lambda p, _g: service.list_accounts(
+            p, owner=owner, currency=currency, after_id=after_id, limit=limit
+        ),
+    )
+
+
+@accounts_app.command("show")
+def accounts_show(account_id: str, data: DataOption = DEFAULT_DATA) -> None:
+    """An account with its balances."""
+    _run(data, lambda p, _g: service.get_account(p, account_id=account_id))
+
+
+@accounts_app.command("statement")
+def accounts_statement(
+    account_id: str,
+    after_entry: Annotated[int, typer.Option(min=0, help="next page: the last entry_no")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Posted entries with running balances, one page."""
+    _run(
+        data,
+        lambda p, _g: service.statement(
+            p, account_id=account_id, after_entry=after_entry, limit=limit
+        ),
+    )
+
+
+@accounts_app.command("status")
+def accounts_status(
+    account_id: str,
+    status: Annotated[str, typer.Argument(help="open, frozen or closed")],
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Freeze, unfreeze (open) or close an account."""
+    _run(data, lambda p, g: service.set_account_status(p, g, account_id=account_id, status=status))
+
+
+@pay_app.command("transfer")
+def transfer(
+    transfer_id: Annotated[str, typer.Argument(help="client id (idempotent)")],
+    debit: Annotated[str | None, typer.Option("--from", help="debit account")] = None,
+    credit: Annotated[str | None, typer.Option("--to", help="credit account")] = None,
+    amount: Annotated[int | None, typer.Option(min=1, help="minor units")] = None,
+    currency: Annotated[str | None, typer.Option()] = None,
+    pending: Annotated[bool, typer.Option("--pending", help="a hold")] = False,
+    timeout_ms: Annotated[int | None, typer.Option(min=1, help="hold timeout")] = None,
+    post: Annotated[str | None, typer.Option("--post", help="post this hold")] = None,
+    void: Annotated[str | None, typer.Option("--void", help="void this hold")] = None,
+    product: Annotated[str | None, typer.Option(help="fee product")] = None,
+    reference: Annotated[str | None, typer.Option()] = None,
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """A transfer, a hold (--pending), or a post (--post HOLD) or void (--void HOLD) of one."""
+    if sum((pending, post is not None, void is not None)) > 1:
+        raise typer.BadParameter("at most one of --pending, --post, --void")
+    request: dict[str, Any] = {"id": transfer_id}
+    for name, value in (
+        ("debit_account_id", debit),
+        ("credit_account_id", credit),
+        ("amount", amount),
+        ("currency", currency),
+        ("timeout_ms", timeout_ms),
+        ("product", product),
+        ("reference", reference),
+        ("pending_id", post or void),
+    ):
+        if value is not None:
+            request[name] = value
+    if pending:
+        request["flags"] = ["pending"]
+    elif post is not None:
+        request["flags"] = ["post_pending_transfer"]
+    elif void is not None:
+        request["flags"] = ["void_pending_transfer"]
+    _run(data, lambda p, g: service.transfer(p, g, request=request))
+
+
+@fx_app.command("quote")
+def fx_quote(
+    quote_id: str,
+    source: Annotated[str, typer.Option(help="source currency")],
+    target: Annotated[str, typer.Option(help="target currency")],
+    rate: Annotated[str, typer.Option(help="target major units per source major unit")],
+    source_liquidity: Annotated[str, typer.Option(help="fx-liquidity account, source")],
+    target_liquidity: Annotated[str, typer.Option(help="fx-liquidity account, target")],
+    spread_bps: Annotated[int, typer.Option(min=0, max=1000)] = 0,
+    ttl_s: Annotated[int, typer.Option(min=1, max=86_400, help="validity from now")] = 3600,
+    spread_account: Annotated[str | None, typer.Option()] = None,
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Publish a firm quote as this node's member."""
+
+    def create(platform: Any, gateway: Any) -> Any:
+        quote: dict[str, Any] = {
+            "id": quote_id,
+            "source_currency": source,
+            "target_currency": target,
+            "rate": rate,
+            "spread_bps": spread_bps,
+            "expires_at_ms": platform.node.clock() + ttl_s * 1000,
+            "source_liquidity_account_id": source_liquidity,
+            "target_liquidity_account_id": target_liquidity,
+        }
+        if spread_account is not None:
+            quote["spread_account_id"] = spread_account
+        return service.create_fx_quote(platform, gateway, quote=quote)
+
+    _run(data, create)
+
+
+@fx_app.command("pay")
+def fx_pay(
+    payment_id: str,
+    quote_id: Annotated[str, typer.Option("--quote")],
+    debit: Annotated[str, typer.Option("--from")],
+    credit: Annotated[str, typer.Option("--to")],
+    source_amount: Annotated[int | None, typer.Option(min=1)] = None,
+    target_amount: Annotated[int | None, typer.Option(min=1)] = None,
+    reference: Annotated[str | None, typer.Option()] = None,
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Pay across currencies under a quote (give one of the amounts)."""
+    payment: dict[str, Any] = {
+        "id": payment_id,
+        "quote_id": quote_id,
+        "debit_account_id": debit,
+        "credit_account_id": credit,
+    }
+    for name, value in (
+        ("source_amount", source_amount),
+        ("target_amount", target_amount),
+        ("reference", reference),
+    ):
+        if value is not None:
+            payment[name] = value
+    _run(data, lambda p, g: service.pay_fx(p, g, payment=payment))
+
+
+@pay_app.command("trial-balance")
+def trial_balance(
+    chain: Annotated[bool, typer.Option(help="scan committed state, not the projection")] = False,
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Per currency: Σ debits = Σ credits.  Exits 1 if any currency does not balance."""
+    with _platform(data) as (platform, _gateway):
+        result = service.trial_balance(platform, source="chain" if chain else "projection")
+    _print(result)
+    if not result["balanced"]:
+        raise typer.Exit(1)
+
+
+@pay_app.command("import-pain001")
+def import_pain001(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    linked: Annotated[bool, typer.Option(help="all accepted transfers, all or nothing")] = False,
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Book a pain.001.001.09 file; every rejected transfer is named with its code."""
+    xml = file.read_bytes()
+    _run(data, lambda p, g: service.import_pain001(p, g, xml=xml, linked=linked))
+
+
+@pay_app.command("export-pacs008")
+def export_pacs008(
+    transfer_id: str,
+    debtor_agent_bic: Annotated[str, typer.Option(help="the payer's bank BIC")],
+    creditor_agent_bic: Annotated[str, typer.Option(help="the payee's bank BIC")],
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """An FX payment as a pacs.008.001.08 message (XML on stdout)."""
+    _run(
+        data,
+        lambda p, _g: service.export_pacs008(
+            p,
+            transfer_id=transfer_id,
+            debtor_agent_bic=debtor_agent_bic,
+            creditor_agent_bic=creditor_agent_bic,
+        ),
+    )
+
+
+@pay_app.command("export-camt053")
+def export_camt053(
+    account_id: str,
+    from_ms: Annotated[int, typer.Option(min=0, help="period start (block time, ms)")] = 0,
+    to_ms: Annotated[int | None, typer.Option(help="period end, exclusive; default: now")] = None,
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """An account's statement as a camt.053.001.08 message (XML on stdout)."""
+    _run(
+        data,
+        lambda p, _g: service.export_camt053(
+            p,
+            account_id=account_id,
+            from_ms=from_ms,
+            to_ms=to_ms if to_ms is not None else p.node.head.time_ms + 1,
+        ),
+    )

@@ -1,0 +1,526 @@
+"""Off-chain payments functions the API, the CLI and the demo share.
+
+Writes go through the member gateway: the node's member signs each request, in its own name
+(operator, CLI, demo) or vouching for an authenticated user (`sender=<user DID>`), so the
+contract's authorisation rule decides what the sender may do.  Each write waits for its block
+and then for the payments projection to apply it, so a read right after a write sees it.
+Reads come from the projection (`projection`), except FX quotes and the chain-side trial
+balance, which read committed state: a quote's remaining capacity lives only there, and a trial
+balance that checks the books must not trust a projection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from zhijin.chain.errors import NotFound, ZhijinError
+from zhijin.payments import iso20022 as iso
+from zhijin.payments import limits, projection, queries
+from zhijin.payments.codes import Code
+from zhijin.payments.records import Transfer, TransferFlag, keys
+from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.runtime import Platform
+
+__all__ = [
+    "CONTRACT",
+    "STATEMENT_LINES_MAX",
+    "PaymentRefused",
+    "create_fx_quote",
+    "create_transfers",
+    "export_camt053",
+    "export_pacs008",
+    "get_account",
+    "get_fx_quote",
+    "get_transfer",
+    "http_status_for",
+    "import_pain001",
+    "list_accounts",
+    "open_accounts",
+    "pay_fx",
+    "resolve_pending",
+    "set_account_status",
+    "set_fee_schedule",
+    "statement",
+    "transfer",
+    "trial_balance",
+]
+
+CONTRACT = "payments"
+STATEMENT_LINES_MAX = 10_000  # entries in one camt.053 export; page the period to get more
+PROJECTION_WAIT_S = 30.0
+
+_NOT_FOUND = frozenset(
+    {
+        Code.ACCOUNT_NOT_FOUND,
+        Code.DEBIT_ACCOUNT_NOT_FOUND,
+        Code.CREDIT_ACCOUNT_NOT_FOUND,
+        Code.PENDING_TRANSFER_NOT_FOUND,
+        Code.TRANSFER_NOT_FOUND,
+        Code.QUOTE_NOT_FOUND,
+        Code.FEE_ACCOUNT_NOT_FOUND,
+        Code.LIQUIDITY_ACCOUNT_NOT_FOUND,
+        Code.FEE_SCHEDULE_NOT_FOUND,
+    }
+)
+
+
+def http_status_for(code: str) -> int:
+    """The HTTP status of a refusal: one status per contract code, stable like the code."""
+    if code == Code.EXISTS_WITH_DIFFERENT_FIELDS:
+        return 409
+    if code == Code.NOT_AUTHORIZED:
+        return 403
+    if code in _NOT_FOUND:
+        return 404
+    return 422
+
+
+class PaymentRefused(ZhijinError):
+    """The contract (or an import check) refused a request, with its stable code."""
+
+    def __init__(self, code: str, message: str = "", **details: Any) -> None:
+        super().__init__(code, message, **details)
+        self.http_status = http_status_for(code)
+
+
+# -- the write path -------------------------------------------------------------------------------
+
+
+def _submit(
+    platform: Platform,
+    gateway: MemberGateway,
+    method: str,
+    args: dict[str, Any],
+    *,
+    sender: str | None,
+) -> dict[str, Any]:
+    """Sign, submit, wait for the block and for the projection; the method's return value."""
+    result = gateway.submit(CONTRACT, method, args, sender=sender)
+    if result["status"] != "ok":
+        raise PaymentRefused(result["code"], result["message"])
+    platform.projections.wait_for(result["height"], timeout_s=PROJECTION_WAIT_S)
+    value: dict[str, Any] = {**result["return"], "height": result["height"]}
+    return value
+
+
+def _only_item(summary: dict[str, Any]) -> dict[str, Any]:
+    (item,) = summary["results"]
+    if item["result"] != Code.OK:
+        raise PaymentRefused(item["result"], item["message"], id=item["id"])
+    result: dict[str, Any] = item
+    return result
+
+
+def open_accounts(
+    platform: Platform,
+    gateway: MemberGateway,
+    *,
+    accounts: Sequence[Mapping[str, Any]],
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """Open 1-100 accounts in one tx: the per-item results (each ok, exists or refused)."""
+    return _submit(
+        platform,
+        gateway,
+        "create_accounts",
+        {"accounts": [dict(a) for a in accounts]},
+        sender=sender,
+    )
+
+
+def open_account(
+    platform: Platform,
+    gateway: MemberGateway,
+    *,
+    account: Mapping[str, Any],
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """Open one account (or find it again, same body): the account with its balances."""
+    item = _only_item(open_accounts(platform, gateway, accounts=[account], sender=sender))
+    return {"exists": item["exists"], "account": get_account(platform, account_id=item["id"])}
+
+
+def create_transfers(
+    platform: Platform,
+    gateway: MemberGateway,
+    *,
+    transfers: Sequence[Mapping[str, Any]],
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """A batch of 1-100 transfers in one tx; linked chains succeed or fail as a whole."""
+    args = {"transfers": [dict(t) for t in transfers]}
+    return _submit(platform, gateway, "create_transfers", args, sender=sender)
+
+
+def transfer(
+    platform: Platform,
+    gateway: MemberGateway,
+    *,
+    request: Mapping[str, Any],
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """One transfer (single-phase, hold, post or void).  A retry with the same id and body
+    answers exactly as the first time, flagged `exists`; a refusal raises PaymentRefused."""
+    item = _only_item(create_transfers(platform, gateway, transfers=[request], sender=sender))
+    return {**item, "transfer": get_transfer(platform, transfer_id=item["id"])}
+
+
+def resolve_pending(
+    platform: Platform,
+    gateway: MemberGateway,
+    *,
+    pending_id: str,
+    transfer_id: str,
+    post: bool,
+    amount: int | None = None,
+    reference: str | None = None,
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """Post (all, or `amount` of) or void the hold `pending_id`, as transfer `transfer_id`."""
+    flag = TransferFlag.POST_PENDING_TRANSFER if post else TransferFlag.VOID_PENDING_TRANSFER
+    request: dict[str, Any] = {"id": transfer_id, "pending_id": pending_id, "flags": [flag.value]}
+    if amount is not None:
+        request["amount"] = amount
+    if reference is not None:
+        request["reference"] = reference
+    return transfer(platform, gateway, request=request, sender=sender)
+
+
+def set_account_status(
+    platform: Platform,
+    gateway: MemberGateway,
+    *,
+    account_id: str,
+    status: str,
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """Freeze, unfreeze (status open) or close an account."""
+    args = {"account_id": account_id, "status": status}
+    return _submit(platform, gateway, "set_account_status", args, sender=sender)
+
+
+def set_fee_schedule(
+    platform: Platform,
+    gateway: MemberGateway,
+    *,
+    schedule: Mapping[str, Any],
+    sender: str | None = None,
+) -> dict[str, Any]:
+    return _submit(platform, gateway, "set_fee_schedule", dict(schedule), sender=sender)
+
+
+def create_fx_quote(
+    platform: Platform,
+    gateway: MemberGateway,
+    *,
+    quote: Mapping[str, Any],
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """Publish a firm FX quote (the node's member is the liquidity provider)."""
+    result = _submit(platform, gateway, "create_fx_quote", dict(quote), sender=sender)
+    return {**result, "quote": get_fx_quote(platform, quote_id=result["id"])}
+
+
+def pay_fx(
+    platform: Platform,
+    gateway: MemberGateway,
+    *,
+    payment: Mapping[str, Any],
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """Quote, lock and settle a cross-currency payment in one tx."""
+    return _submit(platform, gateway, "pay_fx", dict(payment), sender=sender)
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _read(platform: Platform) -> Iterator[Connection]:
+    with platform.platform_engine.connect() as conn:
+        yield conn
+
+
+def get_account(platform: Platform, *, account_id: str) -> dict[str, Any]:
+    with _read(platform) as conn:
+        account = projection.read_account(conn, account_id)
+    if account is None:
+        raise NotFound(Code.ACCOUNT_NOT_FOUND.value, f"no account {account_id}")
+    return account
+
+
+def list_accounts(
+    platform: Platform,
+    *,
+    owner: str | None = None,
+    custodian: str | None = None,
+    currency: str | None = None,
+    after_id: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """A page of accounts in id order, and the cursor of the next page (None at the end)."""
+    with _read(platform) as conn:
+        rows = projection.list_accounts(
+            conn,
+            owner=owner,
+            custodian=custodian,
+            currency=currency,
+            after_id=after_id,
+            limit=limit,
+        )
+    return {"accounts": rows, "next_after_id": rows[-1]["id"] if len(rows) == limit else None}
+
+
+def statement(
+    platform: Platform, *, account_id: str, after_entry: int = 0, limit: int = 50
+) -> dict[str, Any]:
+    """A page of an account's posted entries, oldest first, each with the running balance."""
+    with _read(platform) as conn:
+        account = projection.read_account(conn, account_id)
+        if account is None:
+            raise NotFound(Code.ACCOUNT_NOT_FOUND.value, f"no account {account_id}")
+        entries = projection.statement_page(
+            conn, account_id=account_id, after_entry=after_entry, limit=limit
+        )
+    return {
+        "account": account,
+        "entries": entries,
+        "next_after_entry": entries[-1]["entry_no"] if len(entries) == limit else None,
+    }
+
+
+def get_transfer(platform: Platform, *, transfer_id: str) -> dict[str, Any]:
+    with _read(platform) as conn:
+        record = projection.read_transfer(conn, transfer_id)
+    if record is None:
+        raise NotFound(Code.TRANSFER_NOT_FOUND.value, f"no transfer {transfer_id}")
+    return record
+
+
+def get_fx_quote(platform: Platform, *, quote_id: str) -> dict[str, Any]:
+    """The quote as committed, with how much of its capacity is used."""
+    quote = platform.node.state_get(keys.quote(quote_id))
+    if quote is None:
+        raise NotFound(Code.QUOTE_NOT_FOUND.value, f"no quote {quote_id}")
+    expired = quote["expires_at_ms"] <= platform.node.head.time_ms
+    return {**quote, "expired": expired}
+
+
+@dataclass(frozen=True, slots=True)
+class _CommittedState:
+    """Committed chain state as a `StateReader`, for queries that must not trust projections."""
+
+    platform: Platform
+    conn: Connection
+
+    def get(self, key: str) -> Any | None:
+        return self.platform.store.state_get(self.conn, key)
+
+    def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
+        return self.platform.store.state_scan(self.conn, prefix, start_after, limit)
+
+
+def trial_balance(platform: Platform, *, source: str = "projection") -> dict[str, Any]:
+    """Per currency: accounts and the sums of the four counters, and whether they balance.
+
+    `source="projection"` reads the query table (cheap); `source="chain"` scans committed state
+    (every account, page by page), the check an auditor runs.
+    """
+    if source == "chain":
+        with platform.store.read() as conn:
+            height = platform.store.head_height()
+            lines = queries.trial_balance(_CommittedState(platform, conn))
+        currencies = [
+            {
+                "currency": line.currency,
+                "accounts": line.accounts,
+                "debits_pending": line.debits_pending,
+                "debits_posted": line.debits_posted,
+                "credits_pending": line.credits_pending,
+                "credits_posted": line.credits_posted,
+                "balanced": line.balanced,
+            }
+            for line in lines
+        ]
+    else:
+        height = platform.projections.heights.get(projection.PaymentsProjection.name)
+        with _read(platform) as conn:
+            currencies = projection.currency_totals(conn)
+    return {
+        "source": source,
+        "height": height,
+        "balanced": all(line["balanced"] for line in currencies),
+        "currencies": currencies,
+    }
+
+
+# -- ISO 20022 ------------------------------------------------------------------------------------
+
+
+def _resolver(platform: Platform) -> iso.AccountResolver:
+    """pain.001 accounts named by their zhijin id (Othr/Id).  IBANs are off-chain data this node
+    keeps no directory of yet, so an IBAN-only account resolves to nothing (`*_unknown`)."""
+
+    def resolve(identification: iso.AccountIdentification) -> iso.ResolvedAccount | None:
+        account_id = identification.other_id
+        if account_id is None:
+            return None
+        with _read(platform) as conn:
+            account = projection.read_account(conn, account_id)
+        if account is None:
+            return None
+        return iso.ResolvedAccount(account_id=account["id"], currency=account["currency"])
+
+    return resolve
+
+
+def import_pain001(
+    platform: Platform,
+    gateway: MemberGateway,
+    *,
+    xml: bytes,
+    linked: bool,
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """Book a pain.001's credit transfers: each is booked or named as rejected with a code.
+
+    Ids derive from the uploader and the file's MsgId/PmtInfId/EndToEndId, so uploading the
+    same file again books nothing twice (its transfers answer `exists`).  `linked`: all the
+    accepted transfers in one all-or-nothing chain (at most 100).
+    """
+    if len(xml) > limits.PAIN001_BYTES_MAX:
+        raise PaymentRefused("pain001_too_large", f"at most {limits.PAIN001_BYTES_MAX} bytes")
+    uploader = sender or gateway.node.key.did
+    parsed = iso.parse_pain001(xml, resolve_account=_resolver(platform), id_namespace=uploader)
+    by_id = {item.transfer_id: item for item in parsed.accepted}
+    booked: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = [
+        {
+            "index": r.index,
+            "payment_information_id": r.payment_information_id,
+            "end_to_end_id": r.end_to_end_id,
+            "code": r.code,
+            "message": r.message,
+        }
+        for r in parsed.rejected
+    ]
+    for args in parsed.transfer_batches(linked=linked):
+        summary = create_transfers(platform, gateway, transfers=args["transfers"], sender=sender)
+        for result in summary["results"]:
+            item = by_id[result["id"]]  # the contract answers with the ids it was given
+            named = {
+                "index": item.index,
+                "payment_information_id": item.payment_information_id,
+                "end_to_end_id": item.end_to_end_id,
+            }
+            if result["result"] == Code.OK:
+                booked.append(
+                    {**named, "transfer_id": item.transfer_id, "exists": result["exists"]}
+                )
+            else:
+                rejected.append({**named, "code": result["result"], "message": result["message"]})
+    rejected.sort(key=lambda r: r["index"])
+    return {
+        "message_id": parsed.message_id,
+        "linked": linked,
+        "booked": booked,
+        "rejected": rejected,
+    }
+
+
+def export_pacs008(
+    platform: Platform,
+    *,
+    transfer_id: str,
+    debtor_agent_bic: str,
+    creditor_agent_bic: str,
+    debtor_name: str | None = None,
+    creditor_name: str | None = None,
+    debtor_iban: str | None = None,
+    creditor_iban: str | None = None,
+    remittance_information: str | None = None,
+) -> bytes:
+    """The FX payment `transfer_id` as a pacs.008.001.08 message.  Names, IBANs and BICs are
+    off-chain data the caller supplies; without a name the account id stands in."""
+    record = get_transfer(platform, transfer_id=transfer_id)
+    record.pop("hold", None)
+    principal = Transfer.from_json(record)
+    if principal.fx is None:
+        raise PaymentRefused("not_cross_border", f"{transfer_id} is not an FX payment")
+    fx = principal.fx
+    source = get_account(platform, account_id=principal.debit_account_id)
+    target = get_account(platform, account_id=fx.credit_account_id)
+    document = iso.CrossBorderPayment.from_transfer(
+        principal,
+        message_id=iso.short_reference(f"pacs008-{principal.id}"),
+        created_at=iso.block_datetime(principal.created_at_ms),
+        debtor=iso.Party(debtor_name or f"account {source['id']}"),
+        debtor_account=iso.CashAccount(iban=debtor_iban, other_id=source["id"]),
+        debtor_agent=iso.Agent(debtor_agent_bic),
+        creditor=iso.Party(creditor_name or f"account {target['id']}"),
+        creditor_account=iso.CashAccount(iban=creditor_iban, other_id=target["id"]),
+        creditor_agent=iso.Agent(creditor_agent_bic),
+        source_exponent=source["exponent"],
+        target_exponent=target["exponent"],
+        remittance_information=remittance_information,
+    )
+    return iso.export_pacs008(document)
+
+
+def export_camt053(
+    platform: Platform,
+    *,
+    account_id: str,
+    from_ms: int,
+    to_ms: int,
+    iban: str | None = None,
+    servicer_bic: str | None = None,
+) -> bytes:
+    """The account's posted entries booked in [from_ms, to_ms) as a camt.053.001.08 statement."""
+    if not 0 <= from_ms < to_ms:
+        raise PaymentRefused("period_invalid", "from_ms must be before to_ms")
+    account = get_account(platform, account_id=account_id)
+    with _read(platform) as conn:
+        opening, entries = projection.entries_between(
+            conn,
+            account_id=account_id,
+            from_ms=from_ms,
+            to_ms=to_ms,
+            limit=STATEMENT_LINES_MAX + 1,
+        )
+    if len(entries) > STATEMENT_LINES_MAX:
+        raise PaymentRefused(
+            "statement_too_large", f"more than {STATEMENT_LINES_MAX} entries: shorten the period"
+        )
+    lines = tuple(
+        iso.StatementLine(
+            transfer_id=entry["transfer_id"],
+            booked_at=iso.block_datetime(entry["time_ms"]),
+            amount=entry["amount"],
+            direction=iso.CREDIT if entry["direction"] == projection.CREDIT else iso.DEBIT,
+            running_balance=entry["balance"],
+            end_to_end_id=entry["reference"],
+        )
+        for entry in entries
+    )
+    identity = f"{account_id}:{from_ms}:{to_ms}"
+    document = iso.Statement(
+        message_id=iso.short_reference(f"camt053-{identity}"),
+        statement_id=iso.short_reference(identity),
+        sequence_number=entries[-1]["entry_no"] if entries else 0,
+        created_at=iso.block_datetime(min(to_ms, platform.node.head.time_ms)),
+        from_time=iso.block_datetime(from_ms),
+        to_time=iso.block_datetime(to_ms),
+        account=iso.CashAccount(iban=iban, other_id=account_id),
+        currency=account["currency"],
+        exponent=account["exponent"],
+        opening_balance=opening,
+        lines=lines,
+        servicer=None if servicer_bic is None else iso.Agent(servicer_bic),
+    )
+    return iso.export_camt053(document)

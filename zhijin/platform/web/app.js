@@ -1,0 +1,452 @@
+// zhijin web app: one page, no build step, no third-party code.
+//
+// Every value from the server reaches the page as a text node (never innerHTML).  Money is
+// integer minor units: amounts are parsed from decimal strings with BigInt, never floats, and
+// JSON integers beyond 2^53 keep their exact digits where the browser can read them
+// (JSON.parse source text access).
+"use strict";
+
+const API = "/api/v1";
+const $ = (id) => document.getElementById(id);
+const text = (value) => document.createTextNode(String(value ?? ""));
+const state = { user: null, accounts: [], statement: null, pendingTransfer: null };
+
+// -- JSON with exact big integers --------------------------------------------------------------
+function parseJson(body) {
+  return JSON.parse(body, (key, value, context) => {
+    if (typeof value === "number" && !Number.isSafeInteger(value) && context && context.source
+        && /^-?\d+$/.test(context.source)) {
+      return BigInt(context.source);
+    }
+    return value;
+  });
+}
+
+function integerJson(value) {
+  if (typeof value !== "bigint") return value;
+  if (value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
+  if (typeof JSON.rawJSON === "function") return JSON.rawJSON(value.toString());
+  throw new Error("this browser cannot send an amount that large exactly");
+}
+
+// -- HTTP -----------------------------------------------------------------------------------------
+class Problem extends Error {
+  constructor(status, body) {
+    super((body && (body.detail || body.title)) || `HTTP ${status}`);
+    this.status = status;
+    this.code = (body && body.code) || "http_" + status;
+    this.body = body;
+  }
+}
+
+function csrfToken() {
+  for (const part of document.cookie.split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name === "__Host-zhijin_csrf" || name === "zhijin_csrf") return decodeURIComponent(rest.join("="));
+  }
+  return "";
+}
+
+async function call(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(API + path, {
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body, (k, v) => integerJson(v)),
+  });
+  const raw = await response.text();
+  const data = raw ? parseJson(raw) : null;
+  if (!response.ok) throw new Problem(response.status, data);
+  return data;
+}
+
+function flash(message, bad = false) {
+  const p = document.createElement("p");
+  if (bad) p.className = "bad";
+  p.appendChild(text(message));
+  $("flash").replaceChildren(p);
+  clearTimeout(flash.timer);
+  flash.timer = setTimeout(() => $("flash").replaceChildren(), 8000);
+}
+
+function problemMessage(error) {
+  return error instanceof Problem ? `${error.message} (${error.code})` : String(error.message || error);
+}
+
+async function busy(form, work) {
+  const buttons = form.querySelectorAll("button");
+  buttons.forEach((b) => { b.disabled = true; });
+  try { await work(); } catch (error) { flash(problemMessage(error), true); } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+// -- money ----------------------------------------------------------------------------------------
+function formatMinor(amount, exponent, currency) {
+  if (amount === null || amount === undefined) return "—";
+  let digits = BigInt(amount);
+  const negative = digits < 0n;
+  if (negative) digits = -digits;
+  let whole = digits.toString();
+  let fraction = "";
+  if (exponent > 0) {
+    whole = whole.padStart(exponent + 1, "0");
+    fraction = "." + whole.slice(-exponent);
+    whole = whole.slice(0, -exponent);
+  }
+  whole = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${negative ? "-" : ""}${whole}${fraction} ${currency}`;
+}
+
+function parseMinor(input, exponent) {
+  const match = /^(\d{1,19})(?:\.(\d+))?$/.exec(input.trim());
+  if (!match) throw new Error("enter the amount as digits, with a decimal point if needed");
+  const fraction = match[2] || "";
+  if (fraction.length > exponent) throw new Error(`at most ${exponent} decimal places for this currency`);
+  const minor = BigInt(match[1] + fraction.padEnd(exponent, "0"));
+  if (minor <= 0n) throw new Error("the amount must be more than zero");
+  return minor;
+}
+
+// -- views ----------------------------------------------------------------------------------------
+function show(view) {
+  if (!state.user && view !== "explorer") view = "signin";
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== "view-" + view;
+  for (const button of document.querySelectorAll("nav button")) {
+    button.classList.toggle("active", button.dataset.view === view);
+  }
+  if (view === "money") loadAccounts();
+  if (view === "security") loadSecurity();
+  if (view === "explorer") refreshExplorer();
+  show.current = view;
+}
+
+function setUser(user) {
+  state.user = user;
+  for (const element of document.querySelectorAll(".needs-user")) element.hidden = !user;
+  $("who").replaceChildren(text(user ? `${user.login} · ${user.roles.join(", ")}` : ""));
+  $("my-did").replaceChildren(text(user && user.did ? user.did : ""));
+}
+
+function cell(row, value, className) {
+  const td = document.createElement("td");
+  if (className) td.className = className;
+  td.appendChild(text(value));
+  row.appendChild(td);
+  return td;
+}
+
+async function loadAccounts() {
+  try {
+    const page = await call("GET", "/accounts?limit=100");
+    state.accounts = page.accounts;
+  } catch (error) {
+    flash(problemMessage(error), true);
+    return;
+  }
+  const body = $("accounts");
+  body.replaceChildren();
+  const select = document.querySelector("#transfer-form select[name=debit]");
+  select.replaceChildren();
+  for (const account of state.accounts) {
+    const tr = document.createElement("tr");
+    tr.className = "clickable";
+    cell(tr, account.id, "mono");
+    cell(tr, account.currency);
+    cell(tr, account.kind);
+    cell(tr, formatMinor(account.balance_posted, account.exponent, account.currency), "num");
+    cell(tr, formatMinor(account.available, account.exponent, account.currency), "num");
+    cell(tr, account.status);
+    tr.addEventListener("click", () => loadStatement(account, true));
+    body.appendChild(tr);
+    if (account.status === "open") {
+      const option = document.createElement("option");
+      option.value = account.id;
+      option.appendChild(text(`${account.id} (${formatMinor(account.available ?? account.balance_posted, account.exponent, account.currency)})`));
+      select.appendChild(option);
+    }
+  }
+  $("accounts-empty").hidden = state.accounts.length > 0;
+  if (state.accounts.length && !state.statement) loadStatement(state.accounts[0], true);
+}
+
+async function loadStatement(account, fresh) {
+  const after = fresh || !state.statement ? 0 : state.statement.next;
+  let page;
+  try {
+    page = await call("GET", `/accounts/${encodeURIComponent(account.id)}/statement?after_entry=${after}&limit=50`);
+  } catch (error) {
+    flash(problemMessage(error), true);
+    return;
+  }
+  state.statement = { account, next: page.next_after_entry };
+  $("statement-title").replaceChildren(text(account.id));
+  const body = $("statement");
+  if (fresh) body.replaceChildren();
+  for (const entry of page.entries) {
+    const tr = document.createElement("tr");
+    const signed = entry.direction === "debit" ? -BigInt(entry.amount) : BigInt(entry.amount);
+    cell(tr, entry.entry_no);
+    cell(tr, new Date(Number(entry.time_ms)).toLocaleString());
+    cell(tr, entry.reference ? `${entry.transfer_id} · ${entry.reference}` : entry.transfer_id, "mono");
+    cell(tr, formatMinor(signed, account.exponent, account.currency), "num " + (signed < 0n ? "bad" : "ok"));
+    cell(tr, formatMinor(entry.balance, account.exponent, account.currency), "num");
+    body.appendChild(tr);
+  }
+  $("statement-more").hidden = page.next_after_entry === null;
+}
+
+async function submitTransfer(request) {
+  try {
+    const result = await call("POST", "/transfers", request);
+    state.pendingTransfer = null;
+    $("stepup-form").hidden = true;
+    $("transfer-form").reset();
+    flash(`Paid: transfer ${result.id || request.id} committed.`);
+    state.statement = null;
+    await loadAccounts();
+  } catch (error) {
+    if (error instanceof Problem && error.code === "step_up_required") {
+      // Keep the same request (and id): the retry after step-up is idempotent.
+      state.pendingTransfer = request;
+      $("stepup-form").hidden = false;
+      $("stepup-form").querySelector("input").focus();
+      return;
+    }
+    throw error;
+  }
+}
+
+async function loadSecurity() {
+  const user = state.user;
+  $("totp-state").replaceChildren(text(user.totp_enabled
+    ? "An authenticator is set up: sign-in and large payments ask for its code."
+    : "No authenticator yet: set one up to protect sign-in and payments."));
+  $("totp-begin").hidden = Boolean(user.totp_enabled);
+  try {
+    const page = await call("GET", "/identity/tokens?limit=50");
+    const body = $("tokens");
+    body.replaceChildren();
+    for (const token of page.items.filter((t) => t.live)) {
+      const tr = document.createElement("tr");
+      cell(tr, token.name);
+      cell(tr, new Date(Number(token.created_ms)).toLocaleDateString());
+      cell(tr, new Date(Number(token.expires_ms)).toLocaleDateString());
+      const td = cell(tr, "");
+      const revoke = document.createElement("button");
+      revoke.className = "link";
+      revoke.type = "button";
+      revoke.appendChild(text("Revoke"));
+      revoke.addEventListener("click", async () => {
+        try { await call("DELETE", `/identity/tokens/${encodeURIComponent(token.id)}`); loadSecurity(); }
+        catch (error) { flash(problemMessage(error), true); }
+      });
+      td.appendChild(revoke);
+      body.appendChild(tr);
+    }
+  } catch (error) {
+    flash(problemMessage(error), true);
+  }
+}
+
+// -- explorer -------------------------------------------------------------------------------------
+async function refreshExplorer() {
+  try {
+    const head = await call("GET", "/chain/head");
+    const dl = $("head");
+    dl.replaceChildren();
+    for (const key of ["chain_id", "height", "block_hash", "state_root", "log_size", "mempool", "ordering", "member"]) {
+      const dt = document.createElement("dt"); dt.appendChild(text(key));
+      const dd = document.createElement("dd"); dd.appendChild(text(head[key]));
+      dl.append(dt, dd);
+    }
+    const body = $("blocks");
+    const rows = [];
+    for (let h = Number(head.height); h >= Math.max(0, Number(head.height) - 9); h--) {
+      const block = await call("GET", `/chain/blocks/${h}`);
+      const tr = document.createElement("tr");
+      cell(tr, h);
+      cell(tr, new Date(Number(block.header.time_ms)).toISOString());
+      cell(tr, block.header.tx_count);
+      cell(tr, block.hash.slice(0, 24) + "…", "mono");
+      cell(tr, block.header.log_size);
+      rows.push(tr);
+    }
+    body.replaceChildren(...rows);
+  } catch (error) {
+    flash(problemMessage(error), true);
+  }
+}
+
+async function checkDocument(event) {
+  const out = $("check");
+  const file = event.target.files[0];
+  if (!file) return;
+  out.replaceChildren(text("hashing…"));
+  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const p = document.createElement("p");
+  try {
+    const record = await call("GET", `/notary/anchors/${hex}`);
+    p.className = "ok";
+    p.appendChild(text(`Anchored at height ${record.height} on ${new Date(Number(record.anchored_at)).toISOString()}`
+      + ` by ${record.owner.slice(0, 24)}…: "${record.title}" (${record.status}). `));
+    const link = document.createElement("a");
+    link.href = `${API}/notary/anchors/${hex}/receipt`;
+    link.download = `${hex}.receipt.json`;
+    link.appendChild(text("Download receipt"));
+    p.appendChild(link);
+  } catch (error) {
+    p.className = "bad";
+    p.appendChild(text(error instanceof Problem && error.status === 404 ? `Not anchored: ${hex}` : problemMessage(error)));
+  }
+  out.replaceChildren(p);
+}
+
+// -- wiring ---------------------------------------------------------------------------------------
+function formValues(form) {
+  return Object.fromEntries(new FormData(form).entries());
+}
+
+function wire() {
+  for (const button of document.querySelectorAll("nav button")) {
+    button.addEventListener("click", () => show(button.dataset.view));
+  }
+
+  $("login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    busy(form, async () => {
+      const values = formValues(form);
+      const body = { login: values.login, password: values.password };
+      const code = (values.code || "").trim();
+      if (code) body[/^\d{6,8}$/.test(code) ? "totp_code" : "recovery_code"] = code;
+      try {
+        const result = await call("POST", "/identity/login", body);
+        form.reset();
+        $("login-totp").hidden = true;
+        setUser(result.user);
+        show("money");
+      } catch (error) {
+        if (error instanceof Problem && error.code === "mfa_required") {
+          $("login-totp").hidden = false;
+          $("login-totp").querySelector("input").focus();
+          flash("Enter the code from your authenticator.");
+          return;
+        }
+        throw error;
+      }
+    });
+  });
+
+  $("register-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    busy(form, async () => {
+      await call("POST", "/identity/register", formValues(form));
+      form.reset();
+      flash("Registered. Sign in with your new login.");
+    });
+  });
+
+  $("logout").addEventListener("click", async () => {
+    try { await call("POST", "/identity/logout"); } catch (error) { /* the session is gone either way */ }
+    setUser(null);
+    state.accounts = [];
+    state.statement = null;
+    show("signin");
+  });
+
+  $("transfer-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    busy(form, async () => {
+      const values = formValues(form);
+      const account = state.accounts.find((a) => a.id === values.debit);
+      if (!account) throw new Error("choose the account to pay from");
+      const request = {
+        id: "web-" + crypto.randomUUID(),
+        debit_account_id: account.id,
+        credit_account_id: values.credit.trim(),
+        amount: parseMinor(values.amount, account.exponent),
+        currency: account.currency,
+      };
+      if (values.reference.trim()) request.reference = values.reference.trim();
+      await submitTransfer(request);
+    });
+  });
+
+  $("stepup-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    busy(form, async () => {
+      await call("POST", "/identity/step-up", { totp_code: formValues(form).code.trim() });
+      form.reset();
+      if (state.pendingTransfer) await submitTransfer(state.pendingTransfer);
+    });
+  });
+  $("stepup-cancel").addEventListener("click", () => {
+    state.pendingTransfer = null;
+    $("stepup-form").hidden = true;
+  });
+
+  $("statement-more").addEventListener("click", () => {
+    if (state.statement) loadStatement(state.statement.account, false);
+  });
+
+  $("totp-begin").addEventListener("click", async () => {
+    try {
+      const enrolment = await call("POST", "/identity/totp/enrol");
+      $("totp-qr").src = enrolment.qr_svg;
+      $("totp-enrol").hidden = false;
+    } catch (error) { flash(problemMessage(error), true); }
+  });
+  $("totp-confirm").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    busy(form, async () => {
+      const result = await call("POST", "/identity/totp/confirm", { code: formValues(form).code.trim() });
+      form.reset();
+      $("totp-enrol").hidden = true;
+      $("recovery-codes").replaceChildren(text(result.recovery_codes.join("\n")));
+      $("recovery").hidden = false;
+      setUser(await call("GET", "/identity/me"));
+      loadSecurity();
+    });
+  });
+
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    busy(form, async () => {
+      const token = await call("POST", "/identity/tokens", { name: formValues(form).name });
+      form.reset();
+      $("token-new").replaceChildren(text(`Copy this token now; it is not shown again:\n${token.token}`));
+      $("token-new").hidden = false;
+      loadSecurity();
+    });
+  });
+  $("revoke-others").addEventListener("click", async () => {
+    try {
+      const result = await call("POST", "/identity/sessions/revoke-others");
+      flash(`${result.revoked} other session(s) signed out.`);
+    } catch (error) { flash(problemMessage(error), true); }
+  });
+
+  $("file").addEventListener("change", checkDocument);
+  setInterval(() => { if (show.current === "explorer") refreshExplorer(); }, 5000);
+}
+
+async function start() {
+  wire();
+  try {
+    setUser(await call("GET", "/identity/me"));
+    show("money");
+  } catch (error) {
+    setUser(null);
+    show("signin");
+  }
+}
+
+document.addEventListener("DOMContentLoaded", start);
