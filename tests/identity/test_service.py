@@ -622,3 +622,21 @@ def test_no_secret_reaches_the_audit_log(
         "alice@example.com",
     ):
         assert secret_text not in dump
+
+
+def test_a_device_is_known_only_from_the_sign_in_after_its_first(
+    service: IdentityService, clock: Clock
+) -> None:
+    register(service)
+    laptop = RequestSource(ip="198.51.100.7", device_id="laptop-cookie")
+    first = login(service, source=laptop).principal
+    # First seen at this very sign-in: new, so risky actions in this session step up.
+    assert service.device_known(principal=first, source=laptop) is False
+    clock.advance(60_000)
+    second = login(service, source=laptop).principal
+    assert service.device_known(principal=second, source=laptop) is True
+    phone = RequestSource(ip="198.51.100.7", device_id="phone-cookie")
+    assert service.device_known(principal=second, source=phone) is False
+    assert service.device_known(principal=second, source=RequestSource(ip="x")) is None
+    token = service.create_api_token(principal=second, name="accounting app").principal
+    assert service.device_known(principal=token, source=RequestSource(ip="x")) is True

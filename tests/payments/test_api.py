@@ -484,3 +484,43 @@ def test_large_customer_payments_need_a_step_up(api: Api) -> None:
     assert response.json()["code"] in ("step_up_required", "mfa_required")
     assert api.get("/api/v1/transfers/s-1").status_code == 404
     assert api.get("/api/v1/accounts/s-alice").json()["balance_posted"] == 90_000_000
+
+
+def test_a_new_payee_needs_a_step_up_a_payee_paid_before_sign_in_does_not(api: Api) -> None:
+    from tests.platform.users import identity_of, login_with_token, new_password
+    from zhijin.identity.service import RequestSource
+
+    books(api)
+    password = new_password()
+    user = identity_of(api.client).register(
+        login="payee.novelty", password=password, kind="individual", source=RequestSource(ip="t")
+    )
+    assert user.did is not None
+    api.ok("/api/v1/accounts", account("n-alice", user.did))
+    api.ok("/api/v1/accounts", account("n-bob", BOB))
+    api.ok("/api/v1/accounts", account("n-carol", "did:key:z6MkApiCarol"))
+    api.ok("/api/v1/transfers", move("n-dep", "settle-cny", "n-alice", 10_000_000))
+    # The bank (custodian) paid Bob from Alice's account before she signed in: Bob is known.
+    api.ok("/api/v1/transfers", move("n-0", "n-alice", "n-bob", 1_000))
+    time.sleep(0.01)  # sign-in strictly after that block
+    alice = login_with_token(api.client, "payee.novelty", password)
+
+    known = api.client.post(
+        "/api/v1/transfers", json=move("n-1", "n-alice", "n-bob", 200_000), headers=alice
+    )
+    assert known.status_code == 200, known.text
+    new = api.client.post(
+        "/api/v1/transfers", json=move("n-2", "n-alice", "n-carol", 200_000), headers=alice
+    )
+    assert new.status_code == 401 and new.json()["code"] == "step_up_required", new.text
+    # A small payment within this session does not make Carol known for a large one.
+    small = api.client.post(
+        "/api/v1/transfers", json=move("n-3", "n-alice", "n-carol", 100), headers=alice
+    )
+    assert small.status_code == 200, small.text
+    again = api.client.post(
+        "/api/v1/transfers", json=move("n-4", "n-alice", "n-carol", 200_000), headers=alice
+    )
+    assert again.status_code == 401 and again.json()["code"] == "step_up_required"
+    assert api.get("/api/v1/transfers/n-2").status_code == 404
+    assert api.get("/api/v1/accounts/n-alice").json()["balance_posted"] == 10_000_000 - 201_100

@@ -24,6 +24,7 @@ __all__ = [
     "fresh_login",
     "identity_of",
     "login_session",
+    "login_with_token",
     "me",
     "new_password",
     "register_and_login",
@@ -80,6 +81,11 @@ def register_and_login(
     identity_of(client).register(
         login=login, password=password, kind=kind, source=RequestSource(ip=f"tests-{login}")
     )
+    return login_with_token(client, login, password)
+
+
+def login_with_token(client: TestClient, login: str, password: str) -> dict[str, str]:
+    """Log in and create an API token; returns its bearer headers.  No cookies are left."""
     answer = client.post(f"{API}/login", json={"login": login, "password": password})
     assert answer.status_code == 200, answer.text
     token = client.post(

@@ -667,6 +667,21 @@ class IdentityService:
             outcome="ok",
         )
 
+    def device_known(self, *, principal: Principal, source: RequestSource) -> bool | None:
+        """Whether the request comes from a device this user had signed in from before the
+        current sign-in (None: the request carries no device cookie, e.g. an API client).
+        A device first seen at this session's own login is new: the step-up policy's
+        `new_device` rule then asks for a fresh second factor for risky actions.  An API
+        token is its client's registered device: it was issued after a fresh password check."""
+        if principal.via == "token":
+            return True
+        if source.device_id is None:
+            return None
+        first_seen_ms = self.store.device_first_seen(
+            principal.user_id, self._device_hash(source.device_id)
+        )
+        return first_seen_ms is not None and first_seen_ms < principal.auth_at_ms
+
     def _user(self, principal: Principal) -> UserRow:
         user = self.store.user_by_id(principal.user_id)
         if user is None or user.status != "active":

@@ -391,13 +391,16 @@ class IdentityStore:
 
     # -- devices ------------------------------------------------------------------------------
     def device_known(self, user_id: str, device_hash: str) -> bool:
+        return self.device_first_seen(user_id, device_hash) is not None
+
+    def device_first_seen(self, user_id: str, device_hash: str) -> int | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(devices.c.user_id).where(
+            first_seen_ms: int | None = conn.execute(
+                select(devices.c.first_seen_ms).where(
                     (devices.c.user_id == user_id) & (devices.c.device_hash == device_hash)
                 )
-            ).one_or_none()
-        return row is not None
+            ).scalar_one_or_none()
+        return first_seen_ms
 
     def remember_device(self, user_id: str, device_hash: str, *, now_ms: int) -> None:
         with self.engine.begin() as conn:

@@ -12,6 +12,7 @@ Transfers are idempotent by the client's id: a retry with the same body gets the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -21,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhijin.identity.errors import Forbidden
 from zhijin.identity.rbac import Permission, Principal, Resource, Scope, permissions_of
-from zhijin.identity.service import IdentityService
+from zhijin.identity.service import IdentityService, RequestSource
 from zhijin.identity.stepup import RiskContext
-from zhijin.identity.web import current_user, get_identity, user_did
+from zhijin.identity.web import current_user, get_identity, request_source, user_did
 from zhijin.payments import limits, service
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
@@ -169,6 +170,7 @@ class Caller:
     sender: str | None = None
     principal: Principal | None = None
     identity: IdentityService | None = None
+    source: RequestSource | None = None  # the client's address and device, for step-up
 
 
 def resolve_caller(request: Request, platform: PlatformDep) -> Caller:
@@ -177,11 +179,12 @@ def resolve_caller(request: Request, platform: PlatformDep) -> Caller:
         return Caller()
     identity = get_identity(request)
     principal = current_user(request, identity)
+    source = request_source(request)
     if principal.member_did is None:
-        return Caller(user_did(identity, principal), principal, identity)
+        return Caller(user_did(identity, principal), principal, identity, source)
     if principal.member_did != platform.node.key.did:
         raise Forbidden("other_member", "staff act through their own member's node")
-    return Caller(None, principal, identity)
+    return Caller(None, principal, identity, source)
 
 
 CallerDep = Annotated[Caller, Depends(resolve_caller)]
@@ -207,24 +210,58 @@ def _authorize(
     return account
 
 
-def _step_up(caller: Caller, platform: Platform, amount: int | None, currency: str) -> None:
+def _step_up(
+    caller: Caller,
+    platform: Platform,
+    *,
+    amount: int | None,
+    currency: str,
+    payee_known: Callable[[], bool] | None,
+) -> None:
     """Ask the step-up policy about a user's payment from STEP_UP_FROM_MINOR up (the policy
-    holds the real thresholds and may deny or ask for a fresh second factor)."""
+    holds the real thresholds and may deny or ask for a fresh second factor).  An amount not
+    known yet (an FX payment sized by its target) is asked about too: the policy then fails
+    closed on its amount rules."""
     if caller.principal is None or caller.identity is None:
         return
     if amount is not None and amount < limits.STEP_UP_FROM_MINOR:
         return
+    device_known = (
+        None
+        if caller.source is None
+        else caller.identity.device_known(principal=caller.principal, source=caller.source)
+    )
     context = RiskContext(
-        action=STEP_UP_ACTION, now_ms=platform.node.clock(), amount_minor=amount, currency=currency
+        action=STEP_UP_ACTION,
+        now_ms=platform.node.clock(),
+        amount_minor=amount,
+        currency=currency,
+        payee_known=None if payee_known is None else payee_known(),
+        device_known=device_known,
     )
     caller.identity.check_action(principal=caller.principal, context=context)
 
 
 def _authorize_payment(
-    caller: Caller, platform: Platform, debit_account_id: str, amount: int | None
+    caller: Caller,
+    platform: Platform,
+    debit_account_id: str,
+    amount: int | None,
+    credit_account_id: str | None,
 ) -> None:
     account = _authorize(caller, platform, debit_account_id, Permission.PAYMENT_TRANSFER)
-    _step_up(caller, platform, amount, account["currency"])
+    principal = caller.principal
+    payee_known = (
+        None
+        if credit_account_id is None or principal is None
+        else lambda: service.has_paid(
+            platform,
+            debit_account_id=debit_account_id,
+            credit_account_id=credit_account_id,
+            before_ms=principal.auth_at_ms,
+        )
+    )
+    _step_up(caller, platform, amount=amount, currency=account["currency"], payee_known=payee_known)
 
 
 def _authorize_transfer_request(caller: Caller, platform: Platform, body: TransferIn) -> None:
@@ -243,7 +280,7 @@ def _authorize_transfer_request(caller: Caller, platform: Platform, body: Transf
         return
     if body.debit_account_id is None:
         raise service.PaymentRefused("debit_account_id_invalid", "debit_account_id is required")
-    _authorize_payment(caller, platform, body.debit_account_id, body.amount)
+    _authorize_payment(caller, platform, body.debit_account_id, body.amount, body.credit_account_id)
 
 
 def _authorize_party(caller: Caller, platform: Platform, record: dict[str, Any]) -> None:
@@ -524,8 +561,11 @@ def pay_fx(
     caller: CallerDep,
 ) -> dict[str, Any]:
     if caller.principal is not None:
-        amount = body.source_amount if body.source_amount is not None else body.target_amount
-        _authorize_payment(caller, platform, body.debit_account_id, amount)
+        # The target side is in another currency: only a source amount is comparable with
+        # the policy's thresholds (None makes the policy fail closed).
+        _authorize_payment(
+            caller, platform, body.debit_account_id, body.source_amount, body.credit_account_id
+        )
     result = service.pay_fx(platform, gateway, payment=body.args(), sender=caller.sender)
     return _replayed(response, result)
 

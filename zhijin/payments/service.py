@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from zhijin.chain.errors import NotFound, ZhijinError
 from zhijin.payments import iso20022 as iso
@@ -292,6 +292,28 @@ def statement(
         "entries": entries,
         "next_after_entry": entries[-1]["entry_no"] if len(entries) == limit else None,
     }
+
+
+def has_paid(
+    platform: Platform, *, debit_account_id: str, credit_account_id: str, before_ms: int
+) -> bool:
+    """Whether `debit_account_id` paid `credit_account_id` (a posted debit entry) in a block
+    before `before_ms`: the step-up policy's payee novelty.  The caller passes the time of the
+    user's sign-in, so a payee first paid within this session is still new: a stolen session
+    cannot make a payee "known" with a small payment and then send a large one."""
+    entries = projection.entries_table
+    query = (
+        select(entries.c.entry_no)
+        .where(
+            (entries.c.account_id == debit_account_id)
+            & (entries.c.counterparty_id == credit_account_id)
+            & (entries.c.direction == "debit")
+            & (entries.c.time_ms < before_ms)
+        )
+        .limit(1)
+    )
+    with _read(platform) as conn:
+        return conn.execute(query).first() is not None
 
 
 def get_transfer(platform: Platform, *, transfer_id: str) -> dict[str, Any]:
