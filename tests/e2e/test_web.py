@@ -283,3 +283,16 @@ def test_explorer_and_security_headers(page: Page, server: Server) -> None:
     # Signed out, the money views are not offered.
     expect(page.locator("nav button[data-view=money]")).to_be_hidden()
     assert _console_errors(page) == []
+
+
+def test_an_expired_session_returns_to_the_sign_in_form(page: Page, server: Server) -> None:
+    from zhijin.identity import limits
+
+    _register_and_sign_in(page, "dave@example.com")
+    identity = server.platform.identity
+    real_clock = identity.clock
+    identity.clock = lambda: real_clock() + limits.SESSION_IDLE_MS + 60_000
+    page.locator("nav button[data-view=security]").click()
+    expect(page.locator("#view-signin")).to_be_visible()
+    expect(page.locator("#flash p.bad")).to_contain_text("session_invalid")
+    expect(page.locator("nav button[data-view=money]")).to_be_hidden()

@@ -57,7 +57,15 @@ async function call(method, path, body) {
   });
   const raw = await response.text();
   const data = raw ? parseJson(raw) : null;
-  if (!response.ok) throw new Problem(response.status, data);
+  if (!response.ok) {
+    const problem = new Problem(response.status, data);
+    if (problem.code === "session_invalid" && state.user) {
+      // Expired, revoked or signed out elsewhere: back to the sign-in form.
+      setUser(null);
+      show("signin");
+    }
+    throw problem;
+  }
   return data;
 }
 
