@@ -9,6 +9,12 @@ bodies vouching for its customers).  Each tx carries one transfer; a tx's latenc
 submission to the commit of its block.  A last line measures the contract alone (in memory, no
 signatures, no database), to separate the payments code from the chain's costs.
 
+A paced case per database offers per-tx-signed transfers at a steady PACED_RATE_PER_S for
+PACED_SECONDS: its latencies are those of a load the node carries, where the burst cases'
+latencies are mostly queueing.  Every node case also reports the CPU time (thread time, so
+waiting for the GIL or the database does not count) spent producing blocks and applying the
+payments projection (a background thread competing for the GIL), per transfer.
+
 Reference points: a plain PostgreSQL double-entry ledger does ~10k transfers/s; Fabric 2.5
 ~3k tx/s.
 """
@@ -19,13 +25,21 @@ import hashlib
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
+import threading
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine, text
 
 from zhijin.chain.contract import (
     MEMBER_PREFIX,
@@ -41,7 +55,7 @@ from zhijin.chain.memory import MemoryState
 from zhijin.chain.tx import make_body, sign_batch, sign_tx
 from zhijin.payments import service
 from zhijin.payments.contract import PAYMENTS_CONTRACT
-from zhijin.platform.bench import _run_case, _scratch_schema
+from zhijin.payments.projection import PaymentsProjection
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.runtime import Platform, init_data_dir
 from zhijin.platform.settings import Settings
@@ -53,6 +67,148 @@ SETUP_ITEMS = 100  # accounts or deposits per setup tx
 DEPOSIT_MINOR = 10_000_000
 HOT_DEPOSIT_MINOR = 10**15
 PG_URL = os.environ.get("ZHIJIN_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+CLIENT_THREADS = 2
+SUBMIT_CHUNK = 500  # envelopes per submit call in the burst cases
+PACED_RATE_PER_S = 1_000
+PACED_SECONDS = 10
+PACED_TICK_S = 0.01  # the paced client submits every 10 ms
+COMMIT_WAIT_S_MAX = 600
+
+
+@contextmanager
+def _scratch_schema(database_url: str | None) -> Iterator[str | None]:
+    """PostgreSQL: a fresh schema per case, dropped afterwards; SQLite: the temp directory."""
+    if database_url is None or not database_url.startswith("postgresql"):
+        yield database_url
+        return
+    schema = f"paybench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in database_url else "?"
+    try:
+        yield f"{database_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+class _Latencies:
+    """Commit latencies of a case's txs, recorded by the futures' callbacks."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.ms: list[float] = []
+        self.failures: list[str] = []
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+
+    def watch(self, admission: Any, sent: float) -> None:
+        if not admission.accepted or admission.future is None:
+            self._add(None, f"rejected {admission.code}")
+            return
+
+        def record(future: Future[dict[str, Any]]) -> None:
+            failed = future.exception() is not None or future.result()["status"] != "ok"
+            self._add((time.perf_counter() - sent) * 1000, "tx failed" if failed else None)
+
+        admission.future.add_done_callback(record)
+
+    def _add(self, elapsed_ms: float | None, failure: str | None) -> None:
+        with self._lock:
+            if elapsed_ms is not None:
+                self.ms.append(elapsed_ms)
+            if failure is not None:
+                self.failures.append(failure)
+            if len(self.ms) + len(self.failures) - self.failures.count("tx failed") >= (
+                self.expected
+            ):
+                self.done.set()
+
+    def figures(self, seconds: float) -> dict[str, Any]:
+        latencies = sorted(self.ms)
+        return {
+            "committed": len(latencies) - self.failures.count("tx failed"),
+            "failed_or_rejected": len(self.failures),
+            "seconds": round(seconds, 3),
+            "committed_tx_per_s": round(len(latencies) / seconds),
+            "p50_commit_ms": round(statistics.median(latencies), 1) if latencies else None,
+            "p99_commit_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1)
+            if latencies
+            else None,
+        }
+
+
+def _run_burst(
+    envelopes: list[Any], expected: int, submit: Callable[[list[Any]], list[Any]]
+) -> dict[str, Any]:
+    """Submit every envelope at once from client threads; latency includes queueing."""
+    latencies = _Latencies(expected)
+    chunks = [envelopes[i : i + SUBMIT_CHUNK] for i in range(0, len(envelopes), SUBMIT_CHUNK)]
+
+    def client(worker: int) -> None:
+        for chunk in chunks[worker::CLIENT_THREADS]:
+            sent = time.perf_counter()
+            for admission in submit(chunk):
+                latencies.watch(admission, sent)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(CLIENT_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.done.wait(timeout=COMMIT_WAIT_S_MAX)
+    return latencies.figures(time.perf_counter() - start)
+
+
+def _run_paced(platform: Platform, envelopes: list[Any], rate_per_s: int) -> dict[str, Any]:
+    """Offer per-tx-signed envelopes at a steady rate, PACED_TICK_S apart."""
+    latencies = _Latencies(len(envelopes))
+    per_tick = max(1, round(rate_per_s * PACED_TICK_S))
+    start = time.perf_counter()
+    for index in range(0, len(envelopes), per_tick):
+        delay = start + index / rate_per_s - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent = time.perf_counter()
+        for admission in platform.node.submit_many(envelopes[index : index + per_tick]):
+            latencies.watch(admission, sent)
+    latencies.done.wait(timeout=COMMIT_WAIT_S_MAX)
+    return {"offered_tx_per_s": rate_per_s, **latencies.figures(time.perf_counter() - start)}
+
+
+class _CpuMeter:
+    """Thread CPU time spent in wrapped calls (block production, projection applies)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.seconds += time.thread_time() - started
+                    self.calls += 1
+
+        return timed
+
+
+def _meter(platform: Platform) -> tuple[_CpuMeter, _CpuMeter]:
+    """Meters on the node's block production and the payments projection's applies."""
+    blocks, projection = _CpuMeter(), _CpuMeter()
+    node = platform.node
+    node.produce_block = blocks.wrap(node.produce_block)  # type: ignore[method-assign]
+    for each in platform.projections.projections:
+        if isinstance(each, PaymentsProjection):
+            each.apply = projection.wrap(each.apply)  # type: ignore[method-assign]
+    return blocks, projection
 
 
 def _setup(platform: Platform, owners: list[str]) -> None:
@@ -102,12 +258,12 @@ def _setup(platform: Platform, owners: list[str]) -> None:
 
 
 def _transfer_bodies(
-    platform: Platform, owners: list[str], *, hot: bool, seed: int
+    platform: Platform, owners: list[str], *, count: int, hot: bool, seed: int
 ) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     valid_until = platform.node.clock() + 3_600_000
     bodies = []
-    for index in range(TRANSFERS_PER_CASE):
+    for index in range(count):
         debit = 0 if hot else rng.randrange(len(owners))
         credit = rng.randrange(1, len(owners))
         if credit == debit:
@@ -144,8 +300,31 @@ def _booked(platform: Platform, bodies: list[dict[str, Any]]) -> int:
     return booked
 
 
+def _drive(
+    platform: Platform, keys: list[KeyPair], bodies: list[dict[str, Any]], signing: str
+) -> dict[str, Any]:
+    """Sign the bodies as `signing` says and push them through the node."""
+    by_did = {key.did: key for key in keys}
+    if signing == "paced":
+        signed = [sign_tx(by_did[b["sender"]], b) for b in bodies]
+        return _run_paced(platform, signed, PACED_RATE_PER_S)
+    if signing == "per_tx_signed":
+        envelopes: list[Any] = [sign_tx(by_did[b["sender"]], b) for b in bodies]
+        return _run_burst(envelopes, len(bodies), platform.node.submit_many)
+    member = platform.node.key
+    envelopes = [
+        sign_batch(member, bodies[i : i + BATCH_BODIES])
+        for i in range(0, len(bodies), BATCH_BODIES)
+    ]
+    return _run_burst(
+        envelopes, len(bodies), lambda chunk: [a for e in chunk for a in platform.node.submit(e)]
+    )
+
+
 def run_case(database: str, traffic: str, signing: str, keys: list[KeyPair]) -> dict[str, Any]:
+    """One node case: `signing` is per_tx_signed, member_batch (bursts) or paced."""
     base_url = PG_URL if database == "postgresql" else None
+    count = PACED_RATE_PER_S * PACED_SECONDS if signing == "paced" else TRANSFERS_PER_CASE
     with (
         tempfile.TemporaryDirectory(prefix="zhijin-paybench-") as tmp,
         _scratch_schema(base_url) as case_url,
@@ -158,26 +337,18 @@ def run_case(database: str, traffic: str, signing: str, keys: list[KeyPair]) -> 
             _setup(platform, owners)
             setup_s = time.perf_counter() - started
             bodies = _transfer_bodies(
-                platform, owners, hot=traffic == "hot_account", seed=len(signing)
+                platform, owners, count=count, hot=traffic == "hot_account", seed=len(signing)
             )
-            if signing == "per_tx_signed":
-                by_did = {key.did: key for key in keys}
-                envelopes: list[Any] = [sign_tx(by_did[b["sender"]], b) for b in bodies]
-                figures = _run_case(platform, envelopes, platform.node.submit_many)
-            else:
-                member = platform.node.key
-                envelopes = [
-                    sign_batch(member, bodies[i : i + BATCH_BODIES])
-                    for i in range(0, len(bodies), BATCH_BODIES)
-                ]
-                figures = _run_case(
-                    platform,
-                    envelopes,
-                    lambda chunk: [a for e in chunk for a in platform.node.submit(e)],
-                )
+            platform.projections.wait_for(platform.node.head.height, timeout_s=120)
+            first_block = platform.node.head.height + 1
+            blocks_cpu, projection_cpu = _meter(platform)
+            figures = _drive(platform, keys, bodies, signing)
+            # The projection may trail the chain: its cost counts once it has caught up.
+            platform.projections.wait_for(platform.node.head.height, timeout_s=120)
             booked = _booked(platform, bodies)
             books = service.trial_balance(platform, source="chain")
             assert books["balanced"], books
+            blocks = platform.node.head.height - first_block + 1
     return {
         "bench": "payments",
         "database": database,
@@ -187,10 +358,17 @@ def run_case(database: str, traffic: str, signing: str, keys: list[KeyPair]) -> 
         "transfers": len(bodies),
         "booked": booked,
         "committed_transfers_per_s": figures["committed_tx_per_s"],
+        **({"offered_transfers_per_s": PACED_RATE_PER_S} if signing == "paced" else {}),
         "p50_commit_ms": figures["p50_commit_ms"],
         "p99_commit_ms": figures["p99_commit_ms"],
+        "failed_or_rejected": figures["failed_or_rejected"],
         "seconds": figures["seconds"],
-        "blocks": figures["blocks"],
+        "blocks": blocks,
+        "block_cpu_us_per_transfer": round(blocks_cpu.seconds / len(bodies) * 1e6, 1),
+        "projection_cpu_us_per_transfer": round(projection_cpu.seconds / len(bodies) * 1e6, 1),
+        "projection_cpu_ms_per_block": round(
+            projection_cpu.seconds / max(projection_cpu.calls, 1) * 1e3, 2
+        ),
         "setup_s": round(setup_s, 2),
         "cores": os.cpu_count(),
     }
@@ -275,6 +453,7 @@ def main() -> None:
         for traffic in ("uniform", "hot_account"):
             for signing in ("per_tx_signed", "member_batch"):
                 print(json.dumps(run_case(database, traffic, signing, keys)), flush=True)
+        print(json.dumps(run_case(database, "uniform", "paced", keys)), flush=True)
     print(json.dumps(contract_only()), flush=True)
 
 

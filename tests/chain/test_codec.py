@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zhijin.chain.codec import INT_MAX, INT_MIN, canonical, decode
+from zhijin.chain import codec
+from zhijin.chain.codec import DEPTH_MAX, INT_MAX, INT_MIN, canonical, decode, validate_value
 from zhijin.chain.errors import EncodingError
 
 SAFE_INT = 2**53 - 1  # the reference library (like JCS itself) stops at IEEE-double integers
@@ -108,3 +110,40 @@ def test_large_integers_keep_every_digit() -> None:
     assert canonical({"é": 2**63 - 1, "a": -(2**62)}) == (
         '{"a":-4611686018427387904,"é":9223372036854775807}'.encode()
     )
+
+
+# -- the fast validator agrees with the one-value-per-call reference -----------------------------
+
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**64), max_value=2**64)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def _outcome(check: Any, value: Any) -> Any:
+    try:
+        return check(value)
+    except EncodingError as exc:
+        return exc.code
+
+
+@given(_values)
+def test_validate_value_matches_the_reference(value: Any) -> None:
+    assert _outcome(validate_value, value) == _outcome(codec._validate_recursive, value)
+
+
+@pytest.mark.parametrize("depth", [DEPTH_MAX - 1, DEPTH_MAX, DEPTH_MAX + 1])
+@pytest.mark.parametrize("leaf", [1, "x", None, [], {}])
+def test_validate_value_depth_bound_matches_the_reference(depth: int, leaf: Any) -> None:
+    for wrap in (lambda v: [v], lambda v: {"k": v}):
+        value = leaf
+        for _ in range(depth):
+            value = wrap(value)
+        assert _outcome(validate_value, value) == _outcome(codec._validate_recursive, value)

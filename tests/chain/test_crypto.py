@@ -60,3 +60,13 @@ def test_key_files_are_private_and_round_trip(tmp_path) -> None:
     os.chmod(path, 0o644)
     with pytest.raises(BadKey):
         KeyPair.load(path)
+
+
+def test_verify_refuses_a_changed_message_or_signature() -> None:
+    key = KeyPair.generate()
+    message = b"zhijin"
+    signature = key.sign(message)
+    assert verify(key.public_key, message, signature)
+    assert not verify(key.public_key, message + b"!", signature)
+    assert not verify(key.public_key, message, bytes([signature[0] ^ 1]) + signature[1:])
+    assert not verify(KeyPair.generate().public_key, message, signature)

@@ -38,6 +38,7 @@ __all__ = [
     "validate_value",
 ]
 
+
 def _not_allowed(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
@@ -45,7 +46,9 @@ def _not_allowed(value: Any) -> Any:
 # The standard library's C encoder, built once and called directly: `JSONEncoder.encode` would
 # build a new one (and a circular-reference table) on every call.  Values reach it validated
 # (bounded depth, so no cycles) or, in `canonical_trusted`, produced by code that validated them.
-_c_sorted = c_make_encoder(None, _not_allowed, encode_basestring, None, ":", ",", True, False, False)
+_c_sorted = c_make_encoder(
+    None, _not_allowed, encode_basestring, None, ":", ",", True, False, False
+)
 _c_unsorted = c_make_encoder(
     None, _not_allowed, encode_basestring, None, ":", ",", False, False, False
 )
@@ -107,7 +110,7 @@ def _out_of_range() -> EncodingError:
     return EncodingError("integer_out_of_range", "integers must fit in a signed 64-bit range")
 
 
-def _validate_recursive(value: Any, depth: int) -> bool:
+def _validate_recursive(value: Any, depth: int = 0) -> bool:
     """The domain's rules, one value per call: the reference that `validate_value` speeds up."""
     if depth > DEPTH_MAX:
         raise EncodingError("too_deep", f"nesting deeper than {DEPTH_MAX}")

@@ -68,7 +68,10 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """
     if len(signature) != SIGNATURE_BYTES or len(public_key) != PUBLIC_KEY_BYTES:
         return False
-    if _verify_detached is not None and type(message) is type(signature) is type(public_key) is bytes:
+    if (
+        _verify_detached is not None
+        and type(message) is type(signature) is type(public_key) is bytes
+    ):
         # The detached form checks the same equation without copying the message into a
         # signed-message buffer and out again (crypto_sign_open is built on it).
         return bool(_verify_detached(signature, message, len(message), public_key) == 0)

@@ -44,6 +44,7 @@ from sqlalchemy.pool import NullPool
 
 from zhijin.chain.codec import canonical, decode
 
+SQLITE_CACHE_KIB = 64 * 1024  # page cache per pooled chain-store connection
 PREFETCH_CHUNK = 900  # keys per IN (...) query, below SQLite's bound-parameter limit
 
 __all__ = ["BlockRecord", "ChainStore", "StoredBlock", "StoredTx", "TxRecord"]
@@ -200,10 +201,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_cache(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cursor.close()
+
+
+def make_engine(url: str, *, pooled: bool = False) -> Engine:
+    """An engine for `url`.  SQLite connections are opened per use unless `pooled`: the chain
+    store keeps a few open, so each block's inserts find the index pages in the connection's
+    page cache instead of reading them again from the file."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=NullPool)
+        pool = {"pool_size": 4, "max_overflow": 8} if pooled else {"poolclass": NullPool}
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if pooled:
+            event.listen(engine, "connect", _sqlite_cache)
         return engine
     return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
 
@@ -213,7 +226,7 @@ class ChainStore:
 
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
-        self.engine = engine if engine is not None else make_engine(url)
+        self.engine = engine if engine is not None else make_engine(url, pooled=True)
         self.dialect = self.engine.dialect.name
         self._local = threading.local()
 

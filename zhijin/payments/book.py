@@ -54,7 +54,7 @@ class Env:
 class Book:
     """The tx's working set: records read once, changes undoable per group, written once."""
 
-    __slots__ = ("_ctx", "_dirty", "_event_mark", "_events", "_journal", "_values")
+    __slots__ = ("_ctx", "_dirty", "_encoded", "_event_mark", "_events", "_journal", "_values")
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -63,6 +63,11 @@ class Book:
         self._journal: list[tuple[str, Any, bool]] | None = None
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._event_mark = 0
+        # key -> (record, its JSON) for records whose JSON was built when staged (transfers,
+        # whose event carries the same JSON); flush reuses it if the record is still the one
+        # staged under the key.  Nothing mutates these dicts: the runtime encodes a written
+        # value at once, and an event's attributes are copied into the event.
+        self._encoded: dict[str, tuple[Any, dict[str, Any]]] = {}
 
     # -- reads ---------------------------------------------------------------------------------
     def _load(self, key: str, parse: Any) -> Any:
@@ -107,8 +112,12 @@ class Book:
         self._stage(keys.account(account.id), account)
 
     def put_transfer(self, transfer: Transfer) -> None:
-        self._stage(keys.transfer(transfer.id), transfer)
-        self.emit(EVENT_TRANSFER_CREATED, transfer.to_json())
+        """Stage a new transfer and its event: both carry the same record, encoded once."""
+        key = keys.transfer(transfer.id)
+        record = transfer.to_json()
+        self._stage(key, transfer)
+        self._encoded[key] = (transfer, record)
+        self.emit(EVENT_TRANSFER_CREATED, record)
 
     def put_pending(self, state: PendingState) -> None:
         self._stage(keys.pending(state.transfer_id), state)
@@ -155,15 +164,20 @@ class Book:
     def flush(self) -> None:
         """Stage every changed record and event in the tx's context, in first-change order."""
         invariant(self._journal is None, "flush inside an atomic group")
+        ctx, values, encoded = self._ctx, self._values, self._encoded
         for key in self._dirty:
-            value = self._values[key]
+            value = values[key]
             if value is None:
-                self._ctx.delete(key)
+                ctx.delete(key)
             elif isinstance(value, str):
-                self._ctx.put(key, value)
+                ctx.put(key, value)
             else:
-                self._ctx.put(key, value.to_json())
+                staged = encoded.get(key)
+                ctx.put(
+                    key, staged[1] if staged is not None and staged[0] is value else value.to_json()
+                )
         for event_type, attrs in self._events:
-            self._ctx.emit(event_type, **attrs)
+            ctx.emit(event_type, **attrs)
         self._dirty.clear()
         self._events.clear()
+        encoded.clear()

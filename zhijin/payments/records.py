@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from zhijin.chain.errors import invariant
+
 __all__ = [
     "Account",
     "AccountFlag",
@@ -213,7 +215,27 @@ class Account:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Account:
-        return cls(**{**data, "flags": tuple(data["flags"])})
+        # Positional and field by field: every transfer reads two accounts, and building a
+        # keyword dict first costs more than the record itself.
+        invariant(len(data) == _ACCOUNT_JSON_FIELDS, "an account record has its 16 fields")
+        return cls(
+            data["id"],
+            data["owner"],
+            data["custodian"],
+            data["currency"],
+            data["exponent"],
+            data["kind"],
+            tuple(data["flags"]),
+            data["credit_limit"],
+            data["reference"],
+            data["status"],
+            data["created_at_ms"],
+            data["created_height"],
+            data["debits_pending"],
+            data["debits_posted"],
+            data["credits_pending"],
+            data["credits_posted"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,13 +335,26 @@ class Transfer:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Transfer:
+        invariant(len(data) == _TRANSFER_JSON_FIELDS, "a transfer record has its 17 fields")
         fx = data["fx"]
         return cls(
-            **{
-                **data,
-                "flags": tuple(data["flags"]),
-                "fx": None if fx is None else FxDetails.from_json(fx),
-            }
+            data["id"],
+            data["debit_account_id"],
+            data["credit_account_id"],
+            data["amount"],
+            data["currency"],
+            tuple(data["flags"]),
+            data["pending_id"],
+            data["timeout_ms"],
+            data["product"],
+            data["reference"],
+            data["kind"],
+            data["parent_id"],
+            data["fee_amount"],
+            None if fx is None else FxDetails.from_json(fx),
+            data["created_at_ms"],
+            data["created_height"],
+            data["tx_hash"],
         )
 
 
@@ -423,3 +458,7 @@ class FeeSchedule:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FeeSchedule:
         return cls(**data)
+
+
+_ACCOUNT_JSON_FIELDS = len(Account.__slots__)
+_TRANSFER_JSON_FIELDS = len(Transfer.__slots__)

@@ -99,8 +99,8 @@ def _flags(value: object, known: frozenset[str]) -> tuple[str, ...]:
 def _fields(item: object, known: frozenset[str], not_object: Code) -> dict[str, Any]:
     if type(item) is not dict:
         refuse(not_object, "expected a JSON object")
-    unknown = item.keys() - known
-    if unknown:
+    if not known.issuperset(item):
+        unknown = item.keys() - known
         refuse(
             Code.FIELDS_UNKNOWN if not_object is Code.ITEM_MUST_BE_OBJECT else Code.ARGS_INVALID,
             f"unknown fields: {', '.join(sorted(unknown))}",
@@ -176,16 +176,21 @@ def parse_transfer(item: object) -> TransferRequest:
     if not is_valid_id(transfer_id):
         refuse(Code.ID_INVALID, "id is 1-64 characters of A-Z a-z 0-9 . _ : -")
     transfer_id = str(transfer_id)
-    flags = _flags(fields.get("flags", []), _TRANSFER_FLAGS)
-    if len(_TWO_PHASE.intersection(flags)) > 1:
-        refuse(
-            Code.FLAGS_ARE_MUTUALLY_EXCLUSIVE,
-            "at most one of pending, post_pending_transfer, void_pending_transfer",
+    # Most transfers carry no flags: skip the flag rules then (they cannot apply).
+    flags = _flags(fields["flags"], _TRANSFER_FLAGS) if "flags" in fields else ()
+    if flags:
+        if len(_TWO_PHASE.intersection(flags)) > 1:
+            refuse(
+                Code.FLAGS_ARE_MUTUALLY_EXCLUSIVE,
+                "at most one of pending, post_pending_transfer, void_pending_transfer",
+            )
+        resolving = (
+            TransferFlag.POST_PENDING_TRANSFER in flags
+            or TransferFlag.VOID_PENDING_TRANSFER in flags
         )
-    resolving = (
-        TransferFlag.POST_PENDING_TRANSFER in flags or TransferFlag.VOID_PENDING_TRANSFER in flags
-    )
-    pending = TransferFlag.PENDING in flags
+        pending = TransferFlag.PENDING in flags
+    else:
+        resolving = pending = False
     pending_id = _pending_id(fields.get("pending_id"), resolving=resolving, own_id=transfer_id)
     timeout_ms = _timeout(fields.get("timeout_ms"), pending=pending)
     debit = _account_id(fields.get("debit_account_id"), resolving, Code.DEBIT_ACCOUNT_ID_INVALID)

@@ -41,7 +41,8 @@ class Settings(BaseSettings):
         default=None, description="vault key file (mode 0600); default DATA/vault.key"
     )
     cookie_secure: bool = Field(
-        default=True, description="session cookie is Secure and __Host- (off only for plain-http dev)"
+        default=True,
+        description="session cookie is Secure and __Host- (off only for plain-http dev)",
     )
     password_hashing: Literal["production", "test"] = Field(
         default="production", description="Argon2id parameters; `test` is cheap, never production"
