@@ -42,7 +42,12 @@ class DemoSummary:
 
 def seed_demo(platform: Platform) -> DemoSummary:
     users = seed_identity_demo(platform)
-    end_users = {name: users[name] for name, _login, kind in DEMO_USERS if kind in END_USER_KINDS}
+    # Accounts are named after the login's family name: demo-wang-cny, demo-zhaoshop-cny.
+    end_users = {
+        login.split(".", 1)[0]: users[name]
+        for name, login, kind in DEMO_USERS
+        if kind in END_USER_KINDS
+    }
     payments = seed_payments_demo(platform, end_users)
     gateway = MemberGateway(platform.node)
     hashes = []
