@@ -307,10 +307,21 @@ def notary_verify(
 
 @app.command("reindex")
 def reindex(data: DataOption = DEFAULT_DATA) -> None:
-    """Drop every query table and rebuild it by replaying the chain's blocks."""
+    """Drop every query table and rebuild it by replaying the chain's blocks (on a cluster
+    peer's data directory: its final blocks only, as the running peer projects them)."""
+    from zhijin.chain.genesis import Genesis
     from zhijin.platform.runtime import Platform
 
-    platform = Platform(_settings(data))
+    settings = _settings(data)
+    if settings.genesis_path.exists() and Genesis.load(settings.genesis_path).ordering == (
+        "jetstream"
+    ):
+        from zhijin.platform.cluster import reindex_peer
+
+        applied, final = reindex_peer(data)
+        typer.echo(f"reindexed: {applied} block applications, up to final block {final}")
+        return
+    platform = Platform(settings)
     try:
         blocks = platform.projections.reindex()
     finally:

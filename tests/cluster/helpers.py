@@ -86,11 +86,17 @@ def wait_converged(
     indices: list[int] | None = None,
     timeout_s: float = WAIT_S_MAX,
 ) -> list[dict[str, Any]]:
-    wait_until(
-        lambda: converged(network, log_size=log_size, indices=indices),
-        timeout_s=timeout_s,
-        what=f"peers {indices} to agree on {log_size} txs, final",
-    )
+    try:
+        wait_until(
+            lambda: converged(network, log_size=log_size, indices=indices),
+            timeout_s=timeout_s,
+            what=f"peers {indices} to agree on {log_size} txs, final",
+        )
+    except AssertionError as exc:
+        # Say where each peer stands: a flaky wait is diagnosed from this, not re-run blind.
+        keys = ("height", "final_height", "log_size", "applied_seq", "stream_last_seq")
+        rows = [{k: r.get(k, r.get("error")) for k in keys} for r in statuses(network, indices)]
+        raise AssertionError(f"{exc}; peers: {rows}") from None
     return statuses(network, indices)
 
 

@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
             running.start()
         app.state.platform = running
         app.state.gateway = MemberGateway(running.node)
-        app.state.identity = getattr(running, "identity", None)  # cluster peers: not yet
+        app.state.identity = running.identity
         try:
             yield
         finally:

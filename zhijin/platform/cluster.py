@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,7 @@ from zhijin.chain.contract import ContractRegistry, Member
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.errors import NotFound, ZhijinError
 from zhijin.chain.genesis import Genesis
+from zhijin.chain.membership import MembershipHistory
 from zhijin.chain.node import now_ms
 from zhijin.chain.ordering.jetstream import (
     ClusterNode,
@@ -41,12 +43,24 @@ from zhijin.chain.ordering.jetstream import (
     JetStreamOrderer,
     OrderingSettings,
     StreamCursor,
+    stored_final_height,
 )
 from zhijin.chain.store import make_engine
 from zhijin.chain.tx import Tx, parse_envelope
+from zhijin.identity.anchoring import AuditAnchorer
+from zhijin.identity.chainops import IdentityChain
+from zhijin.identity.personal import PersonalDataService
+from zhijin.identity.service import IdentityService
+from zhijin.identity.setup import create_local_vault_key, load_identity_keys
 from zhijin.platform.contracts import default_projections, default_registry
+from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.projections import ProjectionRunner
-from zhijin.platform.runtime import DEMO_MEMBER_NAMES, DEMO_MEMBER_ROLES, _lock_data_dir
+from zhijin.platform.runtime import (
+    DEMO_MEMBER_NAMES,
+    DEMO_MEMBER_ROLES,
+    _lock_data_dir,
+    build_identity_services,
+)
 from zhijin.platform.settings import Settings
 
 __all__ = [
@@ -66,6 +80,9 @@ NATS_START_S_MAX = 15.0
 PEER_START_S_MAX = 60.0
 CATCH_UP_BLOCKS_MAX = 1_000_000  # one catch-up run never loops for ever
 HTTP_TIMEOUT_S = 10.0
+SIGNATURE_FETCH_AFTER_S = 3.0  # final height stuck this long below the head: ask the peers
+SIGNATURE_FETCH_HEIGHTS_MAX = 16  # heights asked for per round
+SIGNATURE_FETCH_TIMEOUT_S = 2.0
 MEMBERS_MAX_LOCAL = 16
 NATS_SERVERS_ALLOWED = (1, 3, 5)
 NETWORK_FILE = "network.json"
@@ -124,8 +141,9 @@ class ClusterConfig:
 class ClusterPlatform:
     """A member's peer: the node, the JetStream orderer and catch-up, on one data directory.
 
-    It offers what the HTTP app uses of `Platform` (settings, genesis, store, node, status),
-    so `create_app(platform=...)` serves it.
+    It offers what the HTTP app uses of `Platform` (settings, genesis, store, node, status,
+    projections and the identity services, built by the same `build_identity_services`), so
+    `create_app(platform=...)` serves it with every route.
     """
 
     config: ClusterConfig
@@ -137,13 +155,21 @@ class ClusterPlatform:
     orderer: JetStreamOrderer = field(init=False)
     platform_engine: Engine = field(init=False)
     projections: ProjectionRunner = field(init=False)
+    identity: IdentityService = field(init=False)
+    personal: PersonalDataService = field(init=False)
+    identity_gateway: MemberGateway = field(init=False)
+    audit_anchorer: AuditAnchorer = field(init=False)
+    identity_chain: IdentityChain = field(init=False)
     _lock_file: IO[str] | None = field(default=None, init=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False)
+    _recovery: threading.Thread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.settings = Settings(data=Path(self.config.data))
         self.genesis = Genesis.load(self.settings.genesis_path)
         if self.genesis.ordering != "jetstream":
             raise ClusterError("not_a_cluster", "this genesis orders with 'solo', not 'jetstream'")
+        vault_keys = load_identity_keys(self.settings)  # refuses weak production settings
         self._lock_file = _lock_data_dir(self.settings.data)
         key = KeyPair.load(Path(self.config.member_key))
         self.store = ClusterStore(self.settings.chain_database_url())
@@ -169,14 +195,32 @@ class ClusterPlatform:
             head=lambda: self.orderer.finality.final_height,
         )
         self.orderer.final_listeners.append(self.projections.notify)
+        services = build_identity_services(
+            self.settings, self.platform_engine, self.node, vault_keys
+        )
+        self.identity = services.identity
+        self.identity_gateway = services.gateway
+        self.personal = services.personal
+        self.identity_chain = services.chain
+        self.audit_anchorer = services.anchorer
 
     def start(self) -> ClusterPlatform:
         self.orderer.start(catch_up=self.catch_up_from_peers)
         self.projections.catch_up()
         self.projections.start()
+        self.audit_anchorer.start()
+        self._recovery = threading.Thread(
+            target=self._recover_signatures, name="zhijin-signature-recovery", daemon=True
+        )
+        self._recovery.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._recovery is not None:
+            self._recovery.join(SIGNATURE_FETCH_TIMEOUT_S * 3)
+            self._recovery = None
+        self.audit_anchorer.stop()
         self.orderer.stop()
         self.projections.stop()
         self.store.close()
@@ -205,6 +249,54 @@ class ClusterPlatform:
             "projected_height": min(self.projections.heights.values(), default=-1),
             **self.orderer.status(),
         }
+
+    # -- finality recovery: signatures from other peers -------------------------------------------
+    def _recover_signatures(self) -> None:
+        """Ask the other peers for their stored signatures when finality here is stuck.
+
+        Votes normally come from the signature stream.  One can be missing there for good: a
+        member's vote published just before it crashed, or votes a bounded stream dropped
+        before this peer read them.  The other peers keep the quorum signatures of every final
+        block in their block rows, so after `SIGNATURE_FETCH_AFTER_S` without progress this
+        peer fetches those of its first non-final blocks and counts them like votes (same
+        checks: a member's valid signature over a header; another header's quorum halts).
+        """
+        final_seen, since = -1, time.monotonic()
+        while not self._stopping.wait(1.0):
+            try:
+                final = self.orderer.finality.final_height
+                head = self.node.head.height
+                if final != final_seen or final >= head or self.orderer.halted is not None:
+                    final_seen, since = final, time.monotonic()
+                    continue
+                if time.monotonic() - since < SIGNATURE_FETCH_AFTER_S:
+                    continue
+                since = time.monotonic()
+                last = min(head, final + SIGNATURE_FETCH_HEIGHTS_MAX)
+                offered = sum(self._fetch_signatures(h) for h in range(final + 1, last + 1))
+                log.info(
+                    "final height stuck at %d below %d: %d signatures fetched from peers",
+                    final,
+                    head,
+                    offered,
+                )
+            except Exception:
+                log.exception("signature recovery failed; retrying")
+
+    def _fetch_signatures(self, height: int) -> int:
+        offered = 0
+        for peer in self.config.peers:
+            try:
+                response = httpx.get(
+                    f"{peer}/api/v1/cluster/signatures/{height}",
+                    timeout=SIGNATURE_FETCH_TIMEOUT_S,
+                )
+            except httpx.HTTPError:
+                continue
+            if response.status_code == 200:
+                document = response.json()
+                offered += self.orderer.offer_signatures(document["header"], document["signatures"])
+        return offered
 
     # -- catch-up from another peer (past the stream's retention) --------------------------------
     def catch_up_from_peers(self, first_seq: int) -> None:
@@ -308,6 +400,14 @@ def _block(height: int, request: Request) -> dict[str, Any]:
     return block_document(_platform(request.app).store, height)
 
 
+@cluster_router.get("/signatures/{height}", summary="A block's header and stored signatures")
+def _signatures(height: int, request: Request) -> dict[str, Any]:
+    block = _platform(request.app).store.get_block(height) if height > 0 else None
+    if block is None:
+        raise NotFound("block_not_found", f"no block at height {height}")
+    return {"header": block.header_json(), "signatures": block.signatures}
+
+
 @cluster_router.get("/final/{height}", summary="Wait until a block is final on this peer")
 def _final(
     height: int,
@@ -353,6 +453,34 @@ def block_document(store: ClusterStore, height: int) -> dict[str, Any]:
         "batches": batches,
         "cursor": {"seq": cursor.seq, "marker_seq": cursor.marker_seq},
     }
+
+
+def reindex_peer(data: Path) -> tuple[int, int]:
+    """Rebuild a stopped peer's query tables over its final blocks only.
+
+    A running peer projects only blocks a quorum signed (a committed block the consortium did
+    not sign is never shown), so a rebuild must stop at the same place: the highest block whose
+    stored signatures reach the quorum in force before it.  Later blocks are projected by the
+    peer once they are final.  Returns (block applications, final height).
+    """
+    settings = Settings(data=data)
+    genesis = Genesis.load(settings.genesis_path)
+    if genesis.ordering != "jetstream":
+        raise ClusterError("not_a_cluster", "this genesis orders with 'solo', not 'jetstream'")
+    lock = _lock_data_dir(settings.data)  # refuses while the peer runs
+    try:
+        store = ClusterStore(settings.chain_database_url())
+        engine = make_engine(settings.platform_database_url_resolved())
+        try:
+            head = store.head_height() or 0
+            final = stored_final_height(store, MembershipHistory.load(store), head)
+            runner = ProjectionRunner(store, engine, default_projections(), head=lambda: final)
+            return runner.reindex(), final
+        finally:
+            store.close()
+            engine.dispose()
+    finally:
+        lock.close()
 
 
 def serve_peer(config_path: Path) -> None:
@@ -552,6 +680,7 @@ def init_network(
         genesis.save(data / "genesis.json")
         key_path = data / "keys" / f"member-{i}.key"
         key.save(key_path)
+        create_local_vault_key(data / "vault.key")  # this member's identity vault (local)
         config = ClusterConfig(
             data=str(data),
             member_key=str(key_path),
@@ -612,6 +741,7 @@ def lay_out_joining_peer(
         raise ClusterError("data_dir_in_use", f"{data} holds a genesis already")
     (data / "keys").mkdir(parents=True, exist_ok=True)
     genesis.save(data / "genesis.json")
+    create_local_vault_key(data / "vault.key")  # local origin: production brings its own
     if key_path is None:
         key = KeyPair.generate()
         key_path = data / "keys" / "member.key"

@@ -38,12 +38,21 @@ from zhijin.identity.setup import (
     create_local_vault_key,
     load_identity_keys,
 )
+from zhijin.identity.vault import VaultKeys
 from zhijin.platform.contracts import default_projections, default_registry
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.projections import ProjectionRunner
 from zhijin.platform.settings import Settings
 
-__all__ = ["DataDirError", "Platform", "init_data_dir", "load_genesis", "load_node_key"]
+__all__ = [
+    "DataDirError",
+    "IdentityServices",
+    "Platform",
+    "build_identity_services",
+    "init_data_dir",
+    "load_genesis",
+    "load_node_key",
+]
 
 log = logging.getLogger("zhijin.platform")
 
@@ -134,6 +143,39 @@ def check_operator_token(settings: Settings, presented: str) -> bool:
     return hmac.compare_digest(expected, hashlib.sha256(presented.encode()).digest())
 
 
+@dataclass(frozen=True, slots=True)
+class IdentityServices:
+    """The identity services a node runs over its platform database and its chain node."""
+
+    identity: IdentityService
+    gateway: MemberGateway  # this member's key, vouching for the users it authenticated
+    personal: PersonalDataService
+    chain: IdentityChain
+    anchorer: AuditAnchorer  # started and stopped with the node
+
+
+def build_identity_services(
+    settings: Settings, engine: Engine, node: Node, vault_keys: VaultKeys
+) -> IdentityServices:
+    """Identity, personal data, identity chain ops and audit anchoring over `node`.
+
+    One construction path for the solo `Platform` and a cluster peer (`ClusterPlatform`): the
+    services only need a node to read state from and submit to, whatever orders its blocks.
+    Tables are created idempotently; `vault_keys` come from `load_identity_keys`, which
+    refuses weak production settings before any resource is taken.
+    """
+    identity = build_identity(settings, engine, vault_keys)
+    gateway = MemberGateway(node)
+    personal = PersonalDataService(
+        identity=identity,
+        chain_state=lambda: ChainReader(node),
+        chain=GatewayWriter(gateway),
+    )
+    chain = IdentityChain(identity=identity, personal=personal, node=node, gateway=gateway)
+    anchorer = AuditAnchorer(identity.audit, gateway, interval_s=settings.audit_anchor_interval_s)
+    return IdentityServices(identity, gateway, personal, chain, anchorer)
+
+
 @dataclass
 class Platform:
     """A node and its orderer on one data directory, started and stopped together."""
@@ -168,25 +210,14 @@ class Platform:
         self.platform_engine = make_engine(self.settings.platform_database_url_resolved())
         self.projections = ProjectionRunner(self.store, self.platform_engine, default_projections())
         self.node.add_listener(self.projections.notify)
-        # Identity: tables created idempotently; production refuses weak settings here.
-        self.identity = build_identity(self.settings, self.platform_engine, vault_keys)
-        self.identity_gateway = MemberGateway(self.node)
-        self.personal = PersonalDataService(
-            identity=self.identity,
-            chain_state=lambda: ChainReader(self.node),
-            chain=GatewayWriter(self.identity_gateway),
+        services = build_identity_services(
+            self.settings, self.platform_engine, self.node, vault_keys
         )
-        self.identity_chain = IdentityChain(
-            identity=self.identity,
-            personal=self.personal,
-            node=self.node,
-            gateway=self.identity_gateway,
-        )
-        self.audit_anchorer = AuditAnchorer(
-            self.identity.audit,
-            self.identity_gateway,
-            interval_s=self.settings.audit_anchor_interval_s,
-        )
+        self.identity = services.identity
+        self.identity_gateway = services.gateway
+        self.personal = services.personal
+        self.identity_chain = services.chain
+        self.audit_anchorer = services.anchorer
 
     def start(self) -> Platform:
         self.projections.catch_up()

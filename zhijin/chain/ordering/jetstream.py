@@ -51,7 +51,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,6 +85,8 @@ __all__ = [
     "StreamCursor",
     "StreamCutter",
     "StreamNames",
+    "VotePublisher",
+    "stored_final_height",
 ]
 
 log = logging.getLogger("zhijin.chain.jetstream")
@@ -104,7 +106,10 @@ VOTE_QUEUE_MAX = 50_000
 VOTE_BUFFER_HEIGHTS_MAX = 100_000  # future heights whose votes wait for the local block
 STALL_S = 3.0  # no message for this long while the stream has more: re-subscribe
 CUT_RETRY_S = 1.0  # a marker not seen back in the stream after this is published again
-REVOTE_S = 1.0  # own votes for non-final blocks are re-published this often
+VOTE_RETRY_FIRST_S = 0.2  # an own vote the stream did not acknowledge is retried after this,
+VOTE_RETRY_MAX_S = 2.0  # doubling up to this (bounded backoff), until the stream acknowledges it
+VOTE_PUBLISH_PARALLEL_MAX = 64  # own votes in flight at once
+UNACKED_VOTES_MAX = 100_000  # own votes waiting for the stream's acknowledgement
 VOTE_REPLAY_MARGIN_S = 300.0  # a restarted peer re-reads votes from this long before its
 # first non-final block's time (clock skew between members)
 VOTE_LOCATE_S = 2.0  # wait for the first vote at or after that time, else start at the tail
@@ -353,6 +358,8 @@ class NatsLink:
         self._thread = threading.Thread(target=self._run, name=f"nats-{name}", daemon=True)
         self.nc: NatsClient | None = None
         self.js: JetStreamContext | None = None
+        # Called on the loop after every reconnect (e.g. to retry what failed meanwhile).
+        self.reconnect_listeners: list[Callable[[], None]] = []
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -381,6 +388,8 @@ class NatsLink:
 
         async def on_reconnect() -> None:
             log.info("nats %s: reconnected", self.name)
+            for listener in self.reconnect_listeners:
+                listener()
 
         self.nc = await nats.connect(
             servers=self.urls,
@@ -843,6 +852,139 @@ class FinalityTracker:
         return sorted(self._votes)
 
 
+def stored_final_height(store: ChainStore, membership: MembershipHistory, head: int) -> int:
+    """The highest stored block that already holds a quorum of signatures.
+
+    Blocks become final in order, so only the tail after it can be non-final: the scan walks
+    down from `head` and stops at the first final block (bounded by the tail).
+    """
+    for height in range(head, 0, -1):
+        block = store.get_block(height)
+        invariant(block is not None, f"block {height} is missing below the head")
+        assert block is not None
+        members = membership.after(height - 1)
+        signatures = [Signature.from_json(s) for s in block.signatures]
+        weight, _ = valid_signatures(block.header, signatures, members.weights)
+        if weight >= members.quorum_weight:
+            return height
+    return 0
+
+
+# -- own votes: published until the stream acknowledges them ------------------------------------
+
+
+@dataclass(slots=True)
+class _Unacked:
+    vote: BlockVote
+    attempts: int = 0
+    due: float = 0.0  # monotonic time of the next attempt
+
+
+class VotePublisher:
+    """This peer's votes, each published until the signature stream acknowledges it.
+
+    Finality *here* is no reason to stop: while the stream elects a new leader it refuses
+    publishes (`NoStreamResponseError`), and this peer may meanwhile finalise a block with the
+    other members' votes while its own never reached the stream; the others may then need
+    exactly that vote, and would wait for it forever.  A vote the stream acknowledged (a
+    duplicate acknowledgement included) is stored on a quorum of its servers, so every peer
+    reads it; only then is it dropped here.  Retries back off per vote from
+    `VOTE_RETRY_FIRST_S` to `VOTE_RETRY_MAX_S`, at most `VOTE_PUBLISH_PARALLEL_MAX` are in
+    flight, and a reconnect makes every waiting vote due at once.
+
+    `add` and `retry_now` may be called from any thread; `run` runs on the NATS loop.
+    """
+
+    def __init__(
+        self,
+        publish: Callable[[BlockVote], Awaitable[Any]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._publish = publish
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._unacked: OrderedDict[str, _Unacked] = OrderedDict()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self.acked = 0
+        self.failures = 0
+
+    def add(self, vote: BlockVote) -> None:
+        with self._lock:
+            if vote.msg_id in self._unacked:
+                return
+            if len(self._unacked) >= UNACKED_VOTES_MAX:
+                _, dropped = self._unacked.popitem(last=False)
+                log.error("too many unacknowledged votes: giving up on %d", dropped.vote.height)
+            self._unacked[vote.msg_id] = _Unacked(vote, due=self._clock())
+        self._wake_up()
+
+    def retry_now(self) -> None:
+        now = self._clock()
+        with self._lock:
+            for entry in self._unacked.values():
+                entry.due = now
+        self._wake_up()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._unacked)
+
+    def _wake_up(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(wake.set)
+
+    async def run(self, stopping: threading.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while not stopping.is_set():
+            if not await self.publish_due():
+                await self._sleep_until_due()
+
+    async def publish_due(self) -> bool:
+        """One round: publish the votes that are due; returns whether there were any."""
+        now = self._clock()
+        with self._lock:
+            due = [e for e in self._unacked.values() if e.due <= now][:VOTE_PUBLISH_PARALLEL_MAX]
+        if not due:
+            return False
+        outcomes = await asyncio.gather(
+            *(self._publish(e.vote) for e in due), return_exceptions=True
+        )
+        now = self._clock()
+        with self._lock:
+            for entry, outcome in zip(due, outcomes, strict=True):
+                if not isinstance(outcome, BaseException):
+                    self._unacked.pop(entry.vote.msg_id, None)
+                    self.acked += 1
+                    continue
+                self.failures += 1
+                entry.attempts += 1
+                entry.due = now + min(
+                    VOTE_RETRY_MAX_S, VOTE_RETRY_FIRST_S * 2 ** min(entry.attempts - 1, 16)
+                )
+                if entry.attempts == 1 or entry.attempts % 10 == 0:
+                    log.info(
+                        "vote for %d not stored yet after %d attempt(s) (%r); retrying",
+                        entry.vote.height,
+                        entry.attempts,
+                        outcome,
+                    )
+        return True
+
+    async def _sleep_until_due(self) -> None:
+        assert self._wake is not None
+        with self._lock:
+            next_due = min((e.due for e in self._unacked.values()), default=None)
+        wait_s = 0.5 if next_due is None else min(0.5, max(0.0, next_due - self._clock()))
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=wait_s)
+
+
 # -- the orderer: stream reader, applier and finality threads -----------------------------------
 
 
@@ -894,7 +1036,8 @@ class JetStreamOrderer:
         self._threads: list[threading.Thread] = []
         self._tasks: list[Future[Any]] = []
         self._proposed: tuple[int, int, float] = (0, 0, 0.0)  # height, first seq, when
-        self._own_votes: OrderedDict[int, BlockVote] = OrderedDict()
+        self.votes = VotePublisher(self._send_vote)
+        self.link.reconnect_listeners.append(self.votes.retry_now)
         self._counted_head = node.head.height  # heights the finality thread has seen commit
         node.orderer = self
 
@@ -903,21 +1046,7 @@ class JetStreamOrderer:
         return self.finality.halted
 
     def _final_start(self) -> int:
-        """The highest stored block that already holds a quorum of signatures.
-
-        Blocks become final in order, so only the tail after it can be non-final: the scan
-        walks down from the head and stops at the first final block (bounded by the tail).
-        """
-        membership = self.node.membership
-        for height in range(self.node.head.height, 0, -1):
-            block = self.store.get_block(height)
-            assert block is not None
-            members = membership.after(height - 1)
-            signatures = [Signature.from_json(s) for s in block.signatures]
-            weight, _ = valid_signatures(block.header, signatures, members.weights)
-            if weight >= members.quorum_weight:
-                return height
-        return 0
+        return stored_final_height(self.store, self.node.membership, self.node.head.height)
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self, catch_up: Callable[[int], None] | None = None) -> None:
@@ -948,8 +1077,13 @@ class JetStreamOrderer:
                 listeners=self.final_listeners,
             )
             self._counted_head = self.node.head.height
+        # Votes for blocks not final here are published again.  A vote for a block final here
+        # that never reached the stream before a crash is not re-published (that would fill a
+        # bounded stream with old votes): a peer that needs it fetches the stored quorum
+        # signatures from the other peers instead (`offer_signatures`, cluster.py).
         for height in range(self.finality.final_height + 1, self.node.head.height + 1):
             self._queue_own_vote(height)
+        self._tasks.append(self.link.spawn(self.votes.run(self._stopping)))
         self._tasks.append(self.link.spawn(self._read_orders()))
         self._tasks.append(self.link.spawn(self._read_votes()))
         for target, name in ((self._apply_loop, "applier"), (self._finality_loop, "finality")):
@@ -1153,6 +1287,7 @@ class JetStreamOrderer:
                 log.info("subscribe to %s failed (%r); retrying", stream, exc)
                 await asyncio.sleep(FAILURE_BACKOFF_S)
                 continue
+            log.info("reading %s from %d", stream, next_seq)
             quiet_since = time.monotonic()
             try:
                 while not self._stopping.is_set():
@@ -1184,6 +1319,11 @@ class JetStreamOrderer:
                             )
                             return
                     next_seq = await handle(msg)
+            except Exception:
+                # A reader that died here would leave this peer deaf to the stream with no
+                # sign but a stalled height: log it and read again from where it stood.
+                log.exception("reading %s failed at %d; re-subscribing", stream, next_seq)
+                await asyncio.sleep(FAILURE_BACKOFF_S)
             finally:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
@@ -1304,26 +1444,33 @@ class JetStreamOrderer:
         own = next((s for s in block.signatures if s["signer"] == self.node.key.did), None)
         if own is None:
             return
-        vote = BlockVote(height, block.header, Signature.from_json(own))
-        self._own_votes[height] = vote
-        self._publish_vote(vote)
+        self.votes.add(BlockVote(height, block.header, Signature.from_json(own)))
         # Wake the finality thread: votes that arrived before this block can now count.
         with contextlib.suppress(queue.Full):
             self._votes.put_nowait((0, b""))
 
-    def _publish_vote(self, vote: BlockVote) -> None:
-        async def send() -> None:
+    def offer_signatures(self, header: Mapping[str, Any], signatures: Sequence[Any]) -> int:
+        """Count signatures over `header` obtained elsewhere (another peer's stored block) as
+        votes; they pass the same checks as votes from the stream.  Returns how many queued."""
+        encoded = canonical(BlockHeader.from_json(header).to_json())
+        height = int(header["height"])
+        queued = 0
+        for item in signatures:
+            vote = BlockVote(height, encoded, Signature.from_json(item))
             try:
-                await self._js().publish(
-                    self.names.sig_subject,
-                    vote.encode(),
-                    timeout=PUBLISH_TIMEOUT_S,
-                    headers={"Nats-Msg-Id": vote.msg_id},
-                )
-            except Exception as exc:
-                log.info("vote for %d not published yet (%r); will retry", vote.height, exc)
+                self._votes.put_nowait((-1, vote.encode()))
+                queued += 1
+            except queue.Full:
+                break
+        return queued
 
-        self.link.spawn(send())
+    async def _send_vote(self, vote: BlockVote) -> None:
+        await self._js().publish(
+            self.names.sig_subject,
+            vote.encode(),
+            timeout=PUBLISH_TIMEOUT_S,
+            headers={"Nats-Msg-Id": vote.msg_id},
+        )
 
     def _maybe_propose(self) -> None:
         cutter = self.cutter
@@ -1368,7 +1515,6 @@ class JetStreamOrderer:
 
     # -- finality --------------------------------------------------------------------------------
     def _finality_loop(self) -> None:
-        last_revote = time.monotonic()
         while not self._stopping.is_set():
             try:
                 seq, data = self._votes.get(timeout=0.2)
@@ -1381,9 +1527,6 @@ class JetStreamOrderer:
                         self.finality.on_commit(height)
                 else:
                     self._on_vote_message(seq, data, head)
-                if time.monotonic() - last_revote > REVOTE_S:
-                    last_revote = time.monotonic()
-                    self._revote()
             except Exception:
                 log.exception("finality bookkeeping failed")
                 time.sleep(FAILURE_BACKOFF_S)
@@ -1405,14 +1548,6 @@ class JetStreamOrderer:
             self.finality.on_commit(height)
         self.finality.on_vote(vote, head)
 
-    def _revote(self) -> None:
-        final = self.finality.final_height
-        while self._own_votes and next(iter(self._own_votes)) <= final:
-            self._own_votes.popitem(last=False)
-        for height, vote in list(self._own_votes.items())[:64]:
-            if not self.finality.is_final(height):
-                self._publish_vote(vote)
-
     # -- status ----------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         head = self.node.head
@@ -1429,6 +1564,7 @@ class JetStreamOrderer:
             "markers_ignored": self.cutter.markers_ignored,
             "skipped_msgs": self.cutter.skipped,
             "rejected_votes": self.finality.rejected_votes,
+            "votes_unacked": self.votes.pending(),
             "vote_start_seq": self.stats.vote_start_seq,
             "resubscribes": self.stats.resubscribes,
             "blocks_applied": self.stats.blocks,
