@@ -42,6 +42,8 @@ policy.read                         - - a a a a a a
 audit_log.read                      - - - - m a a -
 audit_log.verify                    - - - - - a a -
 profile.update                      o o - - - - - -
+account.open                        - - m - - - - -
+account.status                      - - m - m - - -
 payment.transfer                    o o - - - - - -
 loan.apply                          o o - - - - - -
 loan.approve                        - - m m - - - -

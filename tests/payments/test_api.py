@@ -524,3 +524,50 @@ def test_a_new_payee_needs_a_step_up_a_payee_paid_before_sign_in_does_not(api: A
     assert again.status_code == 401 and again.json()["code"] == "step_up_required"
     assert api.get("/api/v1/transfers/n-2").status_code == 404
     assert api.get("/api/v1/accounts/n-alice").json()["balance_posted"] == 10_000_000 - 201_100
+
+
+def test_bank_staff_open_and_freeze_accounts_customers_cannot(api: Api) -> None:
+    from tests.platform.users import create_staff, me, register_and_login
+    from zhijin.identity.rbac import Role
+
+    books(api)
+    client = api.client
+    alice = register_and_login(client)
+    alice_did = me(client, alice)["did"]
+    officer = create_staff(client, roles={Role.BANK_OFFICER})
+    compliance = create_staff(client, roles={Role.COMPLIANCE_OFFICER})
+    risk = create_staff(client, roles={Role.RISK_ANALYST})
+
+    opened = client.post("/api/v1/accounts", json=account("o-alice", alice_did), headers=officer)
+    assert opened.status_code == 200, opened.text
+    assert opened.json()["account"]["custodian"] == api.member
+    assert opened.json()["account"]["owner"] == alice_did
+    refused = client.post("/api/v1/accounts", json=account("o-x", alice_did), headers=risk)
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+    assert api.get("/api/v1/accounts/o-x").status_code == 404
+
+    api.ok("/api/v1/transfers", move("o-dep", "settle-cny", "o-alice", 5_000))
+    own_freeze = client.post(
+        "/api/v1/accounts/o-alice/status", json={"status": "frozen"}, headers=alice
+    )
+    assert own_freeze.status_code == 403
+    frozen = client.post(
+        "/api/v1/accounts/o-alice/status", json={"status": "frozen"}, headers=compliance
+    )
+    assert frozen.status_code == 200, frozen.text
+    assert api.get("/api/v1/accounts/o-alice").json()["status"] == "frozen"
+    credit = api.post("/api/v1/transfers", move("o-dep2", "settle-cny", "o-alice", 5_000))
+    assert credit.status_code == 422 and credit.json()["code"] == "credit_account_frozen"
+    paid = client.post(
+        "/api/v1/transfers", json=move("o-1", "o-alice", "settle-cny", 100), headers=alice
+    )
+    assert paid.status_code == 422 and paid.json()["code"] == "debit_account_frozen", paid.text
+
+    # Staff grants are privileged: the audit log names who opened and who froze.
+    identity = client.app.state.identity  # type: ignore[attr-defined]
+    officer_id = me(client, officer)["user_id"]
+    compliance_id = me(client, compliance)["user_id"]
+    entries = identity.audit.entries(limit=500)
+    actions = {(e.actor, e.action, e.target, e.outcome) for e in entries}
+    assert (f"user:{officer_id}", "account.open", "account:o-alice", "granted") in actions
+    assert (f"user:{compliance_id}", "account.status", "account:o-alice", "granted") in actions

@@ -80,6 +80,8 @@ class Permission(enum.StrEnum):
     AUDIT_LOG_VERIFY = "audit_log.verify"
     # Writes.
     PROFILE_UPDATE = "profile.update"
+    ACCOUNT_OPEN = "account.open"
+    ACCOUNT_STATUS = "account.status"  # freeze, unfreeze, close
     PAYMENT_TRANSFER = "payment.transfer"
     LOAN_APPLY = "loan.apply"
     LOAN_APPROVE = "loan.approve"
@@ -154,6 +156,8 @@ MATRIX: Mapping[Role, Mapping[Permission, Scope]] = {
         Permission.PERSONAL_DATA_READ: Scope.MEMBER,
         Permission.USER_READ: Scope.MEMBER,
         Permission.POLICY_READ: Scope.ALL,
+        Permission.ACCOUNT_OPEN: Scope.MEMBER,
+        Permission.ACCOUNT_STATUS: Scope.MEMBER,
         Permission.LOAN_APPROVE: Scope.MEMBER,
         Permission.LOAN_PRODUCT_CREATE: Scope.MEMBER,
         Permission.LOAN_PRODUCT_APPROVE: Scope.MEMBER,
@@ -181,6 +185,7 @@ MATRIX: Mapping[Role, Mapping[Permission, Scope]] = {
         Permission.USER_READ: Scope.MEMBER,
         Permission.POLICY_READ: Scope.ALL,
         Permission.AUDIT_LOG_READ: Scope.MEMBER,
+        Permission.ACCOUNT_STATUS: Scope.MEMBER,
         Permission.KYC_REVIEW: Scope.MEMBER,
         Permission.CREDENTIAL_REVOKE: Scope.MEMBER,
         Permission.RISK_CASE_MANAGE: Scope.MEMBER,

@@ -320,10 +320,15 @@ def open_account(
     gateway: GatewayDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
-    if caller.principal is not None:
-        # The identity domain has no account-opening permission yet: the operator opens them.
-        raise Forbidden("permission_denied", "accounts are opened by the member's operator")
-    result = service.open_account(platform, gateway, account=body.args(), sender=caller.sender)
+    if caller.principal is not None and caller.identity is not None:
+        # Bank staff open accounts in their member's name (the member is the custodian); an
+        # end user has no `account.open` grant, and the refusal is audited like any other.
+        caller.identity.authorize(
+            principal=caller.principal,
+            permission=Permission.ACCOUNT_OPEN,
+            resource=Resource(kind="account", id=body.id, member_did=platform.node.key.did),
+        )
+    result = service.open_account(platform, gateway, account=body.args())
     return _replayed(response, result)
 
 
@@ -406,8 +411,9 @@ def set_status(
     body: StatusIn,
     platform: PlatformDep,
     gateway: GatewayDep,
-    _operator: OperatorDep,
+    caller: CallerDep,
 ) -> dict[str, Any]:
+    _authorize(caller, platform, account_id, Permission.ACCOUNT_STATUS)
     result = service.set_account_status(
         platform, gateway, account_id=account_id, status=body.status.value
     )
