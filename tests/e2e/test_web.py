@@ -296,3 +296,12 @@ def test_an_expired_session_returns_to_the_sign_in_form(page: Page, server: Serv
     expect(page.locator("#view-signin")).to_be_visible()
     expect(page.locator("#flash p.bad")).to_contain_text("session_invalid")
     expect(page.locator("nav button[data-view=money]")).to_be_hidden()
+
+
+def test_assets_answer_head_and_unknown_assets_are_404(server: Server) -> None:
+    for path in ("/", "/web/app.js", "/web/app.css"):
+        response = httpx.head(server.base + path)
+        assert response.status_code == 200, path
+    missing = httpx.get(server.base + "/web/../genesis.json")
+    assert missing.status_code == 404
+    assert httpx.get(server.base + "/web/keys").status_code == 404

@@ -50,11 +50,11 @@ def install_web(app: FastAPI) -> None:
             response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
 
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> HTMLResponse:
         return HTMLResponse(_read("index.html"), headers={"Cache-Control": "no-cache"})
 
-    @app.get("/web/{name}", include_in_schema=False)
+    @app.api_route("/web/{name}", methods=["GET", "HEAD"], include_in_schema=False)
     def asset(name: str) -> Response:
         media_type = ASSETS.get(name)
         if media_type is None:
