@@ -147,3 +147,16 @@ def test_validate_value_depth_bound_matches_the_reference(depth: int, leaf: Any)
         for _ in range(depth):
             value = wrap(value)
         assert _outcome(validate_value, value) == _outcome(codec._validate_recursive, value)
+
+
+@given(json_values(INT_MIN, INT_MAX))
+@settings(max_examples=200)
+def test_decode_trusted_reads_back_what_canonical_wrote(value: Any) -> None:
+    encoded = canonical(value)
+    assert codec.decode_trusted(encoded) == decode(encoded)
+
+
+@pytest.mark.parametrize("data", [b"", b"{", b'{"a":1} x', b'"a"]'])
+def test_decode_trusted_refuses_what_is_not_one_json_value(data: bytes) -> None:
+    with pytest.raises(EncodingError):
+        codec.decode_trusted(data)

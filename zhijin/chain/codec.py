@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.scanner
+from collections.abc import Callable
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -34,6 +36,8 @@ __all__ = [
     "canonical",
     "canonical_trusted",
     "decode",
+    "decode_trusted",
+    "json_string_text",
     "sha256",
     "validate_value",
 ]
@@ -175,6 +179,10 @@ def canonical_trusted(value: Any) -> bytes:
     return encoded if encoded.isascii() else canonical(value)
 
 
+# One string as canonical JSON text: quoted, with ECMAScript escaping (the C function).
+json_string_text: Callable[[str], str] = encode_basestring
+
+
 def _no_float(text: str) -> Any:
     raise EncodingError("float_not_allowed", "floats are not allowed; use integers or strings")
 
@@ -205,6 +213,30 @@ def decode(data: bytes | str) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise EncodingError("malformed_json", f"not valid JSON: {exc}") from exc
     validate_value(value)
+    return value
+
+
+# The standard library's C scanner with default settings, called directly: `json.loads(bytes)`
+# would detect the encoding and run two regular expressions around the same scan.  No Python
+# hook runs inside it, so sharing one across threads is safe (as `json.loads` itself does).
+_plain_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def decode_trusted(data: bytes) -> Any:
+    """Parse bytes this node (or a block it verified) encoded canonically, without re-checking.
+
+    For state values, stored tx bodies and results only: they were in the canonical domain when
+    written (`canonical` validated them, admission and `chain verify` check bodies strictly),
+    so the strict decoder's duplicate-key, float and range checks could never fire on them.
+    Untrusted input (envelopes, files, peers) goes through `decode`.
+    """
+    try:
+        text = data.decode("utf-8")
+        value, end = _plain_scan(text, 0)
+    except (StopIteration, ValueError) as exc:  # ValueError covers bad JSON and bad UTF-8
+        raise EncodingError("malformed_json", "stored value is not JSON") from exc
+    if end != len(text):
+        raise EncodingError("malformed_json", "stored value has trailing data")
     return value
 
 

@@ -2,8 +2,9 @@
 
 A contract is a name, a version and a table of methods.  A method is a plain function
 `method(ctx, args) -> return value`: it reads state through `ctx.get`/`ctx.scan`, stages writes
-with `ctx.put`/`ctx.delete`, emits events with `ctx.emit`, and may call another contract's method
-with `ctx.call`.  It must be deterministic: no wall clock (use `ctx.block.time_ms`), no
+with `ctx.put`/`ctx.delete`, emits events with `ctx.emit` (or `ctx.put(key, record, event=...)`,
+which writes a record and emits it as an event's attributes, validating it once), and may call
+another contract's method with `ctx.call`.  It must be deterministic: no wall clock (use `ctx.block.time_ms`), no
 randomness, no I/O, no floats.  Raising `ContractError` fails the transaction: it is recorded
 with the error code and none of its writes or events survive.
 
@@ -13,13 +14,18 @@ only through that domain's methods (`ctx.call`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from zhijin.chain import limits
-from zhijin.chain.codec import canonical, validate_value
+from zhijin.chain.codec import (
+    canonical,
+    canonical_trusted,
+    decode_trusted,
+    json_string_text,
+    validate_value,
+)
 from zhijin.chain.errors import ContractError, InvariantViolation, ZhijinError, invariant
 
 __all__ = [
@@ -35,6 +41,7 @@ __all__ = [
     "apply_tx",
     "execute_tx",
     "run_end_block",
+    "tx_info",
 ]
 
 GOVERNANCE_PREFIX = "governance/"
@@ -88,9 +95,10 @@ class Member:
 
 Method = Callable[["Context", dict[str, Any]], Any]
 BlockHook = Callable[["Context"], None]
-# Keys a tx will probably read, given (sender, method, args): the node fetches them for a whole
-# block in one query.  Only a speed hint; execution is correct whatever it returns.
-Prefetch = Callable[[str, str, dict[str, Any]], list[str]]
+# Keys a tx will probably read, given the tx as its method will see it (sender, signer, vouched,
+# method, ...) and its args: the node fetches them for a whole block in one query.  Only a speed
+# hint; execution is correct whatever it returns.
+Prefetch = Callable[[TxInfo, dict[str, Any]], list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +141,9 @@ class _Deleted:
 DELETED: Any = _Deleted()
 
 
-_loads = json.loads
+# State values were canonical when written (`Context.put` validates them), so reads decode
+# them without the strict decoder's checks, which could never fire on them.
+_loads = decode_trusted
 
 
 class BlockState:
@@ -193,6 +203,11 @@ def _merged_scan(
     return rows[:limit]
 
 
+def _quoted(text: str) -> bytes:
+    """`text` as a canonical JSON string in UTF-8 (raises UnicodeEncodeError on surrogates)."""
+    return json_string_text(text).encode("utf-8")
+
+
 @dataclass(slots=True)
 class TxOutcome:
     """What one transaction did: recorded in the block whether it succeeded or failed."""
@@ -203,6 +218,41 @@ class TxOutcome:
     message: str | None = None
     value: Any = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    # Event index -> its attrs' canonical bytes, for the events whose bytes were made anyway
+    # (a value written and emitted by `put(key, value, event=...)`); None when there are none.
+    encoded_events: dict[int, bytes] | None = None
+
+    def encoded(self, as_json: dict[str, Any] | None = None) -> bytes:
+        """`canonical(self.to_json())`, reusing the event bytes `put(..., event=)` made.
+
+        `as_json` is `self.to_json()` when the caller has built it already.
+
+        Everything in a success was validated when made (`Context.put`/`emit`, `execute_tx`).
+        When no event has bytes already, one encoder pass over the whole result is cheapest;
+        otherwise the parts are joined: the wrapper's keys are ASCII and in JCS order (events <
+        return < status < tx_hash; attrs < type), so the join is the canonical form and a
+        record written and emitted is encoded once.
+        """
+        known = self.encoded_events
+        if not self.ok or not known:
+            return canonical_trusted(self.to_json() if as_json is None else as_json)
+        try:
+            parts = [b'{"events":[']
+            for index, event in enumerate(self.events):
+                attrs = known.get(index)
+                encoded_attrs = canonical_trusted(event["attrs"]) if attrs is None else attrs
+                parts += (b'{"attrs":', encoded_attrs, b',"type":', _quoted(event["type"]), b"},")
+            parts[-1] = b"}"  # no comma after the last event
+            parts += (
+                b'],"return":',
+                canonical_trusted(self.value),
+                b',"status":"ok","tx_hash":',
+                _quoted(self.tx_hash),
+                b"}",
+            )
+        except UnicodeEncodeError:  # a lone surrogate in a type: the full path names it
+            return canonical(self.to_json())
+        return b"".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {"tx_hash": self.tx_hash, "status": "ok" if self.ok else "failed"}
@@ -220,7 +270,9 @@ class Context:
 
     __slots__ = (
         "_depth",
+        "_encoded_events",
         "_events",
+        "_root",
         "_staged",
         "_state",
         "block",
@@ -242,6 +294,7 @@ class Context:
         events: list[dict[str, Any]] | None = None,
         depth: int = 0,
         caller: str | None = None,
+        root: Context | None = None,
     ) -> None:
         self.registry = registry
         # The contract that reached this method through ctx.call; None for a direct tx.
@@ -252,6 +305,10 @@ class Context:
         self.contract = contract
         self._staged: dict[str, Any] = {} if staged is None else staged
         self._events: list[dict[str, Any]] = [] if events is None else events
+        # The tx's outermost context (this one for a direct tx), which holds the tx's
+        # event index -> attrs bytes for events made by `put(..., event=)`, created on first use.
+        self._root: Context = self if root is None else root
+        self._encoded_events: dict[int, bytes] | None = None
         self._depth = depth
 
     # -- reads ---------------------------------------------------------------------------------
@@ -283,22 +340,42 @@ class Context:
                 "too_many_writes", f"at most {limits.WRITES_PER_TX_MAX} writes per tx"
             )
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: Any, *, event: str | None = None) -> None:
+        """Stage `value` under `key`; with `event`, also emit the value as that event's attrs.
+
+        `put(key, record, event="created")` is `put(key, record)` then
+        `emit("created", **record)`, with the record validated once for both.
+        """
         self._check_key(key)
         invariant(value is not None, "store None with delete()")
-        self._staged[key] = canonical(value)  # validates: no floats, no huge integers
+        if event is not None:
+            invariant(type(value) is dict, "an event's attributes are an object")
+            self._check_event_room()
+        encoded = canonical(value)  # validates: no floats, no huge integers
+        self._staged[key] = encoded
+        if event is not None:
+            # A shallow copy, as `emit(**attrs)` makes: the event keeps the value as written.
+            root = self._root
+            if root._encoded_events is None:
+                root._encoded_events = {}
+            root._encoded_events[len(self._events)] = encoded
+            self._events.append({"type": f"{self.contract}.{event}", "attrs": dict(value)})
 
     def delete(self, key: str) -> None:
         self._check_key(key)
         self._staged[key] = DELETED
 
     def emit(self, event_type: str, **attrs: Any) -> None:
+        self._check_event_room()
+        # Validated only: small attrs are cheapest encoded with the whole result at the seal.
+        validate_value(attrs)
+        self._events.append({"type": f"{self.contract}.{event_type}", "attrs": attrs})
+
+    def _check_event_room(self) -> None:
         if len(self._events) >= limits.EVENTS_PER_TX_MAX:
             raise ContractError(
                 "too_many_events", f"at most {limits.EVENTS_PER_TX_MAX} events per tx"
             )
-        validate_value(attrs)
-        self._events.append({"type": f"{self.contract}.{event_type}", "attrs": attrs})
 
     # -- composition ---------------------------------------------------------------------------
     def call(self, contract: str, method: str, args: dict[str, Any]) -> Any:
@@ -318,6 +395,7 @@ class Context:
             events=self._events,
             depth=self._depth + 1,
             caller=self.contract,
+            root=self._root,
         )
         return target.methods[method](callee, args)
 
@@ -342,12 +420,32 @@ def execute_tx(
     ctx = Context(registry=registry, state=state, tx=tx, block=block, contract=contract.name)
     try:
         value = method(ctx, args)
-        validate_value(value)
+        validate_value(value)  # encoded with the result (`TxOutcome.encoded`) at the seal
     except ZhijinError as exc:
         return TxOutcome(tx.tx_hash, ok=False, code=exc.code, message=exc.message)
     staged, events = ctx.staged()
     state.writes.update(staged)
-    return TxOutcome(tx.tx_hash, ok=True, value=value, events=events)
+    return TxOutcome(
+        tx.tx_hash,
+        ok=True,
+        value=value,
+        events=events,
+        encoded_events=ctx._encoded_events,
+    )
+
+
+def tx_info(tx_hash: str, signer: str, body: Mapping[str, Any]) -> TxInfo:
+    """The tx as its contract method (and its prefetch hint) sees it."""
+    sender = body["sender"]
+    return TxInfo(
+        tx_hash=tx_hash,
+        sender=sender,
+        signer=signer,
+        nonce=body["nonce"],
+        contract=body["contract"],
+        method=body["method"],
+        vouched=signer != sender,
+    )
 
 
 def apply_tx(
@@ -358,29 +456,23 @@ def apply_tx(
     tx_hash: str,
     signer: str,
     body: dict[str, Any],
+    info: TxInfo | None = None,
 ) -> TxOutcome:
     """The chain's rule for one admitted tx, shared by the node and `chain verify`.
 
     A tx past its `valid_until` is recorded as expired; a signer other than the sender must be
-    a member (as of this block's state); otherwise the contract method runs.
+    a member (as of this block's state); otherwise the contract method runs.  `info` is
+    `tx_info(tx_hash, signer, body)` when the caller already built it (the node, for prefetch).
     """
     if body["valid_until"] < block.time_ms:
         return TxOutcome(tx_hash, ok=False, code="expired", message="valid_until passed")
-    sender = body["sender"]
-    vouched = signer != sender
-    if vouched and not state.exists(MEMBER_PREFIX + signer):
+    if info is None:
+        info = tx_info(tx_hash, signer, body)
+    invariant(info.tx_hash == tx_hash and info.signer == signer, "tx info of another tx")
+    if info.vouched and not state.exists(MEMBER_PREFIX + signer):
         return TxOutcome(
             tx_hash, ok=False, code="unauthorized_signer", message="signer is not a member"
         )
-    info = TxInfo(
-        tx_hash=tx_hash,
-        sender=sender,
-        signer=signer,
-        nonce=body["nonce"],
-        contract=body["contract"],
-        method=body["method"],
-        vouched=vouched,
-    )
     return execute_tx(registry, state, info, block, body["args"])
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import bisect
-import json
 from typing import Any
 
-from zhijin.chain.codec import canonical
+from zhijin.chain.codec import canonical, decode_trusted
 from zhijin.chain.contract import BlockState
 
 
 class MemoryState:
     """Committed key-value state held as canonical bytes, with ordered keys for prefix scans.
 
-    Reads decode a fresh value each time, exactly like the database-backed reader.
+    Reads decode a fresh value each time, exactly like the database-backed reader; values were
+    canonical when written, so they are decoded without the strict decoder's checks.
     """
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
@@ -23,11 +23,11 @@ class MemoryState:
     @property
     def data(self) -> dict[str, Any]:
         """A decoded copy of the whole state (for assertions in tests)."""
-        return {key: json.loads(value) for key, value in self.raw.items()}
+        return {key: decode_trusted(value) for key, value in self.raw.items()}
 
     def get(self, key: str) -> Any | None:
         value = self.raw.get(key)
-        return None if value is None else json.loads(value)
+        return None if value is None else decode_trusted(value)
 
     def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
         if start_after >= prefix:
@@ -39,7 +39,7 @@ class MemoryState:
             key = self._keys[index]
             if not key.startswith(prefix):
                 break
-            rows.append((key, json.loads(self.raw[key])))
+            rows.append((key, decode_trusted(self.raw[key])))
             index += 1
         return rows
 

@@ -42,7 +42,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import NullPool
 
-from zhijin.chain.codec import canonical, decode
+from zhijin.chain.codec import canonical, decode, decode_trusted
 
 SQLITE_CACHE_KIB = 64 * 1024  # page cache per pooled chain-store connection
 PREFETCH_CHUNK = 900  # keys per IN (...) query, below SQLite's bound-parameter limit
@@ -436,7 +436,8 @@ class ChainStore:
             .order_by(state_current.c.key)
             .limit(limit)
         )
-        return [(row.key, decode(row.value)) for row in rows if row.key.startswith(prefix)]
+        # State values were validated canonical JSON when their block committed.
+        return [(row.key, decode_trusted(row.value)) for row in rows if row.key.startswith(prefix)]
 
     def add_block_signatures(self, height: int, signatures: Sequence[dict[str, str]]) -> int:
         """Merge member signatures into a committed block's row; returns how many were new.

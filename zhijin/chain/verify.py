@@ -24,7 +24,7 @@ from zhijin.chain.block import (
     TreeHead,
     encode_write_set,
     next_state_root_encoded,
-    results_root,
+    results_root_encoded,
     tx_root,
     valid_signatures,
 )
@@ -221,7 +221,7 @@ def _replay_block(
     height = block.height
     info = BlockInfo(chain_id=header.chain_id, height=height, time_ms=header.time_ms)
     state = BlockState(replay.state)
-    results: list[dict[str, Any]] = []
+    results: list[bytes] = []
     for position, stored in enumerate(stored_txs):
         body = _verify_tx(replay, height, position, stored)
         outcome = apply_tx(
@@ -232,8 +232,10 @@ def _replay_block(
             signer=stored.signer,
             body=body,
         )
-        result = outcome.to_json()
-        if canonical(result) != stored.result:
+        # Encoded exactly as the node encodes it (`TxOutcome.encoded`; re-execution validated
+        # every value, event and return) and compared byte for byte with the stored result.
+        result = outcome.encoded()
+        if result != stored.result:
             raise Divergence(height, f"tx {stored.tx_hash.hex()} result differs from re-execution")
         results.append(result)
     end_events = run_end_block(replay.registry, state, info)
@@ -241,7 +243,10 @@ def _replay_block(
         raise Divergence(height, "end-of-block events differ from re-execution")
     if tx_root([t.tx_hash for t in stored_txs]) != header.tx_root:
         raise Divergence(height, "tx root does not match the block's transactions")
-    if results_root([*results, {"end_block_events": end_events}]) != header.results_root:
+    if (
+        results_root_encoded([*results, canonical({"end_block_events": end_events})])
+        != header.results_root
+    ):
         raise Divergence(height, "results root does not match re-execution")
     write_set = state.write_set()
     if next_state_root_encoded(replay.prev_state_root, write_set) != header.state_root:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from zhijin.chain.contract import Context, Contract
+from zhijin.chain.contract import Context, Contract, TxInfo
 from zhijin.chain.errors import ContractError
 from zhijin.notary import limits
 
@@ -60,7 +60,7 @@ def anchor(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"created": True, "record": record}
 
 
-def _prefetch(_sender: str, _method: str, args: dict[str, Any]) -> list[str]:
+def _prefetch(_tx: TxInfo, args: dict[str, Any]) -> list[str]:
     document_hash = args.get("hash")
     return [record_key(document_hash)] if isinstance(document_hash, str) else []
 

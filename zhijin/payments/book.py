@@ -61,12 +61,13 @@ class Book:
         self._values: dict[str, Any] = {}
         self._dirty: dict[str, None] = {}  # insertion-ordered set of changed keys
         self._journal: list[tuple[str, Any, bool]] | None = None
-        self._events: list[tuple[str, dict[str, Any]]] = []
+        # (type, attrs, key): key names the staged record an event carries (transfers), else None.
+        self._events: list[tuple[str, dict[str, Any], str | None]] = []
         self._event_mark = 0
         # key -> (record, its JSON) for records whose JSON was built when staged (transfers,
-        # whose event carries the same JSON); flush reuses it if the record is still the one
-        # staged under the key.  Nothing mutates these dicts: the runtime encodes a written
-        # value at once, and an event's attributes are copied into the event.
+        # whose event carries the same JSON); flush writes it with its event (validated once)
+        # if the record is still the one staged under the key.  Nothing mutates these dicts:
+        # the runtime encodes a written value at once and copies an event's attributes.
         self._encoded: dict[str, tuple[Any, dict[str, Any]]] = {}
 
     # -- reads ---------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ class Book:
         record = transfer.to_json()
         self._stage(key, transfer)
         self._encoded[key] = (transfer, record)
-        self.emit(EVENT_TRANSFER_CREATED, record)
+        self._events.append((EVENT_TRANSFER_CREATED, record, key))
 
     def put_pending(self, state: PendingState) -> None:
         self._stage(keys.pending(state.transfer_id), state)
@@ -135,7 +136,7 @@ class Book:
         self._stage(keys.expiry(expires_at_ms, transfer_id), None)
 
     def emit(self, event_type: str, attrs: dict[str, Any]) -> None:
-        self._events.append((event_type, attrs))
+        self._events.append((event_type, attrs, None))
 
     # -- atomic groups -------------------------------------------------------------------------
     def begin(self) -> None:
@@ -162,10 +163,24 @@ class Book:
         self._journal = None
 
     def flush(self) -> None:
-        """Stage every changed record and event in the tx's context, in first-change order."""
+        """Stage every changed record and every event (in emission order) in the tx's context."""
         invariant(self._journal is None, "flush inside an atomic group")
         ctx, values, encoded = self._ctx, self._values, self._encoded
+        # Records whose event carries their JSON are written with that event, in event order:
+        # one validation for both.  Write order within a tx does not matter (the write set is
+        # sorted); event order does, and is kept.
+        with_event = {
+            key
+            for _, attrs, key in self._events
+            if key is not None
+            and key in self._dirty
+            and (staged := encoded.get(key)) is not None
+            and staged[0] is values[key]
+            and staged[1] is attrs
+        }
         for key in self._dirty:
+            if key in with_event:
+                continue
             value = values[key]
             if value is None:
                 ctx.delete(key)
@@ -176,8 +191,12 @@ class Book:
                 ctx.put(
                     key, staged[1] if staged is not None and staged[0] is value else value.to_json()
                 )
-        for event_type, attrs in self._events:
-            ctx.emit(event_type, **attrs)
+        for event_type, attrs, record_key in self._events:
+            if record_key in with_event and encoded[record_key][1] is attrs:
+                with_event.discard(record_key)
+                ctx.put(record_key, attrs, event=event_type)
+            else:
+                ctx.emit(event_type, **attrs)
         self._dirty.clear()
         self._events.clear()
         encoded.clear()

@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from zhijin.chain.contract import MEMBER_PREFIX, Context, Contract
+from zhijin.chain.contract import MEMBER_PREFIX, Context, Contract, TxInfo
 from zhijin.payments import fx, ledger, limits
 from zhijin.payments.authorization import Actor
 from zhijin.payments.book import Book, Env
@@ -252,7 +252,7 @@ def expire_pending(ctx: Context) -> None:
 _DEBITING_METHODS = frozenset({"create_transfers", "pay_fx"})
 
 
-def _prefetch(sender: str, method: str, args: dict[str, Any]) -> list[str]:
+def _prefetch(tx: TxInfo, args: dict[str, Any]) -> list[str]:
     """Keys a tx will probably read, for the node to fetch a block's worth in one query.
 
     Only a speed hint: it never affects the outcome, so it guesses generously and ignores
@@ -266,11 +266,14 @@ def _prefetch(sender: str, method: str, args: dict[str, Any]) -> list[str]:
         if isinstance(value, str) and len(value) <= limits.ID_CHARS_MAX:
             wanted.append(builder(value))
 
-    if method in _DEBITING_METHODS:
+    method = tx.method
+    if tx.vouched and method in _DEBITING_METHODS:
         # When a member vouches for the sender (a member batch, the gateway), the debit rule
         # asks whether the sender is itself a member: a key per sender that is usually absent,
-        # so without the hint each new sender costs the block a query of its own.
-        wanted.append(MEMBER_PREFIX + sender)
+        # so without the hint each new sender costs the block a query of its own.  A tx the
+        # sender signed itself reads a member key only when the sender is a member acting in
+        # its own name, and members' keys stay in the node's cache.
+        wanted.append(MEMBER_PREFIX + tx.sender)
     if method == "create_transfers" and type(args.get("transfers")) is list:
         for item in args["transfers"][: limits.TRANSFERS_PER_BATCH_MAX]:
             if type(item) is dict:

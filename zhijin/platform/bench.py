@@ -111,10 +111,15 @@ def _run_case(
 
     chunks = [envelopes[i : i + SUBMIT_CHUNK] for i in range(0, len(envelopes), SUBMIT_CHUNK)]
 
+    admission_cpu_s = [0.0] * CLIENT_THREADS
+
     def client(worker: int) -> None:
         for chunk in chunks[worker::CLIENT_THREADS]:
             started = time.perf_counter()
-            for admission in submit(chunk):
+            cpu_started = time.thread_time()
+            admissions = submit(chunk)
+            admission_cpu_s[worker] += time.thread_time() - cpu_started
+            for admission in admissions:
                 if admission.accepted and admission.future is not None:
                     admission.future.add_done_callback(on_commit(started))
                 else:
@@ -142,6 +147,7 @@ def _run_case(
         if latencies_ms
         else None,
         "blocks": platform.node.head.height,
+        "admission_cpu_s": sum(admission_cpu_s),
     }
 
 
@@ -152,6 +158,7 @@ def _run_paced(platform: Platform, envelopes: list[Any], rate_per_s: int) -> dic
     lock = threading.Lock()
     tick_s = 0.01
     per_tick = max(1, rate_per_s * tick_s)
+    admission_cpu_s = 0.0
     start = time.perf_counter()
     for index in range(0, len(envelopes), int(per_tick)):
         target = start + (index / rate_per_s)
@@ -159,7 +166,10 @@ def _run_paced(platform: Platform, envelopes: list[Any], rate_per_s: int) -> dic
         if delay > 0:
             time.sleep(delay)
         sent = time.perf_counter()
-        for admission in platform.node.submit_many(envelopes[index : index + int(per_tick)]):
+        cpu_started = time.thread_time()
+        admissions = platform.node.submit_many(envelopes[index : index + int(per_tick)])
+        admission_cpu_s += time.thread_time() - cpu_started
+        for admission in admissions:
             assert admission.future is not None, admission.code
 
             def record(_future: Future[dict[str, Any]], sent: float = sent) -> None:
@@ -180,7 +190,19 @@ def _run_paced(platform: Platform, envelopes: list[Any], rate_per_s: int) -> dic
         "p50_commit_ms": round(statistics.median(latencies_ms), 1),
         "p99_commit_ms": round(latencies_ms[int(len(latencies_ms) * 0.99) - 1], 1),
         "blocks": platform.node.head.height,
+        "admission_cpu_s": admission_cpu_s,
     }
+
+
+def _stage_cpu_us_per_tx(platform: Platform, admission_cpu_s: float, txs: int) -> dict[str, float]:
+    """CPU (thread time) per committed tx by stage: admission on the client threads, each
+    stage of block production on the producing thread, and the projections' catch-up."""
+    seconds = {
+        "admission": admission_cpu_s,
+        **platform.node.stage_cpu_s,
+        "projections": platform.projections.cpu_s,
+    }
+    return {stage: round(cpu / max(txs, 1) * 1e6, 1) for stage, cpu in seconds.items()}
 
 
 def _txs_in(envelope: Any) -> list[Any]:
@@ -225,6 +247,10 @@ def run_chain_bench(
                         envelopes,
                         lambda chunk: [a for e in chunk for a in platform.node.submit(e)],
                     )
+            # After the platform stopped: the projections have caught up with the last block.
+            figures["cpu_us_per_tx"] = _stage_cpu_us_per_tx(
+                platform, figures.pop("admission_cpu_s"), figures["committed"]
+            )
         line = {
             "bench": "chain",
             "case": case,
