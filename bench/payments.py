@@ -30,16 +30,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text
 
 from zhijin.chain.contract import (
     MEMBER_PREFIX,
@@ -58,6 +55,7 @@ from zhijin.payments.contract import PAYMENTS_CONTRACT
 from zhijin.payments.projection import PaymentsProjection
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.platform.scratch import scratch_schema
 from zhijin.platform.settings import Settings
 
 ACCOUNTS = 10_000
@@ -73,25 +71,6 @@ PACED_RATE_PER_S = 1_000
 PACED_SECONDS = 10
 PACED_TICK_S = 0.01  # the paced client submits every 10 ms
 COMMIT_WAIT_S_MAX = 600
-
-
-@contextmanager
-def _scratch_schema(database_url: str | None) -> Iterator[str | None]:
-    """PostgreSQL: a fresh schema per case, dropped afterwards; SQLite: the temp directory."""
-    if database_url is None or not database_url.startswith("postgresql"):
-        yield database_url
-        return
-    schema = f"paybench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in database_url else "?"
-    try:
-        yield f"{database_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 class _Latencies:
@@ -327,7 +306,7 @@ def run_case(database: str, traffic: str, signing: str, keys: list[KeyPair]) -> 
     count = PACED_RATE_PER_S * PACED_SECONDS if signing == "paced" else TRANSFERS_PER_CASE
     with (
         tempfile.TemporaryDirectory(prefix="zhijin-paybench-") as tmp,
-        _scratch_schema(base_url) as case_url,
+        scratch_schema(base_url, prefix="paybench") as case_url,
     ):
         settings = Settings(data=Path(tmp), database_url=case_url, platform_database_url=case_url)
         init_data_dir(settings, members=1, chain_id=f"paybench-{os.getpid()}")

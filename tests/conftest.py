@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+
+from zhijin.platform.scratch import scratch_schema
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SHARED_DIR = Path(
@@ -24,18 +24,9 @@ def pg_base_url() -> str:
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL schema for one test, dropped afterwards.  Never skipped: if the
     server is not there the test fails, as CI must run these tests."""
-    base = pg_base_url()
-    schema = "zt_" + uuid.uuid4().hex[:12]
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(pg_base_url(), prefix="zt") as url:
+        assert url is not None
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import json
 import tempfile
-import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import create_engine, text
 
 from tests.conftest import pg_base_url
 from tests.payments.helpers import Chain
 from zhijin.chain.codec import canonical
 from zhijin.chain.contract import BlockState
 from zhijin.chain.store import ChainStore
+from zhijin.platform.scratch import scratch_schema
 
 __all__ = ["StoreChain", "StoreState", "open_store"]
 
@@ -31,26 +30,19 @@ class ScratchDatabase:
     """A fresh SQLite file or PostgreSQL schema, removed by `drop()`."""
 
     def __init__(self, engine_name: str) -> None:
-        self.engine_name = engine_name
+        self._cleanup = ExitStack()
         if engine_name == "sqlite":
-            self._dir = tempfile.TemporaryDirectory(prefix="zj-ledger-")
-            self.url = f"sqlite:///{Path(self._dir.name) / 'chain.db'}"
+            directory = self._cleanup.enter_context(
+                tempfile.TemporaryDirectory(prefix="zj-ledger-")
+            )
+            self.url = f"sqlite:///{Path(directory) / 'chain.db'}"
             return
-        base = pg_base_url()
-        self.schema = "zt_" + uuid.uuid4().hex[:12]
-        self._admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with self._admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
-        separator = "&" if "?" in base else "?"
-        self.url = f"{base}{separator}options=-csearch_path%3D{self.schema}"
+        url = self._cleanup.enter_context(scratch_schema(pg_base_url(), prefix="zt"))
+        assert url is not None
+        self.url = url
 
     def drop(self) -> None:
-        if self.engine_name == "sqlite":
-            self._dir.cleanup()
-            return
-        with self._admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
-        self._admin.dispose()
+        self._cleanup.close()
 
 
 class StoreState:

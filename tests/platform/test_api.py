@@ -131,6 +131,24 @@ def test_operator_anchor_needs_the_token(client: TestClient) -> None:
     assert client.post("/api/v1/notary/verify", json={"receipt": receipt}).json()["ok"] is False
 
 
+def test_a_receipt_waits_for_finality(client: TestClient) -> None:
+    """A cluster peer has committed blocks no quorum signed yet: their receipts could not be
+    verified offline, so the API answers 503 `not_final` with Retry-After instead."""
+    digest = hashlib.sha256(b"early").hexdigest()
+    headers = {"Authorization": f"Bearer {client.token}"}  # type: ignore[attr-defined]
+    created = client.post("/api/v1/notary/anchors", json={"hash": digest}, headers=headers)
+    assert created.status_code == 200
+    platform = _platform(client)
+    height = created.json()["record"]["height"]
+    platform.final_height = lambda: height - 1  # type: ignore[method-assign]
+    early = client.get(f"/api/v1/notary/anchors/{digest}/receipt")
+    assert early.status_code == 503 and early.json()["code"] == "not_final"
+    assert "Retry-After" in early.headers
+    platform.final_height = lambda: height  # type: ignore[method-assign]
+    final = client.get(f"/api/v1/notary/anchors/{digest}/receipt")
+    assert final.status_code == 200 and final.json()["block"]["header"]["height"] == height
+
+
 def test_anchor_request_validation(client: TestClient) -> None:
     headers = {"Authorization": f"Bearer {client.token}"}  # type: ignore[attr-defined]
     for body in (

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from zhijin.chain.errors import Unavailable
 from zhijin.chain.limits import PAGE_SIZE_MAX
 from zhijin.notary import limits, projection, service
 from zhijin.notary.receipt import build_receipt, verify_receipt
@@ -18,6 +19,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/notary", tags=["notary"])
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+NOT_FINAL_RETRY_AFTER_MS = 1_000  # a vote round trip is tens of milliseconds
 HashPath = Annotated[str, Path(pattern=SHA256_PATTERN, description="SHA-256, lowercase hex")]
 
 
@@ -69,7 +71,18 @@ def get_anchor(document_hash: HashPath, platform: PlatformDep) -> dict[str, Any]
 
 @router.get("/anchors/{document_hash}/receipt", summary="An offline-verifiable receipt")
 def get_receipt(document_hash: HashPath, platform: PlatformDep) -> dict[str, Any]:
-    return build_receipt(platform.store, document_hash)
+    """Only for a final block: before a quorum signed it (cluster mode), a receipt could not be
+    verified offline, so the client is told to come back (503 with Retry-After)."""
+    receipt = build_receipt(platform.store, document_hash)
+    height = receipt["block"]["header"]["height"]
+    final_height = platform.final_height()
+    if height > final_height:
+        raise Unavailable(
+            "not_final",
+            f"block {height} is not final yet (final height {final_height}); retry",
+            retry_after_ms=NOT_FINAL_RETRY_AFTER_MS,
+        )
+    return receipt
 
 
 @router.post("/verify", summary="Check a receipt against this chain's genesis")

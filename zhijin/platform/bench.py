@@ -16,19 +16,16 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import create_engine, text
 
 from zhijin.chain.codec import canonical
 from zhijin.chain.crypto import KeyPair, verify
 from zhijin.chain.tx import make_body, sign_batch, sign_tx
 from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.platform.scratch import scratch_schema
 from zhijin.platform.settings import Settings
 
 __all__ = ["measure_verify_rate", "run_chain_bench"]
@@ -39,25 +36,6 @@ SUBMIT_CHUNK = 500
 BATCH_BODIES = 1_000
 PACED_RATE_PER_S = 2_000
 PACED_SECONDS = 5
-
-
-@contextmanager
-def _scratch_schema(database_url: str | None) -> Iterator[str | None]:
-    """PostgreSQL: a fresh schema per case, dropped afterwards; SQLite: the temp directory."""
-    if database_url is None or not database_url.startswith("postgresql"):
-        yield database_url
-        return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in database_url else "?"
-    try:
-        yield f"{database_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def measure_verify_rate(samples: int = 4_000) -> float:
@@ -220,7 +198,7 @@ def run_chain_bench(
     for case in ("per_tx_signed", "member_batch", "paced_latency"):
         with (
             tempfile.TemporaryDirectory(prefix="zhijin-bench-") as tmp,
-            _scratch_schema(database_url) as case_url,
+            scratch_schema(database_url, prefix="bench") as case_url,
         ):
             settings = Settings(data=Path(tmp), database_url=case_url)
             genesis = init_data_dir(settings, members=1, chain_id=f"bench-{os.getpid()}")

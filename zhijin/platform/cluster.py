@@ -235,6 +235,10 @@ class ClusterPlatform:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def final_height(self) -> int:
+        """The highest block signed by a quorum of the members in force."""
+        return self.orderer.finality.final_height
+
     def status(self) -> dict[str, Any]:
         return {
             "chain_id": self.genesis.chain_id,

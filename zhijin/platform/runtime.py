@@ -249,6 +249,10 @@ class Platform:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def final_height(self) -> int:
+        """The highest final block: with solo ordering every committed block is final."""
+        return self.node.head.height
+
     def status(self) -> dict[str, Any]:
         head = self.node.head
         return {
