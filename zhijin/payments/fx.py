@@ -18,7 +18,8 @@ from zhijin.payments.book import EVENT_FX_QUOTE_CREATED, Book, Env
 from zhijin.payments.codes import Code, refuse
 from zhijin.payments.ledger import (
     book_leg,
-    check_open,
+    check_parties_open,
+    load_parties,
     new_transfer,
     ok_result,
     refuse_if_different,
@@ -190,12 +191,7 @@ def pay_fx(book: Book, actor: Actor, env: Env, request: FxPaymentRequest) -> dic
         refuse(Code.QUOTE_NOT_FOUND, f"no quote {request.quote_id}")
     if env.time_ms >= quote.expires_at_ms:
         refuse(Code.QUOTE_EXPIRED, f"quote {quote.id} expired at {quote.expires_at_ms}")
-    payer = book.account(request.debit_account_id)
-    if payer is None:
-        refuse(Code.DEBIT_ACCOUNT_NOT_FOUND, f"no account {request.debit_account_id}")
-    beneficiary = book.account(request.credit_account_id)
-    if beneficiary is None:
-        refuse(Code.CREDIT_ACCOUNT_NOT_FOUND, f"no account {request.credit_account_id}")
+    payer, beneficiary = load_parties(book, request.debit_account_id, request.credit_account_id)
     if payer.currency != quote.source_currency or beneficiary.currency != quote.target_currency:
         refuse(
             Code.CURRENCY_MISMATCH,
@@ -203,8 +199,7 @@ def pay_fx(book: Book, actor: Actor, env: Env, request: FxPaymentRequest) -> dic
         )
     if not actor.may_debit(payer):
         refuse(Code.NOT_AUTHORIZED, f"the sender may not debit account {payer.id}")
-    check_open(payer, Code.DEBIT_ACCOUNT_FROZEN, Code.DEBIT_ACCOUNT_CLOSED)
-    check_open(beneficiary, Code.CREDIT_ACCOUNT_FROZEN, Code.CREDIT_ACCOUNT_CLOSED)
+    check_parties_open(payer, beneficiary)
     source_liquidity = book.account(quote.source_liquidity_account_id)
     target_liquidity = book.account(quote.target_liquidity_account_id)
     spread_account = book.account(quote.spread_account_id)

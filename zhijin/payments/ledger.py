@@ -46,10 +46,11 @@ from zhijin.payments.requests import (
 __all__ = [
     "FEE_LEG_SUFFIX",
     "book_leg",
-    "check_open",
+    "check_parties_open",
     "create_account",
     "create_transfer",
     "expire_due",
+    "load_parties",
     "new_transfer",
     "ok_result",
     "refuse_if_different",
@@ -80,12 +81,32 @@ def _moved(
     )
 
 
-def check_open(account: Account, frozen: Code, closed: Code) -> None:
-    """Refuse with the side's code unless the account is open (for a new movement of money)."""
+def _check_open(account: Account, frozen: Code, closed: Code) -> None:
     if account.status == AccountStatus.FROZEN:
         refuse(frozen, f"account {account.id} is frozen")
     if account.status == AccountStatus.CLOSED:
         refuse(closed, f"account {account.id} is closed")
+
+
+def load_parties(
+    book: Book, debit_account_id: str, credit_account_id: str
+) -> tuple[Account, Account]:
+    """The debit and credit accounts of a movement of money, or refuse with the side's
+    not-found code (debit first: the documented precedence)."""
+    debit = book.account(debit_account_id)
+    if debit is None:
+        refuse(Code.DEBIT_ACCOUNT_NOT_FOUND, f"no account {debit_account_id}")
+    credit = book.account(credit_account_id)
+    if credit is None:
+        refuse(Code.CREDIT_ACCOUNT_NOT_FOUND, f"no account {credit_account_id}")
+    return debit, credit
+
+
+def check_parties_open(debit: Account, credit: Account) -> None:
+    """Refuse with the side's code unless both accounts are open (for a new movement of
+    money): frozen or closed, debit side first."""
+    _check_open(debit, Code.DEBIT_ACCOUNT_FROZEN, Code.DEBIT_ACCOUNT_CLOSED)
+    _check_open(credit, Code.CREDIT_ACCOUNT_FROZEN, Code.CREDIT_ACCOUNT_CLOSED)
 
 
 def book_leg(
@@ -339,12 +360,7 @@ def _fee_for(book: Book, request: TransferRequest, debit: Account) -> tuple[int,
 def _create_single(book: Book, actor: Actor, env: Env, request: TransferRequest) -> dict[str, Any]:
     assert request.debit_account_id and request.credit_account_id and request.amount
     assert request.currency is not None
-    debit = book.account(request.debit_account_id)
-    if debit is None:
-        refuse(Code.DEBIT_ACCOUNT_NOT_FOUND, f"no account {request.debit_account_id}")
-    credit = book.account(request.credit_account_id)
-    if credit is None:
-        refuse(Code.CREDIT_ACCOUNT_NOT_FOUND, f"no account {request.credit_account_id}")
+    debit, credit = load_parties(book, request.debit_account_id, request.credit_account_id)
     if debit.currency != request.currency or credit.currency != request.currency:
         refuse(
             Code.CURRENCY_MISMATCH,
@@ -352,8 +368,7 @@ def _create_single(book: Book, actor: Actor, env: Env, request: TransferRequest)
         )
     if not actor.may_debit(debit):
         refuse(Code.NOT_AUTHORIZED, f"the sender may not debit account {debit.id}")
-    check_open(debit, Code.DEBIT_ACCOUNT_FROZEN, Code.DEBIT_ACCOUNT_CLOSED)
-    check_open(credit, Code.CREDIT_ACCOUNT_FROZEN, Code.CREDIT_ACCOUNT_CLOSED)
+    check_parties_open(debit, credit)
     fee, fee_account_id = _fee_for(book, request, debit)
     transfer = new_transfer(
         env,
@@ -435,8 +450,7 @@ def _resolve_pending(
     ):
         refuse(Code.PENDING_TRANSFER_EXPIRED, f"expired at {state.expires_at_ms}")
     if posting:
-        check_open(debit, Code.DEBIT_ACCOUNT_FROZEN, Code.DEBIT_ACCOUNT_CLOSED)
-        check_open(credit, Code.CREDIT_ACCOUNT_FROZEN, Code.CREDIT_ACCOUNT_CLOSED)
+        check_parties_open(debit, credit)
     # Releasing the hold and posting at most its amount never raises a counter's sum, so no
     # overflow or limit check can fail here.
     posted = amount if posting else 0

@@ -8,6 +8,7 @@ responses get the same headers; `/docs` (Swagger UI loads from a CDN) is left ou
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from importlib import resources
 
@@ -34,7 +35,9 @@ SECURITY_HEADERS = {
 UNCONSTRAINED_PATHS = ("/docs", "/redoc")
 
 
+@functools.cache
 def _read(name: str) -> str:
+    # The files ship inside the package and never change while the process runs.
     return resources.files("zhijin.platform").joinpath(f"web/{name}").read_text("utf-8")
 
 
