@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from zhijin.platform.runtime import Platform, init_data_dir
 from zhijin.platform.scratch import scratch_schema
+from zhijin.platform.settings import Settings
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SHARED_DIR = Path(
@@ -35,6 +37,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'chain.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def db_platform(tmp_path: Path, db_url: str) -> Iterator[Platform]:
+    """A running one-member platform whose chain and platform tables share `db_url` (SQLite
+    and PostgreSQL), with fast blocks and cheap password hashing."""
+    settings = Settings(
+        data=tmp_path,
+        database_url=db_url,
+        platform_database_url=db_url,
+        block_interval_ms=5,
+        password_hashing="test",
+    )
+    init_data_dir(settings, members=1)
+    with Platform(settings) as running:
+        yield running
 
 
 @pytest.fixture

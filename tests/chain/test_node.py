@@ -313,3 +313,26 @@ def test_restart_resumes_from_the_stored_head(db_url: str) -> None:
     assert again.head == head
     assert again.log_tree.root() == chain.node.log_tree.root()
     chain.store.close()
+
+
+def test_a_failure_after_the_database_commit_keeps_the_block_and_answers_its_txs(
+    chain: ChainHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The block is durable once the database committed it: a failure in the bookkeeping after
+    that (caches, members, head) must neither report it lost nor wedge the next height."""
+    (admission,) = chain.submit(anchor(chain, chain.users[0], 1))
+    assert admission.future is not None
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("bookkeeping failed")
+
+    monkeypatch.setattr(chain.node.membership, "apply_writes", broken)
+    height = chain.commit()
+    assert height == 1 == chain.store.head_height() == chain.node.head.height
+    result = admission.future.result(timeout=5)
+    assert result["status"] == "ok" and result["height"] == 1
+    assert chain.node.state_get(record_key(doc(1)))["owner"] == chain.users[0].did
+    # The node goes on from the committed block: the next one is height 2.
+    monkeypatch.undo()
+    second = chain.run(anchor(chain, chain.users[1], 2))
+    assert second["status"] == "ok" and second["height"] == 2

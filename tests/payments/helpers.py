@@ -1,8 +1,8 @@
 """A tiny in-memory chain for payments tests: blocks of txs over MemoryState, invariants after each.
 
-`Chain.block` runs txs through the real runtime (`execute_tx`, `run_end_block`) and commits the
-block's writes, then checks every payments invariant, so every test checks them after every
-block without asking.
+`Chain.block` runs txs through the real runtime (`execute_tx`, `run_end_block`), checks that every
+value written is in the canonical domain, commits the block's writes, then checks every payments
+invariant, so every test checks them after every block without asking.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from zhijin.chain.codec import decode
 from zhijin.chain.contract import (
     MEMBER_PREFIX,
     BlockInfo,
@@ -97,6 +98,11 @@ class Chain:
             self.events.extend(outcome.events)
             outcomes.append(outcome)
         self.events.extend(run_end_block(self.registry, staged, block))
+        for _, value in staged.write_set():
+            # Some records are written without a validation pass (`Context.put_record`): the
+            # strict decoder checks that every value written is in the canonical domain.
+            if value is not None:
+                decode(value)
         self.state.commit(staged)
         if self.check_invariants:
             assert_invariants(self.state)

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +16,7 @@ from zhijin.payments import service
 from zhijin.payments.invariants import check_invariants
 from zhijin.platform.app import create_app
 from zhijin.platform.gateway import MemberGateway
-from zhijin.platform.runtime import Platform, init_data_dir
-from zhijin.platform.settings import Settings
+from zhijin.platform.runtime import Platform
 
 HOT_OWNER = "did:key:z6MkHotWallet"
 RECEIVERS = 12
@@ -45,17 +42,8 @@ class InvariantWatch:
 
 
 @pytest.fixture
-def platform(tmp_path: Path, db_url: str) -> Iterator[Platform]:
-    settings = Settings(
-        data=tmp_path,
-        database_url=db_url,
-        platform_database_url=db_url,
-        block_interval_ms=5,
-        password_hashing="test",
-    )
-    init_data_dir(settings, members=1)
-    with Platform(settings) as running:
-        yield running
+def platform(db_platform: Platform) -> Platform:
+    return db_platform
 
 
 def _setup(platform: Platform) -> InvariantWatch:

@@ -39,6 +39,7 @@ __all__ = [
     "decode_trusted",
     "json_string_text",
     "sha256",
+    "utf8",
     "validate_value",
 ]
 
@@ -177,6 +178,19 @@ def canonical_trusted(value: Any) -> bytes:
     """
     encoded = _dumps(value).encode("utf-8")
     return encoded if encoded.isascii() else canonical(value)
+
+
+def utf8(text: str) -> bytes:
+    """Canonical JSON text (built by a record type itself) as UTF-8 bytes.
+
+    A lone surrogate is refused exactly as `canonical` refuses it.
+    """
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EncodingError(
+            "bad_string", "strings must be valid Unicode (no lone surrogates)"
+        ) from exc
 
 
 # One string as canonical JSON text: quoted, with ECMAScript escaping (the C function).

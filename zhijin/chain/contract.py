@@ -2,11 +2,15 @@
 
 A contract is a name, a version and a table of methods.  A method is a plain function
 `method(ctx, args) -> return value`: it reads state through `ctx.get`/`ctx.scan`, stages writes
-with `ctx.put`/`ctx.delete`, emits events with `ctx.emit` (or `ctx.put(key, record, event=...)`,
-which writes a record and emits it as an event's attributes, validating it once), and may call
-another contract's method with `ctx.call`.  It must be deterministic: no wall clock (use `ctx.block.time_ms`), no
-randomness, no I/O, no floats.  Raising `ContractError` fails the transaction: it is recorded
-with the error code and none of its writes or events survive.
+with `ctx.put`/`ctx.delete`, emits events with `ctx.emit` (or `ctx.put(key, value, event=...)`,
+which writes a value and emits it as an event's attributes, validating it once), and may call
+another contract's method with `ctx.call`.  It must be deterministic: no wall clock (use
+`ctx.block.time_ms`), no randomness, no I/O, no floats.  Raising `ContractError` fails the
+transaction: it is recorded with the error code and none of its writes or events survive.
+
+A contract that keeps typed immutable records (`Record`) reads and writes them with
+`ctx.get_record`/`ctx.put_record`: a record is decoded at most once per block however many txs
+read it, and encoded by its own type.
 
 A contract writes only keys under its own name (`"notary/..."`); another domain's state changes
 only through that domain's methods (`ctx.call`).
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Self, TypeVar
 
 from zhijin.chain import limits
 from zhijin.chain.codec import (
@@ -35,6 +39,7 @@ __all__ = [
     "Contract",
     "ContractRegistry",
     "Member",
+    "Record",
     "StateReader",
     "TxInfo",
     "TxOutcome",
@@ -58,6 +63,28 @@ class StateReader(Protocol):
     def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
         """Keys with `prefix`, greater than `start_after`, in key order, at most `limit`."""
         ...
+
+
+class Record(Protocol):
+    """A stored record type, for `Context.get_record`/`put_record`.
+
+    Its obligations, which those methods rely on instead of checking: instances are immutable
+    (a decoded record is shared by every tx of the block that reads it);
+    `from_json(decode(canonical(r.to_json())))` equals `r`; and `r.canonical()` is
+    `codec.canonical(r.to_json())`, or raises what that raises.  A type whose JSON is in the
+    canonical domain by construction may write its bytes out without a validation pass: say
+    in the type why, and test it against `codec.canonical`.
+    """
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def canonical(self) -> bytes: ...
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self: ...
+
+
+_R = TypeVar("_R", bound=Record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +114,9 @@ class Member:
 
     def to_json(self) -> dict[str, Any]:
         return {"did": self.did, "name": self.name, "role": self.role, "weight": self.weight}
+
+    def canonical(self) -> bytes:
+        return canonical(self.to_json())
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Member:
@@ -139,10 +169,14 @@ class _Deleted:
 
 
 DELETED: Any = _Deleted()
+# The source of a record read from the committed state (no staged bytes hold its key).
+_COMMITTED: Any = object()
+_UNSTAGED: Any = object()  # a key the tx has not staged
 
 
-# State values were canonical when written (`Context.put` validates them), so reads decode
-# them without the strict decoder's checks, which could never fire on them.
+# State values were canonical when written (`Context.put` validates them, a `Record` vouches for
+# its own encoding), so reads decode them without the strict decoder's checks, which could never
+# fire on them.
 _loads = decode_trusted
 
 
@@ -151,17 +185,46 @@ class BlockState:
 
     Staged values are kept as canonical bytes and decoded on every read, so a contract that
     mutates a dict it read or wrote can never change what another tx (or the cache) sees.
+
+    Records (`Context.get_record`) are immutable, so they are shared instead: each key keeps the
+    last record parsed from (or written as) its value, tagged with that value's source, the
+    staged bytes object itself or `_COMMITTED` for the reader's value.  A read returns the kept
+    record only while the key's current source is that same object, so a later write, a failed
+    tx's writes (whose bytes never reach `writes`) or a deletion can never be seen through it.
+    The reader must not change while the block runs (it is the previous block's state).
     """
 
     def __init__(self, reader: StateReader) -> None:
         self.reader = reader
         self.writes: dict[str, Any] = {}  # key -> canonical bytes, or DELETED
+        # key -> (source, record type, record): at most one per key, so bounded by the keys
+        # the block touches.
+        self._records: dict[str, tuple[Any, type[Any], Any]] = {}
 
     def get(self, key: str) -> Any | None:
         if key in self.writes:
             value = self.writes[key]
             return None if value is DELETED else _loads(value)
         return self.reader.get(key)
+
+    def parsed(self, key: str, source: Any, record_type: type[_R]) -> _R | None:
+        """The record held by `source` (staged bytes, DELETED, or `_COMMITTED`), parsed once."""
+        if source is DELETED:
+            return None
+        kept = self._records.get(key)
+        if kept is not None and kept[0] is source and kept[1] is record_type:
+            record: _R = kept[2]
+            return record
+        value = self.reader.get(key) if source is _COMMITTED else _loads(source)
+        if value is None:
+            return None
+        record = record_type.from_json(value)
+        self._records[key] = (source, record_type, record)
+        return record
+
+    def remember(self, key: str, encoded: bytes, record: Record) -> None:
+        """`record` is what `encoded` (just staged under `key`) decodes to: keep it for reads."""
+        self._records[key] = (encoded, type(record), record)
 
     def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
         return _merged_scan(self.reader.scan, self.writes, prefix, start_after, limit)
@@ -323,9 +386,21 @@ class Context:
     ) -> list[tuple[str, Any]]:
         return _merged_scan(self._state.scan, self._staged, prefix, start_after, limit)
 
+    def get_record(self, key: str, record_type: type[_R]) -> _R | None:
+        """The record under `key` (`record_type.from_json` of its value), or None.
+
+        Decoded at most once per block while the value does not change: the record is shared
+        with every other read of the same value, which is safe because records are immutable
+        (`Record`).  A record this tx or an earlier one wrote with `put_record` is not decoded
+        at all.
+        """
+        source = self._staged.get(key, _UNSTAGED)
+        if source is _UNSTAGED:
+            source = self._state.writes.get(key, _COMMITTED)
+        return self._state.parsed(key, source, record_type)
+
     def member(self, did: str) -> Member | None:
-        data = self.get(MEMBER_PREFIX + did)
-        return None if data is None else Member.from_json(data)
+        return self.get_record(MEMBER_PREFIX + did, Member)
 
     # -- writes --------------------------------------------------------------------------------
     def _check_key(self, key: str) -> None:
@@ -355,11 +430,32 @@ class Context:
         self._staged[key] = encoded
         if event is not None:
             # A shallow copy, as `emit(**attrs)` makes: the event keeps the value as written.
-            root = self._root
-            if root._encoded_events is None:
-                root._encoded_events = {}
-            root._encoded_events[len(self._events)] = encoded
-            self._events.append({"type": f"{self.contract}.{event}", "attrs": dict(value)})
+            self._emit_encoded(event, dict(value), encoded)
+
+    def put_record(self, key: str, record: Record, *, event: str | None = None) -> None:
+        """`put(key, record.to_json(), event=event)`, encoded by the record (`Record.canonical`).
+
+        A record type whose JSON is in the domain by construction writes it out without a
+        validation pass; the others validate as `put` does.  The record is kept for
+        `get_record`, so neither this tx nor a later one of the block decodes it again.
+        """
+        self._check_key(key)
+        if event is not None:
+            self._check_event_room()
+        encoded = record.canonical()
+        self._staged[key] = encoded
+        self._state.remember(key, encoded, record)
+        if event is not None:
+            # `to_json` builds a new dict that nothing else holds: the event may keep it.
+            self._emit_encoded(event, record.to_json(), encoded)
+
+    def _emit_encoded(self, event: str, attrs: dict[str, Any], encoded: bytes) -> None:
+        """Emit `attrs`, whose canonical bytes are `encoded`, reused when the result is encoded."""
+        root = self._root
+        if root._encoded_events is None:
+            root._encoded_events = {}
+        root._encoded_events[len(self._events)] = encoded
+        self._events.append({"type": f"{self.contract}.{event}", "attrs": attrs})
 
     def delete(self, key: str) -> None:
         self._check_key(key)

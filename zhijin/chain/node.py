@@ -162,6 +162,7 @@ class Node:
         # node's life: for benchmarks and profiling.  "commit" is writing the block's rows and
         # the database commit; "finish" answers waiters and runs the commit listeners.
         self.stage_cpu_s: dict[str, float] = dict.fromkeys(PRODUCE_STAGES, 0.0)
+        self._stale = False  # a failed block left head and log tree unverified (see produce)
         self._check_contracts()
         store.create_schema()
         self.head = self._load_or_create_head()
@@ -370,19 +371,49 @@ class Node:
         """
         invariant(0 < len(txs) <= limits.BLOCK_TXS_MAX, "block size out of bounds")
         with self._commit_lock:
+            if self._stale and not self._resync_with_store():
+                self._fail_waiters(txs)
+                raise NodeError("store_unreadable", "the chain database cannot be read now")
+            expected = self.head.height + 1
             try:
                 height, results = self._produce(txs, time_ms, proposer)
             except Exception:
-                # Nothing was committed: forget cached state and the log tree's staged nodes,
-                # and answer every waiter, so no client is left hanging on a lost block.
+                # Forget cached state and the log tree's staged nodes, and take head, log tree
+                # and members from the store again: whatever failed, the store is the truth.
                 self._state_cache.clear()
-                self.log_tree = LogTree(self.store, self.head.log_size)
-                self._fail_waiters(txs)
-                raise
+                if not self._resync_with_store():
+                    self._fail_waiters(txs)
+                    raise
+                if self.head.height != expected:
+                    self._fail_waiters(txs)  # nothing was committed: no client left hanging
+                    raise
+                # The block committed before the failure (in the steps after the database
+                # commit): it stands, and its txs are answered with their stored results.
+                log.exception("block %d committed, then its bookkeeping failed", expected)
+                height = expected
+                results = [decode_trusted(stored.result) for stored in self.store.txs_at(height)]
         started = time.thread_time()
         self._finish(txs, height, results)
         self.stage_cpu_s["finish"] += time.thread_time() - started
         return height
+
+    def _resync_with_store(self) -> bool:
+        """Head, log tree and members from the store again, after a failed block.
+
+        False if the store cannot be read now: the node is then marked stale and re-reads
+        before its next block, so it never builds on a log tree holding a lost block's nodes.
+        """
+        try:
+            head = self._load_or_create_head()
+            membership = MembershipHistory.load(self.store)
+            log_tree = LogTree(self.store, head.log_size)
+        except Exception:
+            log.exception("cannot re-read the head from the store")
+            self._stale = True
+            return False
+        self.head, self.membership, self.log_tree = head, membership, log_tree
+        self._stale = False
+        return True
 
     def _produce(
         self, txs: Sequence[Tx], time_ms: int | None, proposer: str | None = None

@@ -233,7 +233,8 @@ def _replay_block(
             body=body,
         )
         # Encoded exactly as the node encodes it (`TxOutcome.encoded`; re-execution validated
-        # every value, event and return) and compared byte for byte with the stored result.
+        # every value, event and return, or a `Record` type encoded its own, in-domain by
+        # construction) and compared byte for byte with the stored result.
         result = outcome.encoded()
         if result != stored.result:
             raise Divergence(height, f"tx {stored.tx_hash.hex()} result differs from re-execution")

@@ -5,14 +5,18 @@ group by group (one item, or one linked chain), and writes every changed record 
 event once, at the end.  Writing once per key matters for a hot account that one batch touches
 many times; undoing gives a refused item or linked chain "nothing lost, nothing half-applied"
 without asking the runtime for savepoints.
+
+Records are read with `ctx.get_record` and written with `ctx.put_record`, so an account that many
+txs of a block touch is decoded once per block, and each record is encoded by its own type
+(`records` says which write their JSON out without a validation pass, and why that is safe).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from zhijin.chain.contract import Context
+from zhijin.chain.contract import Context, Record
 from zhijin.chain.errors import invariant
 from zhijin.payments.records import (
     Account,
@@ -42,6 +46,7 @@ EVENT_FEE_SCHEDULE_SET = "fee_schedule_set"
 EVENT_FX_QUOTE_CREATED = "fx_quote_created"
 
 _MISSING: Any = object()  # not loaded yet (None means loaded and absent, or deleted)
+_R = TypeVar("_R", bound=Record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,50 +59,42 @@ class Env:
 class Book:
     """The tx's working set: records read once, changes undoable per group, written once."""
 
-    __slots__ = ("_ctx", "_dirty", "_encoded", "_event_mark", "_events", "_journal", "_values")
+    __slots__ = ("_ctx", "_dirty", "_event_mark", "_events", "_journal", "_values")
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
+        # key -> record, expiry entry (the transfer id), or None (absent or deleted).
         self._values: dict[str, Any] = {}
         self._dirty: dict[str, None] = {}  # insertion-ordered set of changed keys
         self._journal: list[tuple[str, Any, bool]] | None = None
-        # (type, attrs, key): key names the staged record an event carries (transfers), else None.
-        self._events: list[tuple[str, dict[str, Any], str | None]] = []
+        # (type, attrs, None) for a plain event; (type, record, key) for an event that carries
+        # the record staged under key (a new transfer), written and emitted as one at the flush.
+        self._events: list[tuple[str, Any, str | None]] = []
         self._event_mark = 0
-        # key -> (record, its JSON) for records whose JSON was built when staged (transfers,
-        # whose event carries the same JSON); flush writes it with its event (validated once)
-        # if the record is still the one staged under the key.  Nothing mutates these dicts:
-        # the runtime encodes a written value at once and copies an event's attributes.
-        self._encoded: dict[str, tuple[Any, dict[str, Any]]] = {}
 
     # -- reads ---------------------------------------------------------------------------------
-    def _load(self, key: str, parse: Any) -> Any:
+    def _load(self, key: str, record_type: type[_R]) -> _R | None:
         value = self._values.get(key, _MISSING)
         if value is _MISSING:
-            raw = self._ctx.get(key)
-            value = None if raw is None else parse(raw)
+            value = self._ctx.get_record(key, record_type)
             self._values[key] = value
-        return value
+        result: _R | None = value
+        return result
 
     def account(self, account_id: str) -> Account | None:
-        result: Account | None = self._load(keys.account(account_id), Account.from_json)
-        return result
+        return self._load(keys.account(account_id), Account)
 
     def transfer(self, transfer_id: str) -> Transfer | None:
-        result: Transfer | None = self._load(keys.transfer(transfer_id), Transfer.from_json)
-        return result
+        return self._load(keys.transfer(transfer_id), Transfer)
 
     def pending(self, transfer_id: str) -> PendingState | None:
-        result: PendingState | None = self._load(keys.pending(transfer_id), PendingState.from_json)
-        return result
+        return self._load(keys.pending(transfer_id), PendingState)
 
     def quote(self, quote_id: str) -> FxQuote | None:
-        result: FxQuote | None = self._load(keys.quote(quote_id), FxQuote.from_json)
-        return result
+        return self._load(keys.quote(quote_id), FxQuote)
 
     def fee_schedule(self, product: str, code: str) -> FeeSchedule | None:
-        result: FeeSchedule | None = self._load(keys.fee(product, code), FeeSchedule.from_json)
-        return result
+        return self._load(keys.fee(product, code), FeeSchedule)
 
     def due_expiries(self, limit: int) -> list[tuple[str, Any]]:
         return self._ctx.scan(keys.EXPIRY, limit=limit)
@@ -115,10 +112,8 @@ class Book:
     def put_transfer(self, transfer: Transfer) -> None:
         """Stage a new transfer and its event: both carry the same record, encoded once."""
         key = keys.transfer(transfer.id)
-        record = transfer.to_json()
         self._stage(key, transfer)
-        self._encoded[key] = (transfer, record)
-        self._events.append((EVENT_TRANSFER_CREATED, record, key))
+        self._events.append((EVENT_TRANSFER_CREATED, transfer, key))
 
     def put_pending(self, state: PendingState) -> None:
         self._stage(keys.pending(state.transfer_id), state)
@@ -165,21 +160,17 @@ class Book:
     def flush(self) -> None:
         """Stage every changed record and every event (in emission order) in the tx's context."""
         invariant(self._journal is None, "flush inside an atomic group")
-        ctx, values, encoded = self._ctx, self._values, self._encoded
-        # Records whose event carries their JSON are written with that event, in event order:
-        # one validation for both.  Write order within a tx does not matter (the write set is
-        # sorted); event order does, and is kept.
-        with_event = {
-            key
-            for _, attrs, key in self._events
-            if key is not None
-            and key in self._dirty
-            and (staged := encoded.get(key)) is not None
-            and staged[0] is values[key]
-            and staged[1] is attrs
+        ctx, values = self._ctx, self._values
+        # A record whose event carries it is written with that event, in event order: one
+        # encoding for both.  Write order within a tx does not matter (the write set is sorted);
+        # event order does, and is kept.
+        carried = {
+            record_key
+            for _, record, record_key in self._events
+            if record_key is not None and record_key in self._dirty and values[record_key] is record
         }
         for key in self._dirty:
-            if key in with_event:
+            if key in carried:
                 continue
             value = values[key]
             if value is None:
@@ -187,16 +178,14 @@ class Book:
             elif isinstance(value, str):
                 ctx.put(key, value)
             else:
-                staged = encoded.get(key)
-                ctx.put(
-                    key, staged[1] if staged is not None and staged[0] is value else value.to_json()
-                )
-        for event_type, attrs, record_key in self._events:
-            if record_key in with_event and encoded[record_key][1] is attrs:
-                with_event.discard(record_key)
-                ctx.put(record_key, attrs, event=event_type)
+                ctx.put_record(key, value)
+        for event_type, payload, record_key in self._events:
+            if record_key is None:
+                ctx.emit(event_type, **payload)
+            elif record_key in carried:
+                carried.discard(record_key)
+                ctx.put_record(record_key, payload, event=event_type)
             else:
-                ctx.emit(event_type, **attrs)
+                ctx.emit(event_type, **payload.to_json())
         self._dirty.clear()
         self._events.clear()
-        encoded.clear()

@@ -49,13 +49,12 @@ _TRANSFER_FLAGS = frozenset(flag.value for flag in TransferFlag)
 _ACCOUNT_FLAGS = frozenset(flag.value for flag in AccountFlag)
 _ACCOUNT_KINDS = frozenset(kind.value for kind in AccountKind)
 _STATUSES = frozenset(status.value for status in AccountStatus)
-_TWO_PHASE = frozenset(
-    {
-        TransferFlag.PENDING.value,
-        TransferFlag.POST_PENDING_TRANSFER.value,
-        TransferFlag.VOID_PENDING_TRANSFER.value,
-    }
-)
+# Read once: on Python 3.11 each enum member access costs an attribute hook (see `records`).
+_LINKED = TransferFlag.LINKED.value
+_PENDING = TransferFlag.PENDING.value
+_POST_PENDING_TRANSFER = TransferFlag.POST_PENDING_TRANSFER.value
+_VOID_PENDING_TRANSFER = TransferFlag.VOID_PENDING_TRANSFER.value
+_TWO_PHASE = frozenset({_PENDING, _POST_PENDING_TRANSFER, _VOID_PENDING_TRANSFER})
 
 
 def is_valid_id(value: object) -> bool:
@@ -117,7 +116,7 @@ def raw_linked(item: object) -> bool:
     if type(item) is not dict:
         return False
     flags = item.get("flags")
-    return type(flags) is list and TransferFlag.LINKED.value in flags
+    return type(flags) is list and _LINKED in flags
 
 
 # -- transfers ------------------------------------------------------------------------------------
@@ -138,19 +137,19 @@ class TransferRequest:
 
     @property
     def linked(self) -> bool:
-        return TransferFlag.LINKED in self.flags
+        return _LINKED in self.flags
 
     @property
     def is_pending(self) -> bool:
-        return TransferFlag.PENDING in self.flags
+        return _PENDING in self.flags
 
     @property
     def is_post(self) -> bool:
-        return TransferFlag.POST_PENDING_TRANSFER in self.flags
+        return _POST_PENDING_TRANSFER in self.flags
 
     @property
     def is_void(self) -> bool:
-        return TransferFlag.VOID_PENDING_TRANSFER in self.flags
+        return _VOID_PENDING_TRANSFER in self.flags
 
 
 _TRANSFER_FIELDS = frozenset(
@@ -184,11 +183,8 @@ def parse_transfer(item: object) -> TransferRequest:
                 Code.FLAGS_ARE_MUTUALLY_EXCLUSIVE,
                 "at most one of pending, post_pending_transfer, void_pending_transfer",
             )
-        resolving = (
-            TransferFlag.POST_PENDING_TRANSFER in flags
-            or TransferFlag.VOID_PENDING_TRANSFER in flags
-        )
-        pending = TransferFlag.PENDING in flags
+        resolving = _POST_PENDING_TRANSFER in flags or _VOID_PENDING_TRANSFER in flags
+        pending = _PENDING in flags
     else:
         resolving = pending = False
     pending_id = _pending_id(fields.get("pending_id"), resolving=resolving, own_id=transfer_id)
@@ -209,17 +205,18 @@ def parse_transfer(item: object) -> TransferRequest:
             refuse(Code.PRODUCT_INVALID, "product is 1-32 characters of a-z 0-9 _ -")
         if pending or resolving:
             refuse(Code.PRODUCT_NOT_ALLOWED, "fees apply to single-phase transfers only")
+    # Positional, in field order: every transfer is parsed, and a keyword call costs more.
     return TransferRequest(
-        id=transfer_id,
-        debit_account_id=debit,
-        credit_account_id=credit,
-        amount=amount,
-        currency=code,
-        flags=flags,
-        pending_id=pending_id,
-        timeout_ms=timeout_ms,
-        product=product,
-        reference=_optional_reference(fields.get("reference")),
+        transfer_id,
+        debit,
+        credit,
+        amount,
+        code,
+        flags,
+        pending_id,
+        timeout_ms,
+        product,
+        _optional_reference(fields.get("reference")),
     )
 
 

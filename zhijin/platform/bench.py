@@ -28,7 +28,7 @@ from zhijin.platform.runtime import Platform, init_data_dir
 from zhijin.platform.scratch import scratch_schema
 from zhijin.platform.settings import Settings
 
-__all__ = ["measure_verify_rate", "run_chain_bench"]
+__all__ = ["latency_percentiles", "measure_verify_rate", "run_chain_bench"]
 
 SENDERS = 1_000
 CLIENT_THREADS = 2
@@ -47,6 +47,17 @@ def measure_verify_rate(samples: int = 4_000) -> float:
     for message, signature in zip(messages, signatures, strict=True):
         verify(key.public_key, message, signature)
     return samples / (time.perf_counter() - start)
+
+
+def latency_percentiles(latencies_ms: list[float]) -> dict[str, float | None]:
+    """p50 and p99 of commit latencies in ms (None when there are none)."""
+    ordered = sorted(latencies_ms)
+    if not ordered:
+        return {"p50_commit_ms": None, "p99_commit_ms": None}
+    return {
+        "p50_commit_ms": round(statistics.median(ordered), 1),
+        "p99_commit_ms": round(ordered[max(int(len(ordered) * 0.99) - 1, 0)], 1),
+    }
 
 
 def _bodies(chain_id: str, senders: list[KeyPair], count: int, tag: str) -> list[dict[str, Any]]:
@@ -120,10 +131,7 @@ def _run_case(
         "failed_or_rejected": len(failures),
         "seconds": round(seconds, 3),
         "committed_tx_per_s": round(len(latencies_ms) / seconds),
-        "p50_commit_ms": round(statistics.median(latencies_ms), 1) if latencies_ms else None,
-        "p99_commit_ms": round(latencies_ms[int(len(latencies_ms) * 0.99) - 1], 1)
-        if latencies_ms
-        else None,
+        **latency_percentiles(latencies_ms),
         "blocks": platform.node.head.height,
         "admission_cpu_s": sum(admission_cpu_s),
     }
@@ -165,8 +173,7 @@ def _run_paced(platform: Platform, envelopes: list[Any], rate_per_s: int) -> dic
         "offered_tx_per_s": rate_per_s,
         "committed": len(latencies_ms),
         "seconds": round(seconds, 3),
-        "p50_commit_ms": round(statistics.median(latencies_ms), 1),
-        "p99_commit_ms": round(latencies_ms[int(len(latencies_ms) * 0.99) - 1], 1),
+        **latency_percentiles(latencies_ms),
         "blocks": platform.node.head.height,
         "admission_cpu_s": admission_cpu_s,
     }

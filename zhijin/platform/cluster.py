@@ -193,6 +193,7 @@ class ClusterPlatform:
             self.platform_engine,
             default_projections(),
             head=lambda: self.orderer.finality.final_height,
+            factory=default_projections if self.settings.projector == "process" else None,
         )
         self.orderer.final_listeners.append(self.projections.notify)
         services = build_identity_services(

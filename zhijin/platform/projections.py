@@ -6,8 +6,10 @@ height order; the blocks of one database transaction (one block, or a few when i
 move the cursor in that same transaction, so a crash loses nothing and a block is never
 applied twice.  `zhijin reindex` drops the tables and replays every block.
 
-Projections run on their own thread, woken by the node after each commit, so a slow query
-table never slows block production.  Each block is loaded and decoded once for all projections;
+Projections run apart from block production, woken by the node after each commit, so a slow
+query table never slows it: in a separate process by default (`zhijin.platform.projector`; the
+second core applies blocks while the first produces them), or on a thread of the node's process
+when no picklable factory of the projections is given (tests with ad-hoc projections).  Each block is loaded and decoded once for all projections;
 its stored bytes are this node's own committed, canonical encoding (every body and result was
 validated before its block committed; `chain verify` re-checks them strictly), so they are
 decoded without re-validation.
@@ -27,6 +29,7 @@ from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String,
 from zhijin.chain.codec import decode_trusted
 from zhijin.chain.errors import invariant
 from zhijin.chain.store import ChainStore
+from zhijin.platform.projector import ProjectorProcess
 
 __all__ = ["BlockView", "Projection", "ProjectionRunner", "TxView", "projection_metadata"]
 
@@ -121,7 +124,10 @@ class ProjectionRunner:
         projections: Sequence[Projection],
         *,
         head: Callable[[], int | None] | None = None,
+        factory: Callable[[], Sequence[Projection]] | None = None,
     ) -> None:
+        """`factory` (a module-level function returning the same projections) moves applying
+        into a separate process, which builds its own projections, store and engine with it."""
         self.store = store
         # The highest height projections may apply: the chain head by default; a cluster peer
         # passes its final height, so query tables never show a block that is not final.
@@ -134,9 +140,15 @@ class ProjectionRunner:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._factory = factory
+        self._process: ProjectorProcess | None = None
         self._applied = threading.Condition()
+        # Called (without arguments) after each chunk of blocks is applied: the projector
+        # process reports its progress to the node's process through it.
+        self.on_applied: Callable[[], None] | None = None
         self.heights: dict[str, int] = {p.name: self._cursor(p.name) for p in self.projections}
         self.cpu_s = 0.0  # CPU seconds spent catching up, summed (for benchmarks)
+        self._cpu_before_process = 0.0
 
     def _cursor(self, name: str) -> int:
         with self.engine.connect() as conn:
@@ -170,6 +182,8 @@ class ProjectionRunner:
                     applied += len(behind)
             with self._applied:
                 self._applied.notify_all()
+            if self.on_applied is not None:
+                self.on_applied()
             height = chunk[-1].height + 1
         return applied
 
@@ -205,6 +219,15 @@ class ProjectionRunner:
                 conn.execute(cursors.insert().values(name=projection.name, height=last))
         self.heights[projection.name] = last
 
+    def record_progress(self, heights: dict[str, int], cpu_s: float) -> None:
+        """Heights applied elsewhere (the projector process): wake whoever waits for them."""
+        with self._applied:
+            for name, height in heights.items():
+                if name in self.heights:
+                    self.heights[name] = max(self.heights[name], height)
+            self.cpu_s = cpu_s + self._cpu_before_process
+            self._applied.notify_all()
+
     def wait_for(self, height: int, *, timeout_s: float = 10.0) -> bool:
         """Block until every projection has applied `height` (read-your-writes for the API)."""
         with self._applied:
@@ -225,15 +248,37 @@ class ProjectionRunner:
             total += applied
         return total
 
-    # -- the background thread --------------------------------------------------------------------
-    def notify(self, _height: int) -> None:
-        self._wake.set()
+    # -- running in the background: a process, or a thread --------------------------------------
+    def notify(self, height: int) -> None:
+        """The node committed (or, on a cluster peer, finalised) `height`."""
+        if self._process is not None:
+            self._process.advance(height)
+        else:
+            self._wake.set()
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The projector process's pid while projections run in one (operators, tests)."""
+        return None if self._process is None else self._process.pid
 
     def start(self) -> None:
+        if self._factory is not None:
+            self._cpu_before_process = self.cpu_s
+            self._process = ProjectorProcess(self, self._factory)
+            self._process.start(self._head())
+            return
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="zhijin-projections", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop applying in the background; what was notified before is applied first."""
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+            for projection in self.projections:  # the process may have moved the cursors
+                self.heights[projection.name] = self._cursor(projection.name)
+            return
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:

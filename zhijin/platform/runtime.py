@@ -208,7 +208,12 @@ class Platform:
             block_interval_ms=self.settings.block_interval_ms,
         )
         self.platform_engine = make_engine(self.settings.platform_database_url_resolved())
-        self.projections = ProjectionRunner(self.store, self.platform_engine, default_projections())
+        self.projections = ProjectionRunner(
+            self.store,
+            self.platform_engine,
+            default_projections(),
+            factory=default_projections if self.settings.projector == "process" else None,
+        )
         self.node.add_listener(self.projections.notify)
         services = build_identity_services(
             self.settings, self.platform_engine, self.node, vault_keys

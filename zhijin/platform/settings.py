@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     block_txs_max: int = Field(default=limits.BLOCK_TXS_MAX, ge=1, le=limits.BLOCK_TXS_MAX)
     block_interval_ms: int = Field(default=limits.BLOCK_INTERVAL_MS, ge=0, le=60_000)
     wait_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    projector: Literal["process", "thread"] = Field(
+        default="process",
+        description="apply query tables in a separate process (a core of their own) or on a"
+        " thread of the node's process",
+    )
     # Identity (docs/identity.md): the vault's keys, cookies, password hashing, audit anchoring.
     vault_key: SecretStr | None = Field(
         default=None, description="vault keys: a key file's JSON, or 64 hex chars (master key)"
