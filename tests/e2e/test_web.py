@@ -126,6 +126,9 @@ def _register_and_sign_in(page: Page, login: str) -> None:
     form.locator("input[name=password]").fill(PASSWORD)
     form.locator("button").click()
     expect(page.locator("#view-money")).to_be_visible()
+    # A new user has no accounts: the hint shows once the money view's first load is done, so a
+    # test's next step (a clock jump, a click) cannot race that request.
+    expect(page.locator("#accounts-empty")).to_be_visible()
 
 
 def _open_and_fund(server: Server, owner_did: str, amount: int = 1_000_000) -> None:
@@ -162,7 +165,6 @@ def test_customer_signs_in_sees_balance_pays_and_reads_statement(
     page: Page, server: Server
 ) -> None:
     _register_and_sign_in(page, "alice@example.com")
-    expect(page.locator("#accounts-empty")).to_be_visible()
     did = page.locator("#my-did").inner_text()
     assert did.startswith("did:key:z")
 
