@@ -445,6 +445,7 @@ def transfer(service: IdentityService, amount_minor: int) -> RiskContext:
         now_ms=service.clock(),
         amount_minor=amount_minor,
         currency="CNY",
+        amount_exponent=2,
         payee_known=True,
         device_known=True,
     )

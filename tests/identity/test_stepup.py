@@ -32,6 +32,7 @@ def transfer(**kwargs: Any) -> RiskContext:
         "now_ms": NOON_CST_MS,
         "amount_minor": 10_000,
         "currency": "CNY",
+        "amount_exponent": 2,
         "payee_known": True,
         "device_known": True,
     }
@@ -168,6 +169,110 @@ def test_policy_is_versioned_data() -> None:
 def test_invalid_policies_are_refused(mutate: Any) -> None:
     body = copy.deepcopy(dict(DEFAULT_POLICY))
     mutate(body)
+    with pytest.raises(InvalidInput) as caught:
+        parse_policy(body)
+    assert caught.value.code == "invalid_policy"
+
+
+# -- thresholds in a reference currency ---------------------------------------------------------
+def ref_amount(amount_minor: int, currency: str, exponent: int | None) -> int | None:
+    context = transfer(amount_minor=amount_minor, currency=currency, amount_exponent=exponent)
+    return context.amount_in(DEFAULT_STEP_UP_POLICY.reference)
+
+
+def test_amounts_convert_into_the_reference_currency_rounding_up() -> None:
+    assert ref_amount(12_345, "CNY", 2) == 12_345
+    assert ref_amount(700_000, "USD", 2) == 5_110_000  # 7,000.00 USD at 7.3
+    assert ref_amount(200_000, "JPY", 0) == 1_000_000  # 200,000 JPY at 0.05: 10,000.00 CNY
+    assert ref_amount(1, "JPY", 0) == 5
+    assert ref_amount(1, "KRW", 0) == 1  # 0.0054 CNY rounds up to one fen, never to zero
+    assert ref_amount(3, "KRW", 0) == 2  # 1.62 fen
+    assert ref_amount(100, "THB", 2) is None  # no rate: amount rules fail closed
+    assert ref_amount(100, "USD", None) is None  # exponent unknown: the same
+
+
+def test_reference_conversion_is_exact_at_the_largest_amounts_and_rates() -> None:
+    body = copy.deepcopy(dict(DEFAULT_POLICY))
+    body["reference"] = {
+        "currency": "KWD",
+        "exponent": 3,
+        "rates": {"VND": "0.000000000001", "XYZ": "999999999999.999999999999"},
+    }
+    reference = parse_policy(body).reference
+    assert reference is not None
+    top = 2**63 - 1
+    assert reference.convert(top, "XYZ", 0) == -(-top * (10**24 - 1) // 10**9)
+    assert reference.convert(1, "VND", 0) == 1  # 10^-9 minor units, rounded up
+    assert reference.convert(top, "VND", 0) == -(-top // 10**9)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "outcome", "rules"),
+    [
+        (700_000, "USD", Outcome.STEP_UP, {"large_transfer"}),
+        (600_000, "USD", Outcome.ALLOW, set()),  # 43,800.00 CNY
+        (900_000, "JPY", Outcome.ALLOW, set()),  # 45,000.00 CNY
+        (20_000_000, "JPY", Outcome.STEP_UP, {"large_transfer"}),  # 1,000,000.00 CNY exactly
+        (20_000_001, "JPY", Outcome.DENY, {"transfer_over_limit", "large_transfer"}),
+        # No rate: every amount rule that may step up does; the deny rule does not guess.
+        (200_000, "THB", Outcome.STEP_UP, {"large_transfer"}),
+    ],
+)
+def test_default_thresholds_apply_in_cny_whatever_the_currency(
+    amount: int, currency: str, outcome: Outcome, rules: set[str]
+) -> None:
+    exponent = 0 if currency == "JPY" else 2
+    context = transfer(amount_minor=amount, currency=currency, amount_exponent=exponent)
+    assert evaluate(DEFAULT_STEP_UP_POLICY, context).outcome is outcome
+    assert rule_ids(context) == rules
+
+
+def test_a_policy_without_a_reference_still_parses_but_cannot_use_reference_amounts() -> None:
+    body = copy.deepcopy(dict(DEFAULT_POLICY))
+    del body["reference"]
+    with pytest.raises(InvalidInput) as caught:
+        parse_policy(body)
+    assert "amount_ref_minor" in caught.value.message
+    for rule in body["rules"]:
+        if rule["id"] == "large_transfer":
+            rule["when"] = {"field": "amount_minor", "op": "gt", "value": 5_000_000}
+    body["rules"] = [r for r in body["rules"] if "amount_ref_minor" not in repr(r["when"])]
+    legacy = parse_policy(body)
+    assert legacy.reference is None
+    context = transfer(amount_minor=5_000_001, currency="JPY", amount_exponent=0)
+    assert evaluate(legacy, context).outcome is Outcome.STEP_UP  # as written: minor units
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        None,
+        [],
+        {"currency": "CNY", "exponent": 2},
+        {"currency": "cny", "exponent": 2, "rates": {}},
+        {"currency": "CNY\n", "exponent": 2, "rates": {}},
+        {"currency": "CNY", "exponent": 5, "rates": {}},
+        {"currency": "CNY", "exponent": True, "rates": {}},
+        {"currency": "CNY", "exponent": 2, "rates": {"CNY": "1"}},
+        {"currency": "CNY", "exponent": 2, "rates": {"USD": 7.3}},
+        {"currency": "CNY", "exponent": 2, "rates": {"USD": "7,3"}},
+        {"currency": "CNY", "exponent": 2, "rates": {"USD": "-7.3"}},
+        {"currency": "CNY", "exponent": 2, "rates": {"USD": "0.000"}},
+        {"currency": "CNY", "exponent": 2, "rates": {"USD": "1e3"}},
+        {"currency": "CNY", "exponent": 2, "rates": {"USD": "7.3\n"}},
+        {"currency": "CNY", "exponent": 2, "rates": {"USD": "1" * 13}},
+        {"currency": "CNY", "exponent": 2, "rates": {}, "x": 1},
+        {"currency": "CNY", "exponent": 2, "rates": {"USDX": "7.3"}},
+        {
+            "currency": "CNY",
+            "exponent": 2,
+            "rates": {f"{a}{b}{c}": "1" for a in "ABC" for b in "ABCDEFGHIJ" for c in "ABCDEFGHIJ"},
+        },
+    ],
+)
+def test_invalid_references_are_refused(reference: Any) -> None:
+    body = copy.deepcopy(dict(DEFAULT_POLICY))
+    body["reference"] = reference
     with pytest.raises(InvalidInput) as caught:
         parse_policy(body)
     assert caught.value.code == "invalid_policy"

@@ -526,6 +526,51 @@ def test_a_new_payee_needs_a_step_up_a_payee_paid_before_sign_in_does_not(api: A
     assert api.get("/api/v1/accounts/n-alice").json()["balance_posted"] == 10_000_000 - 201_100
 
 
+def test_step_up_thresholds_count_in_the_policy_reference_currency(api: Api) -> None:
+    """The default policy's thresholds are CNY: 7,000.00 USD (51,100.00 CNY at its rate) steps
+    up although 700,000 minor units are far below 50,000.00; 100.00 USD (730.00 CNY) is below
+    the floor; a currency the policy has no rate for steps up and is not refused."""
+    from tests.platform.users import identity_of, login_with_token, new_password
+    from zhijin.identity.service import RequestSource
+
+    books(api)
+    password = new_password()
+    user = identity_of(api.client).register(
+        login="payer.abroad", password=password, kind="individual", source=RequestSource(ip="t")
+    )
+    assert user.did is not None
+    for code in ("USD", "THB"):
+        c = code.lower()
+        if code != "USD":
+            api.ok("/api/v1/accounts", account(f"settle-{c}", api.member, code, "settlement"))
+        api.ok("/api/v1/accounts", account(f"x-alice-{c}", user.did, code))
+        api.ok("/api/v1/accounts", account(f"x-bob-{c}", BOB, code))
+        api.ok("/api/v1/transfers", move(f"x-dep-{c}", f"settle-{c}", f"x-alice-{c}", 10**8, code))
+        # Bob is a known payee: paid by the custodian before she signs in.
+        api.ok("/api/v1/transfers", move(f"x-0-{c}", f"x-alice-{c}", f"x-bob-{c}", 1, code))
+    time.sleep(0.01)  # sign-in strictly after those blocks
+    alice = login_with_token(api.client, "payer.abroad", password)
+
+    def pay(transfer_id: str, code: str, amount: int) -> Any:
+        c = code.lower()
+        body = move(transfer_id, f"x-alice-{c}", f"x-bob-{c}", amount, code)
+        return api.client.post("/api/v1/transfers", json=body, headers=alice)
+
+    small = pay("x-1", "USD", 10_000)
+    assert small.status_code == 200, small.text
+    large = pay("x-2", "USD", 700_000)
+    assert large.status_code == 401, large.text
+    problem = large.json()
+    assert problem["code"] == "step_up_required"
+    assert any(r.startswith("large_transfer:") for r in problem["reasons"]), problem
+    unpriced = pay("x-3", "THB", 200_000)
+    assert unpriced.status_code == 401 and unpriced.json()["code"] == "step_up_required"
+    assert not any(r.startswith("transfer_over_limit") for r in unpriced.json()["reasons"])
+    for refused in ("x-2", "x-3"):
+        assert api.get(f"/api/v1/transfers/{refused}").status_code == 404
+    assert api.get("/api/v1/accounts/x-alice-usd").json()["balance_posted"] == 10**8 - 10_001
+
+
 def test_bank_staff_open_and_freeze_accounts_customers_cannot(api: Api) -> None:
     from tests.platform.users import create_staff, me, register_and_login
     from zhijin.identity.rbac import Role

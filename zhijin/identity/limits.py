@@ -64,6 +64,9 @@ RECOVERY_CODE_BYTES = 10  # 80 bits, so an unsalted SHA-256 of it cannot be sear
 STEP_UP_RULES_MAX = 64
 STEP_UP_CONDITION_DEPTH_MAX = 4
 STEP_UP_FRESH_MS_MAX = 15 * 60 * 1000
+STEP_UP_RATES_MAX = 256  # reference rates in one policy
+STEP_UP_RATE_DIGITS_MAX = 12  # digits either side of a rate's decimal point
+STEP_UP_EXPONENT_MAX = 4  # the largest ISO 4217 minor-unit exponent (CLF, UYW)
 
 # -- RBAC -----------------------------------------------------------------------------------
 JUSTIFICATION_CHARS_MIN = 15  # long enough that "x" or "test" is refused

@@ -4,9 +4,21 @@ action's context and answers allow, step_up (a fresh second factor first) or den
 A policy is JSON:
 
     {"version": "2025-06-01", "fresh_mfa_ms": 120000, "utc_offset_minutes": 480,
+     "reference": {"currency": "CNY", "exponent": 2, "rates": {"USD": "7.3", "JPY": "0.05"}},
      "rules": [{"id": "large_transfer", "actions": ["payment.transfer"],
-                "when": {"field": "amount_minor", "op": "gt", "value": 5000000},
-                "outcome": "step_up", "reason": "transfer above 50,000.00"}]}
+                "when": {"field": "amount_ref_minor", "op": "gt", "value": 5000000},
+                "outcome": "step_up", "reason": "transfer above 50,000.00 CNY"}]}
+
+Amounts differ in meaning by currency (5,000,000 minor units are 50,000.00 CNY, 5,000,000 JPY
+or 5,000.000 KWD), so thresholds are written in one reference currency: `amount_ref_minor` is
+the amount in the reference currency's minor units, converted at the policy's own rates (how
+many reference units one unit of that currency is worth, as decimal strings) and rounded up
+(ROUND_CEILING), so a converted amount is never understated.  The rates are risk equivalents,
+versioned with the rules, not market quotes: a compliance officer sets them with the policy.
+A currency without a rate has no `amount_ref_minor`, so amount rules fail closed on it (the
+default policy steps such payments up and does not deny them).  `amount_minor` and `currency`
+stay available for rules that are about one currency.  The `reference` key is optional, so
+policies stored before it existed still parse; a rule on `amount_ref_minor` needs it.
 
 Conditions are `{"field", "op", "value"}` leaves combined by `{"all": [...]}`, `{"any": [...]}`
 and `{"not": {...}}`.  A leaf whose field is unknown for this request (None) matches unless it
@@ -23,8 +35,10 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, Context, Decimal
 from typing import Any
 
 from zhijin.identity import limits
@@ -36,12 +50,14 @@ __all__ = [
     "Decision",
     "GeoPoint",
     "Outcome",
+    "ReferenceCurrency",
     "RiskContext",
     "StepUpPolicy",
     "distance_km",
     "enforce",
     "evaluate",
     "parse_policy",
+    "screening_amount",
 ]
 
 _EARTH_RADIUS_KM = 6371.0
@@ -73,6 +89,37 @@ def distance_km(a: GeoPoint, b: GeoPoint) -> int:
     return int(2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h))))
 
 
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_RATE = re.compile(
+    rf"[0-9]{{1,{limits.STEP_UP_RATE_DIGITS_MAX}}}(\.[0-9]{{1,{limits.STEP_UP_RATE_DIGITS_MAX}}})?"
+)
+# Exact for any amount below 2^63 times any rate the policy accepts (19 + 24 digits).
+_EXACT = Context(prec=64)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceCurrency:
+    """The currency a policy's thresholds are in, and its risk-equivalent rates."""
+
+    currency: str
+    exponent: int
+    rates: Mapping[str, Decimal]  # reference units per one unit of the keyed currency
+
+    def convert(self, amount_minor: int, currency: str, exponent: int) -> int | None:
+        """`amount_minor` of `currency` (with `exponent` decimals) in reference minor units,
+        rounded up; None when the policy has no rate for the currency."""
+        if currency == self.currency:
+            rate = Decimal(1)
+        elif currency in self.rates:
+            rate = self.rates[currency]
+        else:
+            return None
+        scaled = _EXACT.multiply(Decimal(amount_minor), rate).scaleb(
+            self.exponent - exponent, _EXACT
+        )
+        return int(scaled.to_integral_value(rounding=ROUND_CEILING, context=_EXACT))
+
+
 @dataclass(frozen=True, slots=True)
 class RiskContext:
     """What the policy may look at.  None means "not known for this request"."""
@@ -81,13 +128,24 @@ class RiskContext:
     now_ms: int
     amount_minor: int | None = None
     currency: str | None = None
+    amount_exponent: int | None = None  # the account's minor-unit exponent for `currency`
     payee_known: bool | None = None
     device_known: bool | None = None
     location: GeoPoint | None = None
     last_location: GeoPoint | None = None
     last_login_ms: int | None = None
 
-    def facts(self, utc_offset_minutes: int) -> dict[str, Any]:
+    def amount_in(self, reference: ReferenceCurrency | None) -> int | None:
+        if (
+            reference is None
+            or self.amount_minor is None
+            or self.currency is None
+            or self.amount_exponent is None
+        ):
+            return None
+        return reference.convert(self.amount_minor, self.currency, self.amount_exponent)
+
+    def facts(self, utc_offset_minutes: int, reference: ReferenceCurrency | None) -> dict[str, Any]:
         distance = (
             None
             if self.location is None or self.last_location is None
@@ -101,6 +159,7 @@ class RiskContext:
         return {
             "action": self.action,
             "amount_minor": self.amount_minor,
+            "amount_ref_minor": self.amount_in(reference),
             "currency": self.currency,
             "payee_known": self.payee_known,
             "device_known": self.device_known,
@@ -114,6 +173,7 @@ _FIELDS = frozenset(
     {
         "action",
         "amount_minor",
+        "amount_ref_minor",
         "currency",
         "payee_known",
         "device_known",
@@ -140,6 +200,7 @@ class StepUpPolicy:
     fresh_mfa_ms: int
     utc_offset_minutes: int
     rules: tuple[Rule, ...]
+    reference: ReferenceCurrency | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +241,50 @@ def _check_condition(node: Any, depth: int) -> None:
         )
 
 
+def _parse_reference(data: Any) -> ReferenceCurrency:
+    if not isinstance(data, dict) or set(data) != {"currency", "exponent", "rates"}:
+        raise InvalidInput("invalid_policy", "reference has exactly currency, exponent, rates")
+    currency, exponent, raw_rates = data["currency"], data["exponent"], data["rates"]
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+        raise InvalidInput("invalid_policy", "reference currency is an ISO 4217 code")
+    if type(exponent) is not int or not 0 <= exponent <= limits.STEP_UP_EXPONENT_MAX:
+        raise InvalidInput(
+            "invalid_policy", f"reference exponent is 0 to {limits.STEP_UP_EXPONENT_MAX}"
+        )
+    if not isinstance(raw_rates, dict) or len(raw_rates) > limits.STEP_UP_RATES_MAX:
+        raise InvalidInput(
+            "invalid_policy", f"rates map at most {limits.STEP_UP_RATES_MAX} currencies"
+        )
+    rates: dict[str, Decimal] = {}
+    for code, text in raw_rates.items():
+        if not _CURRENCY.fullmatch(code) or code == currency:
+            raise InvalidInput(
+                "invalid_policy", f"rate {code!r}: an ISO 4217 code other than the reference"
+            )
+        if not isinstance(text, str) or not _RATE.fullmatch(text) or Decimal(text) == 0:
+            raise InvalidInput(
+                "invalid_policy", f'rate {code!r}: a positive decimal string such as "7.25"'
+            )
+        rates[code] = Decimal(text)
+    return ReferenceCurrency(currency=currency, exponent=exponent, rates=rates)
+
+
+def _fields(node: Mapping[str, Any]) -> set[str]:
+    if "field" in node:
+        return {node["field"]}
+    if "not" in node:
+        return _fields(node["not"])
+    return set().union(*(_fields(child) for child in next(iter(node.values()))))
+
+
 def parse_policy(data: Mapping[str, Any]) -> StepUpPolicy:
     """Validate a policy document; InvalidInput(code=invalid_policy) names the first problem."""
-    expected = {"version", "fresh_mfa_ms", "utc_offset_minutes", "rules"}
-    if set(data) != expected:
-        raise InvalidInput("invalid_policy", f"a policy has exactly the keys {sorted(expected)}")
+    required = {"version", "fresh_mfa_ms", "utc_offset_minutes", "rules"}
+    if not required <= set(data) <= required | {"reference"}:
+        raise InvalidInput(
+            "invalid_policy", f"a policy has the keys {sorted(required)} and optionally reference"
+        )
+    reference = None if "reference" not in data else _parse_reference(data["reference"])
     version, fresh, offset, raw_rules = (
         data[k] for k in ("version", "fresh_mfa_ms", "utc_offset_minutes", "rules")
     )
@@ -210,6 +310,10 @@ def parse_policy(data: Mapping[str, Any]) -> StepUpPolicy:
         ):
             raise InvalidInput("invalid_policy", f"rule {raw['id']!r}: actions is a list of names")
         _check_condition(raw["when"], 1)
+        if reference is None and "amount_ref_minor" in _fields(raw["when"]):
+            raise InvalidInput(
+                "invalid_policy", f"rule {raw['id']!r} uses amount_ref_minor: give a reference"
+            )
         seen.add(raw["id"])
         rules.append(
             Rule(
@@ -221,7 +325,11 @@ def parse_policy(data: Mapping[str, Any]) -> StepUpPolicy:
             )
         )
     return StepUpPolicy(
-        version=version, fresh_mfa_ms=fresh, utc_offset_minutes=offset, rules=tuple(rules)
+        version=version,
+        fresh_mfa_ms=fresh,
+        utc_offset_minutes=offset,
+        rules=tuple(rules),
+        reference=reference,
     )
 
 
@@ -252,8 +360,19 @@ def _matches(node: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
     }[op]
 
 
+def screening_amount(
+    policy: StepUpPolicy, *, amount_minor: int, currency: str, exponent: int
+) -> int | None:
+    """The amount a caller compares with its "too small to ask" floor: in the policy's
+    reference minor units when it has a reference (None without a rate for the currency, so
+    the caller asks), as given when it has none (a policy from before references)."""
+    if policy.reference is None:
+        return amount_minor
+    return policy.reference.convert(amount_minor, currency, exponent)
+
+
 def evaluate(policy: StepUpPolicy, context: RiskContext) -> Decision:
-    facts = context.facts(policy.utc_offset_minutes)
+    facts = context.facts(policy.utc_offset_minutes, policy.reference)
     outcome = Outcome.ALLOW
     reasons: list[str] = []
     for rule in policy.rules:
@@ -290,23 +409,48 @@ def enforce(decision: Decision, *, mfa_at_ms: int | None, now_ms: int) -> None:
 
 
 DEFAULT_POLICY: Mapping[str, Any] = {
-    "version": "2025-06-01.1",
+    "version": "2026-11-23.1",
     "fresh_mfa_ms": 2 * 60 * 1000,
     "utc_offset_minutes": 8 * 60,  # China Standard Time, no daylight saving
+    # Risk equivalents in CNY, set a little above market so foreign amounts are never
+    # understated; a compliance officer revises them with the policy (PUT /identity/policy).
+    "reference": {
+        "currency": "CNY",
+        "exponent": 2,
+        "rates": {
+            "AUD": "4.8",
+            "CAD": "5.3",
+            "CHF": "9.1",
+            "EUR": "8.5",
+            "GBP": "9.8",
+            "HKD": "0.94",
+            "JPY": "0.05",
+            "KRW": "0.0054",
+            "MOP": "0.91",
+            "SGD": "5.6",
+            "USD": "7.3",
+        },
+    },
     "rules": [
         {
             "id": "transfer_over_limit",
             "actions": ["payment.transfer"],
-            "when": {"field": "amount_minor", "op": "gt", "value": 100_000_000},
+            # A currency without a rate steps up (below) rather than being refused outright.
+            "when": {
+                "field": "amount_ref_minor",
+                "op": "gt",
+                "value": 100_000_000,
+                "if_missing": False,
+            },
             "outcome": "deny",
-            "reason": "transfers above 1,000,000.00 go through a branch",
+            "reason": "transfers above 1,000,000.00 CNY or its equivalent go through a branch",
         },
         {
             "id": "large_transfer",
             "actions": ["payment.transfer"],
-            "when": {"field": "amount_minor", "op": "gt", "value": 5_000_000},
+            "when": {"field": "amount_ref_minor", "op": "gt", "value": 5_000_000},
             "outcome": "step_up",
-            "reason": "transfer above 50,000.00",
+            "reason": "transfer above 50,000.00 CNY or its equivalent",
         },
         {
             "id": "new_payee",
@@ -314,11 +458,11 @@ DEFAULT_POLICY: Mapping[str, Any] = {
             "when": {
                 "all": [
                     {"field": "payee_known", "op": "eq", "value": False},
-                    {"field": "amount_minor", "op": "gt", "value": 100_000},
+                    {"field": "amount_ref_minor", "op": "gt", "value": 100_000},
                 ]
             },
             "outcome": "step_up",
-            "reason": "first transfer above 1,000.00 to this payee",
+            "reason": "first transfer above 1,000.00 CNY or its equivalent to this payee",
         },
         {
             "id": "night_transfer",
@@ -326,11 +470,11 @@ DEFAULT_POLICY: Mapping[str, Any] = {
             "when": {
                 "all": [
                     {"field": "local_hour", "op": "in", "value": [0, 1, 2, 3, 4, 5]},
-                    {"field": "amount_minor", "op": "gt", "value": 1_000_000},
+                    {"field": "amount_ref_minor", "op": "gt", "value": 1_000_000},
                 ]
             },
             "outcome": "step_up",
-            "reason": "transfer above 10,000.00 between midnight and 6:00",
+            "reason": "transfer above 10,000.00 CNY or its equivalent between midnight and 6:00",
         },
         {
             "id": "new_device",

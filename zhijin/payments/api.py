@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhijin.identity.errors import Forbidden
 from zhijin.identity.rbac import Permission, Principal, Resource, Scope, permissions_of
 from zhijin.identity.service import IdentityService, RequestSource
-from zhijin.identity.stepup import RiskContext
+from zhijin.identity.stepup import RiskContext, screening_amount
 from zhijin.identity.web import current_user, get_identity, request_source, user_did
 from zhijin.payments import limits, service
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
@@ -216,16 +216,25 @@ def _step_up(
     *,
     amount: int | None,
     currency: str,
+    exponent: int,
     payee_known: Callable[[], bool] | None,
 ) -> None:
-    """Ask the step-up policy about a user's payment from STEP_UP_FROM_MINOR up (the policy
-    holds the real thresholds and may deny or ask for a fresh second factor).  An amount not
-    known yet (an FX payment sized by its target) is asked about too: the policy then fails
-    closed on its amount rules."""
+    """Ask the step-up policy about a user's payment from STEP_UP_FROM_MINOR up, counted in the
+    policy's reference currency (the policy holds the real thresholds and may deny or ask for a
+    fresh second factor).  An amount not known yet (an FX payment sized by its target) or in a
+    currency the policy has no rate for is asked about too: the policy then fails closed on its
+    amount rules."""
     if caller.principal is None or caller.identity is None:
         return
-    if amount is not None and amount < limits.STEP_UP_FROM_MINOR:
-        return
+    if amount is not None:
+        screened = screening_amount(
+            caller.identity.current_policy(),
+            amount_minor=amount,
+            currency=currency,
+            exponent=exponent,
+        )
+        if screened is not None and screened < limits.STEP_UP_FROM_MINOR:
+            return
     device_known = (
         None
         if caller.source is None
@@ -236,6 +245,7 @@ def _step_up(
         now_ms=platform.node.clock(),
         amount_minor=amount,
         currency=currency,
+        amount_exponent=exponent,
         payee_known=None if payee_known is None else payee_known(),
         device_known=device_known,
     )
@@ -261,7 +271,14 @@ def _authorize_payment(
             before_ms=principal.auth_at_ms,
         )
     )
-    _step_up(caller, platform, amount=amount, currency=account["currency"], payee_known=payee_known)
+    _step_up(
+        caller,
+        platform,
+        amount=amount,
+        currency=account["currency"],
+        exponent=account["exponent"],
+        payee_known=payee_known,
+    )
 
 
 def _authorize_transfer_request(caller: Caller, platform: Platform, body: TransferIn) -> None:

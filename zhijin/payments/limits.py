@@ -67,6 +67,8 @@ if EXPIRIES_PER_BLOCK_MAX * WRITES_PER_EXPIRY_MAX > chain_limits.WRITES_PER_TX_M
 if EXPIRIES_PER_BLOCK_MAX > chain_limits.EVENTS_PER_TX_MAX:
     raise AssertionError("a full expiry sweep would exceed the chain's events per hook")
 
-# Customer payments from this many minor units up are put to the identity domain's step-up
-# policy (which holds the actual thresholds); below it no policy rule applies.
+# Customer payments from this many minor units of the step-up policy's reference currency up
+# (1,000.00 CNY by default; converted at the policy's rates) are put to the identity domain's
+# step-up policy, which holds the actual thresholds; below it no policy rule applies.  A payment
+# in a currency the policy has no rate for is always put to it.
 STEP_UP_FROM_MINOR = 100_000
