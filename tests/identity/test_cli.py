@@ -245,6 +245,92 @@ def test_rotate_vault_key_refuses_while_the_node_runs(data: Path) -> None:
         platform.stop()
 
 
+def test_rotate_index_secret_recomputes_digests_and_resumes(data: Path) -> None:
+    from zhijin.identity.kyc import PERSON_SCHEMA
+    from zhijin.payments.directory import IbanDirectory
+
+    platform = Platform(_settings(data)).start()
+    try:
+        platform.identity.register(
+            login="dora", password=PASSWORD, kind="individual", source=RequestSource(ip="10.0.0.1")
+        )
+        platform.identity.login(
+            login="dora", password=PASSWORD, source=RequestSource(ip="10.0.0.1", device_id="d-1")
+        )
+        # Another domain's sealed records (the payments IBAN directory) rotate too.
+        IbanDirectory(platform.identity.vault, platform.platform_engine).register(
+            "acct-1", "DE89370400440532013000", now_ms=1
+        )
+    finally:
+        platform.stop()
+    _populate(data)
+    before = json.loads((data / "vault.key").read_text())
+    code, out = zhijin("identity", "rotate-index-secret", "--data", str(data), "--batch-rows", "2")
+    assert code == 0, out
+    assert "vault_index: 2/" in out and "devices: " in out and "done" in out
+    after = json.loads((data / "vault.key").read_text())
+    assert "previous_index_secret" not in after
+    assert after["index_secret"] != before["index_secret"]
+    assert after["master_keys"] == before["master_keys"]
+    assert before["index_secret"] not in out and after["index_secret"] not in out
+    assert stat.S_IMODE((data / "vault.key").stat().st_mode) == 0o600
+
+    # Interrupted after step 1 (the new secret written, nothing recomputed): resumes.
+    from zhijin.identity.setup import write_vault_keys
+    from zhijin.identity.vault import VaultKeys
+
+    write_vault_keys(
+        data / "vault.key", VaultKeys.from_json(after).with_new_index_secret(), origin="local"
+    )
+    code, out = zhijin("identity", "rotate-index-secret", "--data", str(data))
+    assert code == 0 and "resuming the index-secret rotation" in out, out
+    assert "previous_index_secret" not in json.loads((data / "vault.key").read_text())
+
+    platform = Platform(_settings(data))
+    try:
+        identity = platform.identity
+        user = identity.store.user_by_login("dora")
+        assert user is not None
+        issued = identity.login(
+            login="dora", password=PASSWORD, source=RequestSource(ip="10.0.0.1", device_id="d-1")
+        )
+        later = Principal(user_id=user.id, roles=issued.principal.roles, auth_at_ms=2**62)
+        assert identity.device_known(
+            principal=later, source=RequestSource(ip="10.0.0.1", device_id="d-1")
+        )
+        found = identity.vault_store.find(
+            identity.vault, PERSON_SCHEMA, "resident_id", "11010519491231002X"
+        )
+        assert len(found) == 3
+        directory = IbanDirectory(identity.vault, platform.platform_engine)
+        assert directory.account_for("DE89 3704 0044 0532 0130 00") == "acct-1"
+    finally:
+        platform.stop()
+
+
+def test_rotate_index_secret_refusals(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform = Platform(_settings(data))
+    try:
+        code, out = zhijin("identity", "rotate-index-secret", "--data", str(data))
+        assert code == 1 and "stop it" in out
+    finally:
+        platform.stop()
+    code, out = zhijin("identity", "rotate-index-secret", "--data", str(tmp_path / "missing"))
+    assert code == 1 and "no data directory" in out
+    code, out = zhijin("identity", "rotate-index-secret", "--data", str(data), "--batch-rows", "0")
+    assert code == 2
+    key = json.loads((data / "vault.key").read_text())
+    monkeypatch.setenv("ZHIJIN_VAULT_KEY", json.dumps(key))
+    code, out = zhijin("identity", "rotate-index-secret", "--data", str(data))
+    assert code == 1 and "ZHIJIN_VAULT_KEY" in out and key["index_secret"] not in out
+    monkeypatch.delenv("ZHIJIN_VAULT_KEY")
+    (data / "vault.key").unlink()
+    code, out = zhijin("identity", "rotate-index-secret", "--data", str(data))
+    assert code == 1 and "no vault key file" in out
+
+
 # -- production rules ---------------------------------------------------------------------------
 def _production(tmp_path: Path, **overrides: object) -> Settings:
     settings = Settings(data=tmp_path / "prod", **overrides)  # type: ignore[arg-type]

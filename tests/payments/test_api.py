@@ -365,6 +365,166 @@ def test_pain001_import_names_every_rejection(api: Api) -> None:
     assert broken.status_code == 422 and broken.json()["code"] == "pain001_invalid"
 
 
+ALICE_IBAN = "GB82 WEST 1234 5698 7654 32"  # as people write it: spaces, any case
+BOB_IBAN = "DE89370400440532013000"
+
+
+def _platform_text(platform: Platform) -> str:
+    """Every row of every table of the platform database, as text."""
+    from sqlalchemy import MetaData
+
+    metadata = MetaData()
+    metadata.reflect(platform.platform_engine)
+    with platform.platform_engine.connect() as conn:
+        return repr([conn.execute(table.select()).all() for table in metadata.sorted_tables])
+
+
+def test_pain001_names_accounts_by_the_iban_directory(api: Api) -> None:
+    books(api)
+    first = api.client.put(
+        "/api/v1/accounts/alice-cny/iban", json={"iban": ALICE_IBAN.lower()}, headers=api.headers
+    )
+    assert first.status_code == 200, first.text
+    assert first.json() == {"account_id": "alice-cny", "iban": "GB**5432", "registered": True}
+    again = api.client.put(
+        "/api/v1/accounts/alice-cny/iban", json={"iban": ALICE_IBAN}, headers=api.headers
+    )
+    assert again.json()["registered"] is False  # idempotent
+    put = api.client.put(
+        "/api/v1/accounts/bob-cny/iban", json={"iban": BOB_IBAN}, headers=api.headers
+    )
+    assert put.status_code == 200
+    taken = api.client.put(
+        "/api/v1/accounts/bob-usd/iban", json={"iban": BOB_IBAN}, headers=api.headers
+    )
+    assert taken.status_code == 409 and taken.json()["code"] == "iban_taken"
+    for bad, status, code in [
+        ({"iban": "DE89370400440532013001"}, 422, "iban_invalid"),  # checksum
+        ({"iban": "XX89370400440532013000"}, 422, "iban_invalid"),  # no such country
+        ({"iban": 89370400440532013000}, 422, None),
+        ({}, 422, None),
+        ({"iban": "D" * 100}, 422, None),
+    ]:
+        refused = api.client.put("/api/v1/accounts/bob-usd/iban", json=bad, headers=api.headers)
+        assert refused.status_code == status, (bad, refused.text)
+        if code is not None:
+            assert refused.json()["code"] == code
+    missing = api.client.put(
+        "/api/v1/accounts/ghost/iban", json={"iban": BOB_IBAN}, headers=api.headers
+    )
+    assert missing.status_code == 404
+    assert api.get("/api/v1/accounts/bob-cny/iban").json()["iban"] == "DE**3000"
+    assert api.get("/api/v1/accounts/bob-usd/iban").json()["iban"] is None
+
+    def upload(message_id: str) -> dict[str, Any]:
+        document = Pain001(
+            message_id=message_id,
+            payments=[
+                PaymentInfo(
+                    "PMT-1",
+                    [
+                        Tx("I-1", "10.00", "CNY", creditor_iban=BOB_IBAN),
+                        Tx("I-2", "1.00", "CNY", creditor_iban="NL91ABNA0417164300"),
+                    ],
+                    debtor_iban=ALICE_IBAN.replace(" ", ""),
+                )
+            ],
+        )
+        headers = {**api.headers, "Content-Type": "application/xml"}
+        response = api.client.post(
+            "/api/v1/payments/iso20022/pain001", content=build(document), headers=headers
+        )
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    result = upload("IBAN-1")
+    assert [b["end_to_end_id"] for b in result["booked"]] == ["I-1"]
+    assert [(r["end_to_end_id"], r["code"]) for r in result["rejected"]] == [
+        ("I-2", "creditor_account_unknown")
+    ]
+    assert api.get("/api/v1/accounts/bob-cny").json()["balance_posted"] == 1_000
+    head_ms = api.platform.node.head.time_ms
+    camt = api.get("/api/v1/accounts/bob-cny/camt053", params={"from_ms": 0, "to_ms": head_ms + 1})
+    assert camt.status_code == 200 and f"<IBAN>{BOB_IBAN}</IBAN>" in camt.text
+
+    # Sealed at rest: no table of the platform database holds the numbers in the clear.
+    stored = _platform_text(api.platform)
+    assert BOB_IBAN not in stored and ALICE_IBAN.replace(" ", "") not in stored
+    audited = [
+        e
+        for e in api.platform.identity.audit.entries(after_seq=0, limit=1000)
+        if e.action.startswith("payments.iban.")
+    ]
+    assert [(e.action, e.target, e.actor) for e in audited] == [
+        ("payments.iban.register", "account:alice-cny", "operator"),
+        ("payments.iban.register", "account:bob-cny", "operator"),
+    ]
+    assert audited[1].details == {"iban": "DE**3000"}
+
+    removed = api.client.delete("/api/v1/accounts/bob-cny/iban", headers=api.headers)
+    assert removed.json() == {"account_id": "bob-cny", "removed": True}
+    assert api.client.delete("/api/v1/accounts/bob-cny/iban", headers=api.headers).json() == {
+        "account_id": "bob-cny",
+        "removed": False,
+    }
+    after = upload("IBAN-2")
+    assert after["booked"] == []
+    assert {r["code"] for r in after["rejected"]} == {"creditor_account_unknown"}
+    moved = api.client.put(
+        "/api/v1/accounts/bob-usd/iban", json={"iban": BOB_IBAN}, headers=api.headers
+    )
+    assert moved.status_code == 200 and moved.json()["registered"] is True
+
+
+def test_only_custodian_staff_name_accounts_by_iban_and_one_iban_names_one_account(
+    api: Api,
+) -> None:
+    import threading
+
+    from tests.platform.users import create_staff, me, register_and_login
+    from zhijin.identity.rbac import Role
+
+    books(api)
+    alice = register_and_login(api.client)
+    api.ok("/api/v1/accounts", account("own-alice", me(api.client, alice)["did"]))
+    mine = api.client.put("/api/v1/accounts/own-alice/iban", json={"iban": BOB_IBAN}, headers=alice)
+    assert mine.status_code == 403, mine.text
+    assert api.client.get("/api/v1/accounts/own-alice/iban", headers=alice).json()["iban"] is None
+    officer = create_staff(api.client, roles={Role.BANK_OFFICER})
+    done = api.client.put(
+        "/api/v1/accounts/own-alice/iban", json={"iban": BOB_IBAN}, headers=officer
+    )
+    assert done.status_code == 200, done.text
+    assert api.client.get("/api/v1/accounts/own-alice/iban", headers=alice).json() == {
+        "account_id": "own-alice",
+        "iban": "DE**3000",
+    }
+
+    # Eight accounts race for one IBAN: exactly one gets it.
+    contested = "FR1420041010050500013M02606"
+    for n in range(8):
+        api.ok("/api/v1/accounts", account(f"race-{n}", BOB))
+    codes: list[int] = []
+
+    def claim(n: int) -> None:
+        response = api.client.put(
+            f"/api/v1/accounts/race-{n}/iban", json={"iban": contested}, headers=api.headers
+        )
+        codes.append(response.status_code)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) == [200] + [409] * 7
+    holders = [
+        n for n in range(8) if api.get(f"/api/v1/accounts/race-{n}/iban").json()["iban"] is not None
+    ]
+    assert len(holders) == 1
+
+
 def test_trial_balance_and_reindex_rebuild_the_same_tables(api: Api) -> None:
     books(api)
     api.ok("/api/v1/transfers", move("r-1", "alice-cny", "bob-cny", 700, flags=["pending"]))

@@ -2,7 +2,9 @@
 
 These open the platform database and the vault directly (not the node), so `create-admin` and
 `audit verify` work beside a running server.  `rotate-vault-key` rewraps every data key and
-needs the node stopped: a running server holds the old key set in memory.
+`rotate-index-secret` recomputes every blind index and keyed digest; both need the node
+stopped (a running server holds the old key set in memory) and a key file (a key given in
+ZHIJIN_VAULT_KEY is rotated where it is kept).  Neither prints a key.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import fcntl
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -26,7 +28,7 @@ DataOption = Annotated[
 DEFAULT_DATA = Path("./var")
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -113,21 +115,13 @@ def rotate_vault_key(
     """
     from zhijin.chain.store import make_engine
     from zhijin.identity.service import wall_clock_ms
-    from zhijin.identity.setup import IdentitySettingsError, load_vault_keys, write_vault_keys
+    from zhijin.identity.setup import write_vault_keys
     from zhijin.identity.tables import create_tables
-    from zhijin.identity.vault import Vault, VaultKeys, VaultStore
+    from zhijin.identity.vault import Vault, VaultStore
 
     settings = _settings(data)
-    if settings.vault_key is not None:
-        _fail("the vault key comes from ZHIJIN_VAULT_KEY: rotate it where it is stored")
-    lock = _node_lock(settings.data)
-    try:
-        keys = load_vault_keys(settings)
-    except IdentitySettingsError as exc:
-        _fail(exc.message)
-        return
+    lock, keys, origin = _key_file_for_rotation(settings)
     path: Path = settings.vault_key_path
-    origin = json.loads(path.read_text()).get("origin", "operator")
     if len(keys.master_keys) == 1:
         keys = keys.with_new_key(_next_key_id(set(keys.master_keys)))
         write_vault_keys(path, keys, origin=origin)
@@ -151,13 +145,90 @@ def rotate_vault_key(
         left = store.count_not_under(keys.active_key_id)
         if left:
             _fail(f"{left} records are still under an old key; run the command again")
-        active = keys.active_key_id
-        final = VaultKeys({active: keys.master_keys[active]}, active, keys.index_secret)
-        write_vault_keys(path, final, origin=origin)
-        typer.echo(f"done: every record under {active}; old keys removed from {path}")
+        # only_active_key keeps the previous index secret of an unfinished index rotation.
+        write_vault_keys(path, keys.only_active_key(), origin=origin)
+        typer.echo(f"done: every record under {keys.active_key_id}; old keys removed from {path}")
     finally:
         engine.dispose()
         lock.close()
+
+
+@identity_app.command("rotate-index-secret")
+def rotate_index_secret(
+    data: DataOption = DEFAULT_DATA,
+    batch_rows: Annotated[int, typer.Option(min=1, max=500, help="rows per transaction")] = 500,
+) -> None:
+    """Recompute every blind index and keyed digest under a new index secret.
+
+    Step 1 adds a new index secret to the key file and keeps the old one as previous (lookups
+    try both meanwhile, so a node started on a half-done rotation still finds everyone); step 2
+    recomputes, in batches, the vault's blind indexes, the login lockout counters and the known
+    devices, saving its progress; step 3 removes the old secret.  Interrupted, it resumes with
+    the same new secret; run again when done, it rotates again.
+    """
+    from zhijin.chain.errors import ZhijinError
+    from zhijin.chain.store import make_engine
+    from zhijin.identity.service import wall_clock_ms
+    from zhijin.identity.setup import rotate_index_secret as rotate
+    from zhijin.identity.setup import write_vault_keys
+    from zhijin.identity.tables import create_tables
+    from zhijin.identity.vault import Vault, VaultStore
+    from zhijin.platform.contracts import vault_schemas
+
+    settings = _settings(data)
+    lock, keys, origin = _key_file_for_rotation(settings)
+    path: Path = settings.vault_key_path
+    if keys.previous_index_secret is None:
+        keys = keys.with_new_index_secret()
+        write_vault_keys(path, keys, origin=origin)
+        typer.echo(f"new index secret added to {path}; the old one kept until this finishes")
+    else:
+        typer.echo("resuming the index-secret rotation")
+    engine = make_engine(settings.platform_database_url_resolved())
+    try:
+        create_tables(engine)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            typer.echo(f"  {stage}: {done}/{total}")
+
+        try:
+            rotate(
+                engine,
+                Vault(keys),
+                clock=wall_clock_ms,
+                batch_rows=batch_rows,
+                progress=progress,
+                schemas=vault_schemas(),
+            )
+        except ZhijinError as exc:
+            _fail(f"{exc.message}; fix it and run the command again to resume")
+        write_vault_keys(path, keys.without_previous_index_secret(), origin=origin)
+        VaultStore(engine).finish_index_rotation()
+        typer.echo(f"done: every digest under the new index secret; old one removed from {path}")
+    finally:
+        engine.dispose()
+        lock.close()
+
+
+def _key_file_for_rotation(settings: Any) -> tuple[Any, Any, str]:
+    """The node lock (held until closed), the keys of the key file and its origin; refuses a
+    key given in ZHIJIN_VAULT_KEY, a running node, or an unreadable key file."""
+    from zhijin.identity.setup import IdentitySettingsError, load_vault_keys
+
+    if settings.vault_key is not None:
+        _fail("the vault key comes from ZHIJIN_VAULT_KEY: rotate it where it is stored")
+    if not settings.data.is_dir():
+        _fail(f"no data directory {settings.data} (give --data or ZHIJIN_DATA)")
+    if not settings.vault_key_path.is_file():
+        _fail(f"no vault key file at {settings.vault_key_path}: nothing to rotate")
+    lock = _node_lock(settings.data)
+    try:
+        keys = load_vault_keys(settings)
+    except IdentitySettingsError as exc:
+        lock.close()
+        _fail(exc.message)
+    origin = str(json.loads(settings.vault_key_path.read_text()).get("origin", "operator"))
+    return lock, keys, origin
 
 
 def _node_lock(data: Path) -> Any:
@@ -166,7 +237,7 @@ def _node_lock(data: Path) -> Any:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        _fail(f"a node runs on {data}: stop it before rotating the vault key")
+        _fail(f"a node runs on {data}: stop it before rotating vault keys")
     return handle
 
 

@@ -144,8 +144,13 @@ class IdentityService:
     # -- helpers ------------------------------------------------------------------------------
     def _login_key(self, login: str) -> str:
         # Keyed, so the lockout table and audit entries do not reveal login names (often phone
-        # numbers, which an unkeyed hash would give away to enumeration).
-        return self.vault.keyed_digest("login", login)
+        # numbers, which an unkeyed hash would give away to enumeration).  While the index
+        # secret rotates, a counter still under the previous digest is moved first, so no
+        # lockout is missed.
+        current, *previous = self.vault.keyed_digests("login", login)
+        for old in previous:
+            self.store.move_login_key(old, current, now_ms=self.clock())
+        return current
 
     def _record(self, *, actor: str, action: str, target: str, outcome: str, **extra: Any) -> None:
         reason = extra.pop("reason", None)
@@ -501,7 +506,10 @@ class IdentityService:
         return decision
 
     def _device_hash(self, device_id: str) -> str:
-        return self.vault.keyed_digest("device", device_id)
+        current, *previous = self.vault.keyed_digests("device", device_id)
+        for old in previous:  # mid-rotation: see _login_key
+            self.store.move_device_hash(old, current)
+        return current
 
     def _issue(
         self,
@@ -541,8 +549,10 @@ class IdentityService:
         )
         self.store.insert_session(row)
         if browser and source is not None:
-            if device_hash is not None:
-                self.store.remember_device(user.id, device_hash, now_ms=now)
+            if device_hash is not None and source.device_id is not None:
+                # Sealed beside its digest so an index-secret rotation can recompute it.
+                sealed = self.vault.seal_indexed("device", user.id, source.device_id)
+                self.store.remember_device(user.id, device_hash, now_ms=now, device_sealed=sealed)
             location = source.location
             self.store.record_login(
                 user.id,

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +27,27 @@ from sqlalchemy import Engine
 from zhijin.chain.errors import ContractError, TxRejected, ZhijinError
 from zhijin.chain.node import Node
 from zhijin.chain.tx import make_body, sign_tx
+from zhijin.identity import limits
 from zhijin.identity.errors import InvalidInput
+from zhijin.identity.keys import USER_KEY_SCHEMA
+from zhijin.identity.kyc import BUSINESS_SCHEMA, KYC_DOCUMENT_SCHEMA, MFA_SCHEMA, PERSON_SCHEMA
 from zhijin.identity.passwords import PRODUCTION_PARAMS, TEST_PARAMS, PasswordHasher
 from zhijin.identity.ratelimit import SqlRateLimitStore
 from zhijin.identity.service import IdentityService
+from zhijin.identity.store import IdentityStore
 from zhijin.identity.tables import create_tables
-from zhijin.identity.vault import Vault, VaultKeys
+from zhijin.identity.vault import (
+    INDEX_ROTATION_STAGES,
+    IndexRotation,
+    RecordSchema,
+    Vault,
+    VaultKeys,
+    VaultStore,
+)
 
 __all__ = [
     "LOCAL_ORIGIN",
+    "VAULT_SCHEMAS",
     "ChainReader",
     "GatewayWriter",
     "IdentitySettingsError",
@@ -43,6 +56,7 @@ __all__ = [
     "create_local_vault_key",
     "load_identity_keys",
     "load_vault_keys",
+    "rotate_index_secret",
     "submit_signed",
     "write_vault_keys",
 ]
@@ -159,6 +173,91 @@ def build_identity(settings: Any, engine: Engine, keys: VaultKeys | None = None)
         hasher=PasswordHasher(params),
         rate_limits=SqlRateLimitStore(engine),
     )
+
+
+# -- index-secret rotation -----------------------------------------------------------------
+# Every schema the vault stores records of: a rotation recomputes their blind indexes.
+VAULT_SCHEMAS: dict[str, RecordSchema] = {
+    schema.name: schema
+    for schema in (PERSON_SCHEMA, BUSINESS_SCHEMA, KYC_DOCUMENT_SCHEMA, MFA_SCHEMA, USER_KEY_SCHEMA)
+}
+
+# (stage, rows done in it, rows it has in all)
+RotationProgress = Callable[[str, int, int], None]
+
+
+def rotate_index_secret(
+    engine: Engine,
+    vault: Vault,
+    *,
+    clock: Callable[[], int],
+    batch_rows: int = limits.VAULT_ROTATE_BATCH_MAX,
+    progress: RotationProgress | None = None,
+    schemas: dict[str, RecordSchema] = VAULT_SCHEMAS,
+) -> IndexRotation:
+    """Recompute every digest made under the previous index secret with the current one:
+    blind indexes (by opening each record), lockout counters (from each user's login name),
+    known devices (from their sealed ids).  `vault` must hold both secrets.
+
+    Stages run in order, in batches of one transaction each; after each batch the stage and
+    the last key done are saved under the new secret's public id, so an interrupted rotation
+    resumes where it stopped.  Every step is idempotent, so a batch done twice (a crash after
+    its commit, before the progress was saved) is harmless.  The caller drops the previous
+    secret from the key file once this returns.
+    """
+    if not vault.index_rotating:
+        raise InvalidInput("no_index_rotation", "the vault keys hold no previous index secret")
+    vault_store, identity_store = VaultStore(engine), IdentityStore(engine)
+    state = vault_store.start_index_rotation(vault.index_secret_id, now_ms=clock())
+    totals = {
+        "vault_index": vault_store.count_records,
+        "logins": identity_store.count_users,
+        "devices": identity_store.count_users,
+    }
+
+    def rekey_device(user_id: str, sealed: str) -> tuple[str, str]:
+        device_id = vault.open_indexed("device", user_id, sealed)
+        return vault.keyed_digest("device", device_id), vault.seal_indexed(
+            "device", user_id, device_id
+        )
+
+    while state.stage != "done":
+        total, done = totals[state.stage](), 0
+        while True:
+            cursor: tuple[str, ...] | None
+            if state.stage == "vault_index":
+                after = None if state.cursor is None else (state.cursor[0], state.cursor[1])
+                cursor = vault_store.reindex_batch(
+                    vault, schemas, after=after, batch_rows=batch_rows
+                )
+            elif state.stage == "logins":
+                last = identity_store.rekey_logins_batch(
+                    lambda login: vault.keyed_digests("login", login),
+                    after=None if state.cursor is None else state.cursor[0],
+                    batch_rows=batch_rows,
+                    now_ms=clock(),
+                )
+                cursor = None if last is None else (last,)
+            else:
+                last = identity_store.rekey_devices_batch(
+                    rekey_device,
+                    after=None if state.cursor is None else state.cursor[0],
+                    batch_rows=batch_rows,
+                )
+                cursor = None if last is None else (last,)
+            if cursor is None:
+                break
+            state = replace(state, cursor=cursor)
+            vault_store.save_index_rotation(state, now_ms=clock())
+            done = min(total, done + batch_rows)
+            if progress is not None:
+                progress(state.stage, done, total)
+        if state.stage == "logins":
+            identity_store.drop_login_keys_before(state.started_ms)
+        next_stage = INDEX_ROTATION_STAGES[INDEX_ROTATION_STAGES.index(state.stage) + 1]
+        state = replace(state, stage=next_stage, cursor=None)
+        vault_store.save_index_rotation(state, now_ms=clock())
+    return state
 
 
 # -- chain I/O ------------------------------------------------------------------------------

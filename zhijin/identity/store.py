@@ -1,6 +1,9 @@
 """Storage of users, roles, sessions and API tokens, lockout counters, recovery codes, known
 devices, step-up policy versions and KYC cases (SQLAlchemy Core on an Engine passed in).
 
+Lockout counters and known devices are keyed by digests under the vault's index secret; the
+`move_*` methods and `rekey_*_batch` carry them to a new secret (see vault.py).
+
 Only the service calls this module; each method is one short transaction.  State changes that
 must not race (consuming a TOTP step, using a recovery code) are single conditional UPDATEs, so
 two concurrent requests cannot both succeed.
@@ -11,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from zhijin.chain.codec import canonical
@@ -26,6 +30,7 @@ from zhijin.identity.tables import (
     devices,
     kyc_cases,
     login_failures,
+    rate_buckets,
     recovery_codes,
     sessions,
     step_up_policies,
@@ -347,6 +352,66 @@ class IdentityStore:
                 )
         return locked_until
 
+    def move_login_key(self, old: str, new: str, *, now_ms: int) -> bool:
+        """Carry a lockout counter from the previous index secret's digest to the current one
+        (merged with any counter already there, keeping the stricter of each); False when there
+        was nothing under `old`.  Idempotent."""
+        with self.engine.begin() as conn:
+            return _move_login_key(conn, old, new, now_ms)
+
+    def rekey_logins_batch(
+        self,
+        digests: Callable[[str], tuple[str, ...]],
+        *,
+        after: str | None,
+        batch_rows: int,
+        now_ms: int,
+    ) -> str | None:
+        """Move the lockout counters of a batch of users (by id, after `after`) to the current
+        digest of their login; `digests(login)` gives (current, previous).  Returns the last
+        user id done, None when no user is left."""
+        user_ids = self._user_batch(after, batch_rows)
+        if not user_ids:
+            return None
+        with self.engine.connect() as conn:
+            logins = (
+                conn.execute(select(users.c.login).where(users.c.id.in_(user_ids))).scalars().all()
+            )
+        with self.engine.begin() as conn:
+            for login in logins:
+                current, *previous = digests(login)
+                for old in previous:
+                    _move_login_key(conn, old, current, now_ms)
+        return user_ids[-1]
+
+    def drop_login_keys_before(self, started_ms: int) -> int:
+        """Delete the lockout counters and per-account rate buckets untouched since a rotation
+        started: every user's counter was moved (and so touched) by then, so what is left is
+        keyed by the previous secret's digest of a name that has no user.  Returns the count."""
+        with self.engine.begin() as conn:
+            failures = conn.execute(
+                delete(login_failures).where(login_failures.c.updated_ms < started_ms)
+            ).rowcount
+            buckets = conn.execute(
+                delete(rate_buckets).where(
+                    rate_buckets.c.key.startswith(_LOGIN_BUCKET_PREFIX)
+                    & (rate_buckets.c.updated_ms < started_ms)
+                )
+            ).rowcount
+        return int(failures) + int(buckets)
+
+    def _user_batch(self, after: str | None, batch_rows: int) -> list[str]:
+        query = select(users.c.id)
+        if after is not None:
+            query = query.where(users.c.id > after)
+        limit = max(1, min(batch_rows, limits.VAULT_ROTATE_BATCH_MAX))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query.order_by(users.c.id).limit(limit)).scalars().all())
+
+    def count_users(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(users)).scalar_one())
+
     def clear_failures(self, login_key: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(login_failures).where(login_failures.c.login_key == login_key))
@@ -402,12 +467,17 @@ class IdentityStore:
             ).scalar_one_or_none()
         return first_seen_ms
 
-    def remember_device(self, user_id: str, device_hash: str, *, now_ms: int) -> None:
+    def remember_device(
+        self, user_id: str, device_hash: str, *, now_ms: int, device_sealed: str | None = None
+    ) -> None:
+        """Record a sign-in from a device.  `device_sealed` (the id sealed under the index
+        secret) is refreshed on every sign-in, which also fills it in on older rows."""
+        sealed = {} if device_sealed is None else {"device_sealed": device_sealed}
         with self.engine.begin() as conn:
             updated = conn.execute(
                 update(devices)
                 .where((devices.c.user_id == user_id) & (devices.c.device_hash == device_hash))
-                .values(last_seen_ms=now_ms)
+                .values(last_seen_ms=now_ms, **sealed)
             ).rowcount
             if not updated:
                 conn.execute(
@@ -416,8 +486,92 @@ class IdentityStore:
                         device_hash=device_hash,
                         first_seen_ms=now_ms,
                         last_seen_ms=now_ms,
+                        **sealed,
                     )
                 )
+
+    def move_device_hash(self, old: str, new: str) -> None:
+        """Carry every user's device row and session mark from the previous index secret's
+        digest of a device id to the current one (idempotent)."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(devices.c.user_id)
+                .where(devices.c.device_hash == old)
+                .limit(limits.VAULT_ROTATE_BATCH_MAX)
+            ).scalars()
+            for user_id in rows.all():
+                _move_device(conn, user_id, old, new, device_sealed=None)
+                conn.execute(
+                    update(sessions)
+                    .where((sessions.c.user_id == user_id) & (sessions.c.device_hash == old))
+                    .values(device_hash=new)
+                )
+
+    def rekey_devices_batch(
+        self,
+        rekey: Callable[[str, str], tuple[str, str]],
+        *,
+        after: str | None,
+        batch_rows: int,
+    ) -> str | None:
+        """Recompute the device digests of a batch of users (by id, after `after`):
+        `rekey(user_id, device_sealed)` opens the sealed id and gives (current digest, id
+        sealed anew).  Rows without a sealed id predate it and cannot be recomputed: they are
+        forgotten (the device counts as new once), and session marks no device row explains
+        are cleared.  Returns the last user id done, None when no user is left."""
+        user_ids = self._user_batch(after, batch_rows)
+        if not user_ids:
+            return None
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(devices.c.user_id, devices.c.device_hash, devices.c.device_sealed).where(
+                    devices.c.user_id.in_(user_ids)
+                )
+            ).all()
+        with self.engine.begin() as conn:
+            kept: dict[str, set[str]] = {user_id: set() for user_id in user_ids}
+            for row in rows:
+                if row.device_sealed is None:
+                    conn.execute(
+                        delete(devices).where(
+                            (devices.c.user_id == row.user_id)
+                            & (devices.c.device_hash == row.device_hash)
+                        )
+                    )
+                    continue
+                new, sealed = rekey(row.user_id, row.device_sealed)
+                _move_device(conn, row.user_id, row.device_hash, new, device_sealed=sealed)
+                conn.execute(
+                    update(sessions)
+                    .where(
+                        (sessions.c.user_id == row.user_id)
+                        & (sessions.c.device_hash == row.device_hash)
+                    )
+                    .values(device_hash=new)
+                )
+                kept[row.user_id].add(new)
+            for user_id, hashes in kept.items():
+                conn.execute(
+                    update(sessions)
+                    .where(
+                        (sessions.c.user_id == user_id)
+                        & sessions.c.device_hash.is_not(None)
+                        & sessions.c.device_hash.not_in(hashes)
+                    )
+                    .values(device_hash=None)
+                )
+        return user_ids[-1]
+
+    def devices_of(self, user_id: str) -> list[tuple[str, str | None]]:
+        """(device_hash, device_sealed) of a user's known devices (for checks and tests)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(devices.c.device_hash, devices.c.device_sealed)
+                .where(devices.c.user_id == user_id)
+                .order_by(devices.c.device_hash)
+                .limit(limits.VAULT_ROTATE_BATCH_MAX)
+            ).all()
+        return [(row.device_hash, row.device_sealed) for row in rows]
 
     # -- step-up policies -----------------------------------------------------------------------
     def add_policy(
@@ -472,3 +626,80 @@ class IdentityStore:
                 .values(status=status, reviewed_by=reviewed_by, reviewed_ms=now_ms)
             )
         return result.rowcount == 1
+
+
+_LOGIN_BUCKET_PREFIX = "login-account:"  # ratelimit.LOGIN_PER_ACCOUNT, keyed by login digest
+
+
+def _move_login_key(conn: Connection, old: str, new: str, now_ms: int) -> bool:
+    if old == new:
+        return False
+    row = conn.execute(
+        select(login_failures).where(login_failures.c.login_key == old).with_for_update()
+    ).one_or_none()
+    if row is None:
+        return False
+    there = conn.execute(
+        select(login_failures).where(login_failures.c.login_key == new).with_for_update()
+    ).one_or_none()
+    if there is None:
+        conn.execute(
+            update(login_failures)
+            .where(login_failures.c.login_key == old)
+            .values(login_key=new, updated_ms=now_ms)
+        )
+        return True
+    conn.execute(
+        update(login_failures)
+        .where(login_failures.c.login_key == new)
+        .values(
+            failures=max(row.failures, there.failures),
+            lockouts=max(row.lockouts, there.lockouts),
+            locked_until_ms=max(row.locked_until_ms, there.locked_until_ms),
+            updated_ms=now_ms,
+        )
+    )
+    conn.execute(delete(login_failures).where(login_failures.c.login_key == old))
+    return True
+
+
+def _move_device(
+    conn: Connection, user_id: str, old: str, new: str, *, device_sealed: str | None
+) -> None:
+    """Give a user's device row the digest `new` (merged with a row already under it)."""
+    sealed = {} if device_sealed is None else {"device_sealed": device_sealed}
+    if old == new:
+        if sealed:
+            conn.execute(
+                update(devices)
+                .where((devices.c.user_id == user_id) & (devices.c.device_hash == old))
+                .values(**sealed)
+            )
+        return
+    row = conn.execute(
+        select(devices).where((devices.c.user_id == user_id) & (devices.c.device_hash == old))
+    ).one_or_none()
+    if row is None:
+        return
+    there = conn.execute(
+        select(devices).where((devices.c.user_id == user_id) & (devices.c.device_hash == new))
+    ).one_or_none()
+    if there is None:
+        conn.execute(
+            update(devices)
+            .where((devices.c.user_id == user_id) & (devices.c.device_hash == old))
+            .values(device_hash=new, **sealed)
+        )
+        return
+    conn.execute(
+        update(devices)
+        .where((devices.c.user_id == user_id) & (devices.c.device_hash == new))
+        .values(
+            first_seen_ms=min(row.first_seen_ms, there.first_seen_ms),
+            last_seen_ms=max(row.last_seen_ms, there.last_seen_ms),
+            **sealed,
+        )
+    )
+    conn.execute(
+        delete(devices).where((devices.c.user_id == user_id) & (devices.c.device_hash == old))
+    )

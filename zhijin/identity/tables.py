@@ -18,8 +18,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 
 __all__ = ["METADATA", "create_tables"]
 
@@ -106,6 +108,9 @@ devices = Table(
     Column("device_hash", String(64), primary_key=True),
     Column("first_seen_ms", BigInteger, nullable=False),
     Column("last_seen_ms", BigInteger, nullable=False),
+    # The device id sealed under the index secret (Vault.seal_indexed), so that rotating the
+    # secret can recompute device_hash.  NULL on rows older than this column.
+    Column("device_sealed", Text),
 )
 
 step_up_policies = Table(
@@ -137,6 +142,17 @@ vault_index = Table(
     Column("record_id", String(80), primary_key=True),
     Column("digest", String(64), nullable=False),
     Index("ix_identity_vault_index_digest", "schema", "field", "digest"),
+)
+
+index_rotations = Table(
+    "identity_index_rotations",
+    METADATA,
+    # The progress of an index-secret rotation, by the public id of the new secret.
+    Column("secret_id", String(16), primary_key=True),
+    Column("stage", String(16), nullable=False),  # vault_index | logins | devices | done
+    Column("cursor", Text),  # canonical JSON: the last key done in the stage
+    Column("started_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
 )
 
 audit_log = Table(
@@ -199,9 +215,24 @@ _POSTGRES_APPEND_ONLY = (
 )
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added after a table first shipped: create_all makes new tables only."""
+    present = {c["name"] for c in inspect(engine).get_columns(devices.name)}
+    if "device_sealed" in present:
+        return
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {devices.name} ADD COLUMN device_sealed TEXT"))
+    except DBAPIError:
+        # Another process starting at the same moment may have added it first.
+        if "device_sealed" not in {c["name"] for c in inspect(engine).get_columns(devices.name)}:
+            raise
+
+
 def create_tables(engine: Engine) -> None:
     """Create the identity tables and the audit log's append-only triggers (idempotent)."""
     METADATA.create_all(engine)
+    _add_missing_columns(engine)
     statements = {"sqlite": _SQLITE_APPEND_ONLY, "postgresql": _POSTGRES_APPEND_ONLY}.get(
         engine.dialect.name, ()
     )

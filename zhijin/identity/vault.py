@@ -14,8 +14,18 @@
   internal fields are stored in the clear; sensitive and highly sensitive ones encrypted.
 - Lookup by value (an ID number, a phone) uses a blind index: HMAC-SHA256 under a key derived
   with HKDF from a separate index secret, per schema and field, so equal values are findable
-  without decrypting and the index of one field says nothing about another.  The index secret
-  does not rotate with the master keys (rotating it means recomputing every index).
+  without decrypting and the index of one field says nothing about another.  The service keys
+  login names and device ids the same way (`keyed_digest`).
+- The index secret rotates on its own (`zhijin identity rotate-index-secret`): every digest
+  is recomputed from its value, so the rotation keeps the new secret active and the old one as
+  `previous_index_secret` in the key file until it has finished.  Meanwhile lookups try both
+  (`keyed_digests`, `blind_indexes`): an interrupted rotation, even with the node run again in
+  between, never makes a login or a search by ID number miss a person.  We chose this over a
+  secret id on every digest row because it needs no column in the tables that hold digests
+  and lasts only as long as the rotation.  A value that is not stored anywhere else (a device
+  id) is kept sealed beside its digest (`seal_indexed`), under a key derived from the index
+  secret, so that it can be recomputed too; the key file holds both secrets, so this exposes
+  nothing a stolen key file did not.
 
 Sensitive plaintexts never appear in a repr or an exception message.
 """
@@ -38,15 +48,17 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, tuple_, update
 
 from zhijin.chain.codec import canonical
 from zhijin.identity import limits
 from zhijin.identity.errors import DecryptionFailed, InvalidInput
-from zhijin.identity.tables import vault_index, vault_records
+from zhijin.identity.tables import index_rotations, vault_index, vault_records
 
 __all__ = [
+    "INDEX_ROTATION_STAGES",
     "FieldSpec",
+    "IndexRotation",
     "RecordSchema",
     "SealedRecord",
     "Sensitivity",
@@ -61,6 +73,10 @@ _NONCE_BYTES = 12
 _FIELD_AAD = b"zhijin/vault/field/v1\x00"
 _DEK_AAD = b"zhijin/vault/dek/v1\x00"
 _TOKEN_PREFIX = "v1."
+_INDEX_INFO = b"zhijin/vault/blind-index/v1\x00"
+_INDEX_SEAL_INFO = b"zhijin/vault/index-seal/v1\x00"
+_INDEX_SEAL_AAD = b"zhijin/vault/index-sealed/v1\x00"
+_SECRET_ID_INFO = b"zhijin/vault/index-secret-id/v1"
 
 
 class Sensitivity(enum.IntEnum):
@@ -105,11 +121,13 @@ def _unb64(text: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class VaultKeys:
-    """Master keys by id, the active one, and the blind-index secret.  `repr` shows ids only."""
+    """Master keys by id, the active one, and the blind-index secret (with the one it replaces
+    while an index-secret rotation runs).  `repr` shows ids only."""
 
     master_keys: Mapping[str, bytes]
     active_key_id: str
     index_secret: bytes
+    previous_index_secret: bytes | None = None
 
     def __post_init__(self) -> None:
         if self.active_key_id not in self.master_keys:
@@ -121,9 +139,18 @@ class VaultKeys:
                 raise InvalidInput("vault_keys", "master keys are 32 bytes (AES-256)")
         if len(self.index_secret) < _KEY_BYTES:
             raise InvalidInput("vault_keys", "the index secret is at least 32 bytes")
+        previous = self.previous_index_secret
+        if previous is not None and len(previous) < _KEY_BYTES:
+            raise InvalidInput("vault_keys", "the previous index secret is at least 32 bytes")
+        if previous is not None and hmac.compare_digest(previous, self.index_secret):
+            raise InvalidInput("vault_keys", "the previous index secret equals the current one")
 
     def __repr__(self) -> str:
-        return f"VaultKeys(key_ids={sorted(self.master_keys)}, active={self.active_key_id!r})"
+        rotating = ", index_rotating=True" if self.previous_index_secret is not None else ""
+        return (
+            f"VaultKeys(key_ids={sorted(self.master_keys)}, active={self.active_key_id!r}"
+            f"{rotating})"
+        )
 
     @classmethod
     def generate(cls, key_id: str = "k1") -> VaultKeys:
@@ -134,20 +161,46 @@ class VaultKeys:
         if key_id in self.master_keys:
             raise InvalidInput("vault_keys", f"key id {key_id} exists")
         keys = {**self.master_keys, key_id: secrets.token_bytes(32)}
-        return VaultKeys(keys, key_id, self.index_secret)
+        return replace(self, master_keys=keys, active_key_id=key_id)
+
+    def only_active_key(self) -> VaultKeys:
+        """The active master key alone (the last step of a master-key rotation)."""
+        active = self.active_key_id
+        return replace(self, master_keys={active: self.master_keys[active]})
+
+    def with_new_index_secret(self) -> VaultKeys:
+        """A fresh index secret, the current one kept as previous (a rotation's first step)."""
+        if self.previous_index_secret is not None:
+            raise InvalidInput("index_rotation_running", "an index-secret rotation is unfinished")
+        return replace(
+            self, index_secret=secrets.token_bytes(32), previous_index_secret=self.index_secret
+        )
+
+    def without_previous_index_secret(self) -> VaultKeys:
+        """The keys once every digest is under the current secret (a rotation's last step)."""
+        return replace(self, previous_index_secret=None)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "active": self.active_key_id,
             "master_keys": {k: v.hex() for k, v in sorted(self.master_keys.items())},
             "index_secret": self.index_secret.hex(),
         }
+        if self.previous_index_secret is not None:
+            data["previous_index_secret"] = self.previous_index_secret.hex()
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> VaultKeys:
         try:
             keys = {str(k): bytes.fromhex(v) for k, v in data["master_keys"].items()}
-            return cls(keys, str(data["active"]), bytes.fromhex(data["index_secret"]))
+            previous = data.get("previous_index_secret")
+            return cls(
+                keys,
+                str(data["active"]),
+                bytes.fromhex(data["index_secret"]),
+                None if previous is None else bytes.fromhex(previous),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidInput(
                 "vault_keys", "a vault key file has active, master_keys, index_secret"
@@ -255,26 +308,93 @@ class Vault:
         except (InvalidTag, ValueError) as exc:
             raise DecryptionFailed(message=f"field {name} does not authenticate") from exc
 
+    # -- digests under the index secret -------------------------------------------------------
+    @staticmethod
+    def _derive(secret: bytes, info: bytes) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=None, info=info).derive(
+            secret
+        )
+
+    def _index_secrets(self) -> tuple[bytes, ...]:
+        """The current secret, then the previous one while a rotation runs."""
+        previous = self._keys.previous_index_secret
+        return (
+            (self._keys.index_secret,) if previous is None else (self._keys.index_secret, previous)
+        )
+
+    @property
+    def index_rotating(self) -> bool:
+        return self._keys.previous_index_secret is not None
+
+    @property
+    def index_secret_id(self) -> str:
+        """A public name of the current index secret (an HMAC of it, not the secret): what a
+        rotation's saved progress belongs to."""
+        key = self._derive(self._keys.index_secret, _SECRET_ID_INFO)
+        return hmac.new(key, b"", sha256).hexdigest()[:16]
+
+    @staticmethod
+    def _digest(secret: bytes, label: str, value: str) -> str:
+        key = Vault._derive(secret, _INDEX_INFO + label.encode("utf-8"))
+        return hmac.new(key, value.encode("utf-8"), sha256).hexdigest()
+
     def keyed_digest(self, label: str, value: str) -> str:
         """HMAC-SHA256 of `value` under a key derived (HKDF) from the index secret for `label`.
 
         For values that must be matched but not revealed, even to someone who can enumerate
         them (phone numbers, login names): without the secret the digest cannot be searched.
+        New digests are always made with the current secret.
         """
-        key = HKDF(
-            algorithm=hashes.SHA256(),
-            length=_KEY_BYTES,
-            salt=None,
-            info=b"zhijin/vault/blind-index/v1\x00" + label.encode("utf-8"),
-        ).derive(self._keys.index_secret)
-        return hmac.new(key, value.encode("utf-8"), sha256).hexdigest()
+        return self._digest(self._keys.index_secret, label, value)
 
-    def blind_index(self, schema: RecordSchema, name: str, value: str) -> str:
+    def keyed_digests(self, label: str, value: str) -> tuple[str, ...]:
+        """What a lookup must try: the current digest, then the previous secret's while an
+        index-secret rotation runs."""
+        return tuple(self._digest(secret, label, value) for secret in self._index_secrets())
+
+    def _index_label(self, schema: RecordSchema, name: str, value: str) -> tuple[str, str]:
         spec = schema.spec(name)
         if not spec.blind_index:
             raise InvalidInput("not_indexed", f"{schema.name}.{name} has no blind index")
         normalized = spec.normalize(value) if spec.normalize else value
-        return self.keyed_digest(f"{schema.name}\x00{name}", normalized)
+        return f"{schema.name}\x00{name}", normalized
+
+    def blind_index(self, schema: RecordSchema, name: str, value: str) -> str:
+        return self.keyed_digest(*self._index_label(schema, name, value))
+
+    def blind_indexes(self, schema: RecordSchema, name: str, value: str) -> tuple[str, ...]:
+        """The blind indexes a lookup must try (see `keyed_digests`)."""
+        return self.keyed_digests(*self._index_label(schema, name, value))
+
+    def seal_indexed(self, label: str, context: str, value: str) -> str:
+        """`value` encrypted under a key derived from the current index secret, bound to
+        (label, context): kept beside a digest whose value is stored nowhere else, so that an
+        index-secret rotation can recompute the digest."""
+        key = self._derive(self._keys.index_secret, _INDEX_SEAL_INFO + label.encode("utf-8"))
+        nonce = os.urandom(_NONCE_BYTES)
+        aad = _INDEX_SEAL_AAD + canonical({"label": label, "context": context})
+        return _TOKEN_PREFIX + _b64(nonce + AESGCM(key).encrypt(nonce, value.encode(), aad))
+
+    def open_indexed(self, label: str, context: str, token: str) -> str:
+        """The value `seal_indexed` sealed, under the current or (mid-rotation) previous secret."""
+        if not token.startswith(_TOKEN_PREFIX):
+            raise DecryptionFailed(message=f"a sealed {label} is not a vault ciphertext")
+        raw = _unb64(token[len(_TOKEN_PREFIX) :])
+        aad = _INDEX_SEAL_AAD + canonical({"label": label, "context": context})
+        for secret in self._index_secrets():
+            key = self._derive(secret, _INDEX_SEAL_INFO + label.encode("utf-8"))
+            try:
+                plain = AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], aad)
+            except (InvalidTag, ValueError):
+                continue
+            return plain.decode("utf-8")
+        raise DecryptionFailed(message=f"a sealed {label} does not authenticate")
+
+    def reindex(self, schema: RecordSchema, record: SealedRecord) -> dict[str, str]:
+        """The record's blind indexes recomputed under the current secret from its values."""
+        names = [spec.name for spec in schema.fields if spec.blind_index]
+        opened = self.open(schema, record, names)
+        return {name: self.blind_index(schema, name, text_value(v)) for name, v in opened.items()}
 
     # -- records ------------------------------------------------------------------------------
     def seal(
@@ -375,18 +495,18 @@ class VaultStore:
                         schema=record.schema, record_id=record.record_id, **row
                     )
                 )
-            conn.execute(
-                delete(vault_index).where(
-                    (vault_index.c.schema == record.schema)
-                    & (vault_index.c.record_id == record.record_id)
+            _write_index(conn, record.schema, record.record_id, record.index)
+
+    def delete(self, schema: str, record_id: str) -> bool:
+        """Remove a record and its index entries, in one transaction; False when none."""
+        with self.engine.begin() as conn:
+            _write_index(conn, schema, record_id, {})
+            removed = conn.execute(
+                delete(vault_records).where(
+                    (vault_records.c.schema == schema) & (vault_records.c.record_id == record_id)
                 )
-            )
-            for name, digest in sorted(record.index.items()):
-                conn.execute(
-                    insert(vault_index).values(
-                        schema=record.schema, field=name, record_id=record.record_id, digest=digest
-                    )
-                )
+            ).rowcount
+        return bool(removed)
 
     def get(self, schema: str, record_id: str) -> SealedRecord | None:
         with self.engine.connect() as conn:
@@ -425,20 +545,115 @@ class VaultStore:
             )
 
     def find(self, vault: Vault, schema: RecordSchema, name: str, value: str) -> list[str]:
-        """Record ids whose `name` equals `value`, by blind index (never by decrypting)."""
-        digest = vault.blind_index(schema, name, value)
+        """Record ids whose `name` equals `value`, by blind index (never by decrypting).  While
+        the index secret rotates, a record not yet reindexed is found by the previous digest."""
+        digests = vault.blind_indexes(schema, name, value)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(vault_index.c.record_id)
                 .where(
                     (vault_index.c.schema == schema.name)
                     & (vault_index.c.field == name)
-                    & (vault_index.c.digest == digest)
+                    & vault_index.c.digest.in_(digests)
                 )
+                .distinct()
                 .order_by(vault_index.c.record_id)
                 .limit(limits.VAULT_ROTATE_BATCH_MAX)
             ).all()
         return [r.record_id for r in rows]
+
+    def reindex_batch(
+        self,
+        vault: Vault,
+        schemas: Mapping[str, RecordSchema],
+        *,
+        after: tuple[str, str] | None,
+        batch_rows: int,
+    ) -> tuple[str, str] | None:
+        """Recompute the blind indexes of the records after `after` (schema, record id) under
+        the current index secret, one transaction for the batch; returns the last key done,
+        None when no record is left.  Idempotent: a record done twice gets the same digests."""
+        query = select(vault_records.c.schema, vault_records.c.record_id)
+        if after is not None:
+            query = query.where(
+                tuple_(vault_records.c.schema, vault_records.c.record_id) > tuple_(*after)
+            )
+        with self.engine.connect() as conn:
+            keys = conn.execute(
+                query.order_by(vault_records.c.schema, vault_records.c.record_id).limit(
+                    max(1, min(batch_rows, limits.VAULT_ROTATE_BATCH_MAX))
+                )
+            ).all()
+        if not keys:
+            return None
+        updates: list[tuple[str, str, dict[str, str]]] = []
+        for key in keys:
+            record = self.get(key.schema, key.record_id)
+            if record is None:
+                continue  # deleted since the batch was read
+            schema = schemas.get(record.schema)
+            if schema is None:
+                if record.index:
+                    raise InvalidInput(
+                        "unknown_vault_schema",
+                        f"records of schema {record.schema} have blind indexes and no declared "
+                        "schema to recompute them",
+                    )
+                continue
+            index = vault.reindex(schema, record)
+            if index != dict(record.index):
+                updates.append((record.schema, record.record_id, index))
+        with self.engine.begin() as conn:
+            for schema_name, record_id, index in updates:
+                _write_index(conn, schema_name, record_id, index)
+        return (keys[-1].schema, keys[-1].record_id)
+
+    def count_records(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(vault_records)).scalar_one())
+
+    # -- index-secret rotation progress -----------------------------------------------------------
+    def index_rotation(self, secret_id: str) -> IndexRotation | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(index_rotations).where(index_rotations.c.secret_id == secret_id)
+            ).one_or_none()
+        if row is None:
+            return None
+        cursor = None if row.cursor is None else tuple(json.loads(row.cursor))
+        return IndexRotation(row.secret_id, row.stage, cursor, row.started_ms)
+
+    def start_index_rotation(self, secret_id: str, *, now_ms: int) -> IndexRotation:
+        """The saved progress of the rotation to `secret_id`, or a new one.  Progress of any
+        other (finished) rotation is dropped."""
+        found = self.index_rotation(secret_id)
+        if found is not None:
+            return found
+        with self.engine.begin() as conn:
+            conn.execute(delete(index_rotations))
+            conn.execute(
+                insert(index_rotations).values(
+                    secret_id=secret_id,
+                    stage=INDEX_ROTATION_STAGES[0],
+                    cursor=None,
+                    started_ms=now_ms,
+                    updated_ms=now_ms,
+                )
+            )
+        return IndexRotation(secret_id, INDEX_ROTATION_STAGES[0], None, now_ms)
+
+    def save_index_rotation(self, progress: IndexRotation, *, now_ms: int) -> None:
+        cursor = None if progress.cursor is None else canonical(list(progress.cursor)).decode()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(index_rotations)
+                .where(index_rotations.c.secret_id == progress.secret_id)
+                .values(stage=progress.stage, cursor=cursor, updated_ms=now_ms)
+            )
+
+    def finish_index_rotation(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(index_rotations))
 
     def rotate_master_key(
         self,
@@ -473,3 +688,30 @@ class VaultStore:
                     total += 1
             if progress is not None:
                 progress(total)
+
+
+INDEX_ROTATION_STAGES = ("vault_index", "logins", "devices", "done")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRotation:
+    """Where an index-secret rotation stands: a stage and the last key it finished."""
+
+    secret_id: str
+    stage: str
+    cursor: tuple[str, ...] | None
+    started_ms: int
+
+
+def _write_index(conn: Connection, schema: str, record_id: str, index: Mapping[str, str]) -> None:
+    conn.execute(
+        delete(vault_index).where(
+            (vault_index.c.schema == schema) & (vault_index.c.record_id == record_id)
+        )
+    )
+    for name, digest in sorted(index.items()):
+        conn.execute(
+            insert(vault_index).values(
+                schema=schema, field=name, record_id=record_id, digest=digest
+            )
+        )

@@ -121,6 +121,10 @@ class StatusIn(_Strict):
         return self.model_dump(mode="json")
 
 
+class IbanIn(_Strict):
+    iban: str = Field(min_length=15, max_length=42, description="ISO 13616, spaces allowed")
+
+
 class FeeScheduleIn(_Strict):
     product: str = Field(pattern=limits.PRODUCT_PATTERN)
     currency: CurrencyCode
@@ -436,6 +440,33 @@ def set_status(
     )
     result.pop("height", None)
     return result
+
+
+def _actor(caller: Caller) -> str:
+    return "operator" if caller.principal is None else f"user:{caller.principal.user_id}"
+
+
+@router.put("/api/v1/accounts/{account_id}/iban", summary="Name the account by an IBAN")
+def put_iban(
+    account_id: IdPath, body: IbanIn, platform: PlatformDep, caller: CallerDep
+) -> dict[str, Any]:
+    """For pain.001 imports and camt.053 exports; off-chain, sealed in the vault (idempotent)."""
+    _authorize(caller, platform, account_id, Permission.ACCOUNT_OPEN)
+    return service.register_iban(
+        platform, account_id=account_id, iban=body.iban, actor=_actor(caller)
+    )
+
+
+@router.delete("/api/v1/accounts/{account_id}/iban", summary="Forget the account's IBAN")
+def delete_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
+    _authorize(caller, platform, account_id, Permission.ACCOUNT_OPEN)
+    return service.remove_iban(platform, account_id=account_id, actor=_actor(caller))
+
+
+@router.get("/api/v1/accounts/{account_id}/iban", summary="The account's IBAN, masked")
+def get_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
+    _authorize(caller, platform, account_id, Permission.ACCOUNT_READ)
+    return service.account_iban(platform, account_id=account_id)
 
 
 # -- transfers ------------------------------------------------------------------------------------

@@ -19,9 +19,11 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from zhijin.chain.errors import NotFound, ZhijinError
+from zhijin.identity.errors import Forbidden
 from zhijin.payments import iso20022 as iso
 from zhijin.payments import limits, projection, queries
 from zhijin.payments.codes import Code
+from zhijin.payments.directory import IbanDirectory, mask, valid_iban
 from zhijin.payments.records import Transfer, TransferFlag, keys
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.runtime import Platform
@@ -30,6 +32,7 @@ __all__ = [
     "CONTRACT",
     "STATEMENT_LINES_MAX",
     "PaymentRefused",
+    "account_iban",
     "create_fx_quote",
     "create_transfers",
     "export_camt053",
@@ -42,6 +45,8 @@ __all__ = [
     "list_accounts",
     "open_accounts",
     "pay_fx",
+    "register_iban",
+    "remove_iban",
     "resolve_pending",
     "set_account_status",
     "set_fee_schedule",
@@ -384,12 +389,82 @@ def trial_balance(platform: Platform, *, source: str = "projection") -> dict[str
 # -- ISO 20022 ------------------------------------------------------------------------------------
 
 
+def _directory(platform: Platform) -> IbanDirectory:
+    return IbanDirectory(platform.identity.vault, platform.platform_engine)
+
+
+def _custodied(platform: Platform, account_id: str) -> dict[str, Any]:
+    account = get_account(platform, account_id=account_id)
+    if account["custodian"] != platform.node.key.did:
+        raise Forbidden(
+            "not_custodian", "only the member holding the account in custody names it by IBAN"
+        )
+    return account
+
+
+def _audit_iban(platform: Platform, *, actor: str, action: str, account_id: str, iban: str) -> None:
+    platform.identity.audit.append(
+        actor=actor,
+        action=action,
+        target=f"account:{account_id}",
+        outcome="ok",
+        at_ms=platform.node.clock(),
+        reason=None,
+        details={"iban": mask(iban)},
+    )
+
+
+def register_iban(platform: Platform, *, account_id: str, iban: str, actor: str) -> dict[str, Any]:
+    """Name an account this node's member holds in custody by an IBAN, for pain.001 imports
+    (idempotent; replaces an IBAN it had; audited with the IBAN masked)."""
+    compact = valid_iban(iban)
+    account = _custodied(platform, account_id)
+    if account["status"] == "closed":
+        raise PaymentRefused(Code.ACCOUNT_CLOSED.value, f"account {account_id} is closed")
+    registered = _directory(platform).register(account_id, compact, now_ms=platform.node.clock())
+    if registered:
+        _audit_iban(
+            platform,
+            actor=actor,
+            action="payments.iban.register",
+            account_id=account_id,
+            iban=compact,
+        )
+    return {"account_id": account_id, "iban": mask(compact), "registered": registered}
+
+
+def remove_iban(platform: Platform, *, account_id: str, actor: str) -> dict[str, Any]:
+    """Forget an account's IBAN, for instance once it is closed (idempotent; audited)."""
+    _custodied(platform, account_id)
+    removed = _directory(platform).remove(account_id)
+    if removed is not None:
+        _audit_iban(
+            platform,
+            actor=actor,
+            action="payments.iban.remove",
+            account_id=account_id,
+            iban=removed,
+        )
+    return {"account_id": account_id, "removed": removed is not None}
+
+
+def account_iban(platform: Platform, *, account_id: str) -> dict[str, Any]:
+    """The account's IBAN, masked (the full number is its holder's to know)."""
+    get_account(platform, account_id=account_id)
+    iban = _directory(platform).iban_of(account_id)
+    return {"account_id": account_id, "iban": None if iban is None else mask(iban)}
+
+
 def _resolver(platform: Platform) -> iso.AccountResolver:
-    """pain.001 accounts named by their zhijin id (Othr/Id).  IBANs are off-chain data this node
-    keeps no directory of yet, so an IBAN-only account resolves to nothing (`*_unknown`)."""
+    """pain.001 accounts named by IBAN (this node's directory, `register_iban`) or, without
+    one, by their zhijin id (Othr/Id).  An IBAN the directory does not hold resolves to nothing
+    (`*_account_unknown`), even beside an Othr/Id: the two could name different accounts."""
 
     def resolve(identification: iso.AccountIdentification) -> iso.ResolvedAccount | None:
-        account_id = identification.other_id
+        if identification.iban is not None:
+            account_id = _directory(platform).account_for(identification.iban)
+        else:
+            account_id = identification.other_id
         if account_id is None:
             return None
         with _read(platform) as conn:
@@ -503,7 +578,8 @@ def export_camt053(
     iban: str | None = None,
     servicer_bic: str | None = None,
 ) -> bytes:
-    """The account's posted entries booked in [from_ms, to_ms) as a camt.053.001.08 statement."""
+    """The account's posted entries booked in [from_ms, to_ms) as a camt.053.001.08 statement,
+    naming the account by `iban` or, without one, by the IBAN the directory holds for it."""
     if not 0 <= from_ms < to_ms:
         raise PaymentRefused("period_invalid", "from_ms must be before to_ms")
     account = get_account(platform, account_id=account_id)
@@ -538,7 +614,10 @@ def export_camt053(
         created_at=iso.block_datetime(min(to_ms, platform.node.head.time_ms)),
         from_time=iso.block_datetime(from_ms),
         to_time=iso.block_datetime(to_ms),
-        account=iso.CashAccount(iban=iban, other_id=account_id),
+        account=iso.CashAccount(
+            iban=iban if iban is not None else _directory(platform).iban_of(account_id),
+            other_id=account_id,
+        ),
         currency=account["currency"],
         exponent=account["exponent"],
         opening_balance=opening,

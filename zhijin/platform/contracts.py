@@ -1,15 +1,18 @@
-"""The one place where the chain's contracts are wired, in a fixed order (Cosmos-style app)."""
+"""The one place where the chain's contracts are wired, in a fixed order (Cosmos-style app),
+with the projections fed by their blocks and the vault schemas every domain seals records in."""
 
 from __future__ import annotations
 
 from zhijin.chain.contract import ContractRegistry
 from zhijin.chain.governance import GOVERNANCE_CONTRACT
 from zhijin.identity.contracts import IDENTITY_CONTRACTS
+from zhijin.identity.setup import VAULT_SCHEMAS
+from zhijin.identity.vault import RecordSchema
 from zhijin.notary.contract import NOTARY_CONTRACT
 from zhijin.payments.contract import PAYMENTS_CONTRACT
 from zhijin.platform.projections import Projection
 
-__all__ = ["default_projections", "default_registry"]
+__all__ = ["default_projections", "default_registry", "vault_schemas"]
 
 
 def default_registry() -> ContractRegistry:
@@ -23,3 +26,11 @@ def default_projections() -> list[Projection]:
     from zhijin.payments.projection import PaymentsProjection
 
     return [NotaryProjection(), PaymentsProjection()]
+
+
+def vault_schemas() -> dict[str, RecordSchema]:
+    """Every schema the platform seals vault records in, by name: an index-secret rotation
+    must know each one to recompute its blind indexes (it stops on a record of another)."""
+    from zhijin.payments.directory import IBAN_SCHEMA
+
+    return {**VAULT_SCHEMAS, IBAN_SCHEMA.name: IBAN_SCHEMA}
