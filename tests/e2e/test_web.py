@@ -273,6 +273,39 @@ def test_large_payment_asks_for_a_fresh_code_then_pays_once(page: Page, server: 
     assert _console_errors(page) == []
 
 
+def test_a_customer_exports_their_keys_with_a_fresh_code(page: Page, server: Server) -> None:
+    import json
+
+    from zhijin.chain.crypto import KeyPair
+    from zhijin.identity.did import seed_from_private_multikey
+
+    _register_and_sign_in(page, "erin@example.com")
+    did = page.locator("#my-did").inner_text()
+    authenticator = _enrol_totp(page)
+    identity = server.platform.identity
+    real_clock = identity.clock
+    identity.clock = lambda: real_clock() + 31_000  # the next TOTP step: a new, unused code
+    page.locator("nav button[data-view=security]").click()
+    form = page.locator("#keys-export")
+    form.locator("input[name=code]").fill("000000")
+    form.locator("button").click()
+    expect(page.locator("#flash p.bad")).to_be_visible()
+    expect(page.locator("#keys-download")).to_be_hidden()
+
+    form.locator("input[name=code]").fill(authenticator.at(identity.clock() / 1000))
+    form.locator("button").click()
+    link = page.locator("#keys-download")
+    expect(link).to_be_visible()
+    with page.expect_download() as download:
+        link.click()
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported["did"] == did
+    seed = seed_from_private_multikey(exported["keys"][0]["secretKeyMultibase"])
+    assert KeyPair.from_seed(seed).did == did
+    assert exported["keys"][0]["secretKeyMultibase"] not in page.content()
+    assert _console_errors(page) == []
+
+
 def test_explorer_and_security_headers(page: Page, server: Server) -> None:
     response = page.goto("/")
     assert response is not None

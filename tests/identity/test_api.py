@@ -544,6 +544,69 @@ def test_rotated_did_key_keeps_old_signatures_verifiable(client: TestClient) -> 
     assert again.status_code == 422 and again.json()["code"] == "did_deactivated"
 
 
+def test_key_export_needs_a_session_and_a_fresh_code_and_is_audited(client: TestClient) -> None:
+    from zhijin.chain.crypto import KeyPair
+    from zhijin.identity.did import seed_from_private_multikey
+
+    clock = _clock(client)
+    login, password = _register(client)
+    login_session(client, login, password)
+    user = client.get(f"{API}/me").json()
+    export = f"{API}/keys/export"
+    no_mfa = client.post(export, headers=_csrf(client))
+    assert no_mfa.status_code == 401 and no_mfa.json()["code"] == "mfa_enrolment_required"
+    secret, _ = _enrol_totp(client, clock)
+    clock.advance(3 * 60 * 1000)  # the enrolment's code is no longer fresh
+    stale = client.post(export, headers=_csrf(client))
+    assert stale.status_code == 401 and stale.json()["code"] == "step_up_required", stale.text
+    assert "seed" not in stale.text and "secretKey" not in stale.text
+    assert client.post(export).status_code == 403  # a cookie session still needs CSRF
+    stepped = client.post(
+        f"{API}/step-up", json={"totp_code": _code(secret, clock)}, headers=_csrf(client)
+    )
+    assert stepped.status_code == 200, stepped.text
+
+    exported = client.post(export, headers=_csrf(client))
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["cache-control"] == "no-store"
+    body = exported.json()
+    assert body["did"] == user["did"] and len(body["keys"]) == 1
+    entry = body["keys"][0]
+    seed = seed_from_private_multikey(entry["secretKeyMultibase"])
+    assert KeyPair.from_seed(seed).did == user["did"]
+    jwk = entry["privateKeyJwk"]
+    assert base64.urlsafe_b64decode(jwk["d"] + "=") == seed
+    assert entry["id"] == f"{user['did']}#{user['did'].removeprefix('did:key:')}"
+    assert _audit_outcomes(client, "identity.key.export") == [
+        "mfa_enrolment_required",
+        "step_up_required",
+        "ok",
+    ]
+    logged = [
+        e
+        for e in identity_of(client).audit.entries(after_seq=0, limit=1000)
+        if e.action == "identity.key.export"
+    ]
+    assert entry["secretKeyMultibase"] not in repr(logged) and jwk["d"] not in repr(logged)
+
+    # After registering a did:zhijin, its current key comes too.
+    assert client.post(f"{API}/did/register", headers=_csrf(client)).status_code == 200
+    both = client.post(export, headers=_csrf(client)).json()["keys"]
+    assert [k["id"].split("#")[1] for k in both][1] == "key-1"
+    assert both[1]["controller"].startswith("did:zhijin:")
+
+    clock.advance(3 * 60 * 1000)
+    assert client.post(export, headers=_csrf(client)).json()["code"] == "step_up_required"
+
+
+def test_key_export_is_refused_to_api_tokens_and_staff(client: TestClient) -> None:
+    token = register_and_login(client)  # a bearer API token
+    refused = client.post(f"{API}/keys/export", headers=token)
+    assert refused.status_code == 403 and refused.json()["code"] == "session_required"
+    officer = create_staff(client, roles={Role.BANK_OFFICER})
+    assert client.post(f"{API}/keys/export", headers=officer).status_code == 403
+
+
 def test_staff_have_no_user_did(client: TestClient) -> None:
     officer = create_staff(client, roles={Role.BANK_OFFICER})
     answer = client.post(f"{API}/did/register", headers=officer)

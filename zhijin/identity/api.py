@@ -312,6 +312,13 @@ def step_up(body: StepUpIn, user: CurrentUser, identity: IdentityDep) -> dict[st
     return {"mfa_at_ms": fresh.mfa_at_ms}
 
 
+@router.post("/keys/export", dependencies=[AuthRateLimit])
+def export_keys(user: CurrentUser, identity: IdentityDep, response: Response) -> dict[str, Any]:
+    """The caller's custodial private keys (session only, fresh authenticator code; audited)."""
+    response.headers["Cache-Control"] = "no-store"
+    return identity.export_user_keys(principal=user)
+
+
 # -- staff and roles ----------------------------------------------------------------------------
 @router.post("/staff", status_code=201)
 def create_staff(

@@ -32,6 +32,8 @@ __all__ = [
     "Resolver",
     "did_key_document",
     "multikey_from_public_key",
+    "private_jwk",
+    "private_multikey",
     "public_key_from_multikey",
     "registered_did_for",
     "registry_record",
@@ -63,6 +65,16 @@ def seed_from_private_multikey(value: str) -> bytes:
     if len(raw) != 34 or raw[:2] != _ED25519_PRIV:
         raise CredentialInvalid("bad_key", "not an Ed25519 private Multikey")
     return raw[2:]
+
+
+def private_multikey(seed: bytes) -> str:
+    """Multikey `secretKeyMultibase` of an Ed25519 seed: "z" + base58btc(0x8026 ‖ seed)."""
+    return "z" + base58.b58encode(_ED25519_PRIV + seed).decode("ascii")
+
+
+def private_jwk(seed: bytes, public_key: bytes) -> dict[str, str]:
+    """The RFC 8037 private JWK of an Ed25519 key (`d` is the seed)."""
+    return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(public_key), "d": _b64url(seed)}
 
 
 def _x25519_multikey(ed25519_public: bytes) -> tuple[str, bytes]:

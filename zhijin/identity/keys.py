@@ -3,8 +3,9 @@
 Payments accounts are owned by DIDs, and the platform's member vouches for an authenticated
 user as the sender of their transactions, so an ordinary customer never has to handle a key.
 The key is still the user's: its seed is sealed in the vault (AES-256-GCM under a wrapped
-data key), so it can be exported later or used to sign the changes the identity contracts
-refuse to accept vouched (DID registration and rotation, consents).
+data key), so it can be exported (`export_entries`, behind a fresh second factor) or used to
+sign the changes the identity contracts refuse to accept vouched (DID registration and
+rotation, consents).
 
 A user who registers `did:zhijin:<multikey>` through the `did` contract keeps their did:key as
 the stable owner of their accounts; the registered DID's current key is kept beside it and
@@ -14,12 +15,14 @@ replaced at each rotation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.errors import InvariantViolation
+from zhijin.identity.did import multikey_from_public_key, private_jwk, private_multikey
 from zhijin.identity.vault import FieldSpec, RecordSchema, Sensitivity, Vault, VaultStore
 
-__all__ = ["USER_KEY_SCHEMA", "UserKeys", "load_user_keys", "save_user_keys"]
+__all__ = ["USER_KEY_SCHEMA", "UserKeys", "export_entries", "load_user_keys", "save_user_keys"]
 
 USER_KEY_SCHEMA = RecordSchema(
     "user_key",
@@ -85,3 +88,31 @@ def load_user_keys(vault: Vault, store: VaultStore, user_id: str) -> UserKeys | 
         registered_key_id=None if key_id is None else str(key_id),
         registered_key=None if registered_seed is None else KeyPair.from_seed(registered_seed),
     )
+
+
+def _entry(key: KeyPair, controller: str, verification_method: str) -> dict[str, Any]:
+    return {
+        "id": verification_method,
+        "type": "Multikey",
+        "controller": controller,
+        "publicKeyMultibase": multikey_from_public_key(key.public_key),
+        "secretKeyMultibase": private_multikey(key.seed),
+        "privateKeyJwk": private_jwk(key.seed, key.public_key),
+    }
+
+
+def export_entries(keys: UserKeys) -> list[dict[str, Any]]:
+    """The user's private keys as Multikey verification methods with their secret parts (W3C
+    Controlled Identifiers `secretKeyMultibase`, and the RFC 8037 JWK): the did:key, then the
+    registered DID's current key."""
+    did = keys.did_key.did
+    entries = [_entry(keys.did_key, did, f"{did}#{did.removeprefix('did:key:')}")]
+    if keys.registered_did is not None and keys.registered_key is not None:
+        entries.append(
+            _entry(
+                keys.registered_key,
+                keys.registered_did,
+                f"{keys.registered_did}#{keys.registered_key_id}",
+            )
+        )
+    return entries

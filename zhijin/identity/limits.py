@@ -50,6 +50,7 @@ SESSIONS_PER_USER_MAX = 20  # the oldest is revoked when a new one would pass th
 API_TOKEN_NAME_CHARS_MAX = 64
 # Re-authentication: sensitive account changes need a password or TOTP check this recent.
 REAUTH_MAX_AGE_MS = 5 * 60 * 1000
+KEY_EXPORT_FRESH_MFA_MS = 2 * 60 * 1000  # an authenticator code this recent exports keys
 
 # -- TOTP (RFC 6238) ------------------------------------------------------------------------
 TOTP_SECRET_BYTES = 20  # 160 bits, the RFC 4226 recommendation for HMAC-SHA1

@@ -42,7 +42,7 @@ from zhijin.identity.errors import (
     SessionInvalid,
     StepUpRequired,
 )
-from zhijin.identity.keys import UserKeys, load_user_keys, save_user_keys
+from zhijin.identity.keys import UserKeys, export_entries, load_user_keys, save_user_keys
 from zhijin.identity.kyc import MFA_SCHEMA
 from zhijin.identity.passwords import PasswordHasher, check_password_policy
 from zhijin.identity.rbac import (
@@ -236,6 +236,46 @@ class IdentityService:
         if keys is None:
             raise InvalidInput("no_user_key", "this account holds no custodial key")
         return keys
+
+    def export_user_keys(self, *, principal: Principal) -> dict[str, Any]:
+        """The user's custodial private keys, to hold them in a wallet of their own.
+
+        Only from a browser session (never with an API token, which a script or a leaked
+        configuration file may hold), by an end user with an authenticator app, within
+        KEY_EXPORT_FRESH_MFA_MS of a code (`step_up`).  Every export and refusal is audited.
+        The platform keeps its copy: custody is shared from then on, and a user who wants sole
+        control registers a did:zhijin and rotates it.
+        """
+        user = self._user(principal)
+        target = f"user:{user.id}"
+        try:
+            if principal.via != "session":
+                raise Forbidden("session_required", "keys are exported from a signed-in session")
+            if user.kind not in _SELF_SERVICE_KINDS:
+                raise Forbidden("no_user_did", "staff accounts act for their member and own no key")
+            if not user.totp_enabled:
+                raise StepUpRequired("mfa_enrolment_required", "set up an authenticator app first")
+            mfa_at = principal.mfa_at_ms
+            if mfa_at is None or not 0 <= self.clock() - mfa_at <= limits.KEY_EXPORT_FRESH_MFA_MS:
+                raise StepUpRequired(
+                    message="confirm the export with a fresh authenticator code",
+                    reasons=["key_export: exporting private keys needs a fresh second factor"],
+                )
+        except (Forbidden, StepUpRequired) as exc:
+            self._record(
+                actor=target, action="identity.key.export", target=target, outcome=exc.code
+            )
+            raise
+        keys = self.user_keys(user_id=user.id)
+        entries = export_entries(keys)
+        self._record(
+            actor=target,
+            action="identity.key.export",
+            target=target,
+            outcome="ok",
+            keys=[entry["id"] for entry in entries],
+        )
+        return {"did": keys.did_key.did, "keys": entries}
 
     def save_user_keys(self, *, user_id: str, keys: UserKeys) -> None:
         save_user_keys(self.vault, self.vault_store, user_id, keys, now_ms=self.clock())

@@ -424,6 +424,23 @@ function wire() {
     });
   });
 
+  $("keys-export").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    busy(form, async () => {
+      await call("POST", "/identity/step-up", { totp_code: formValues(form).code.trim() });
+      const exported = await call("POST", "/identity/keys/export");
+      form.reset();
+      // Offered as a file to save, never written into the page.
+      const link = $("keys-download");
+      if (link.href) URL.revokeObjectURL(link.href);
+      link.href = URL.createObjectURL(
+        new Blob([JSON.stringify(exported, null, 2)], { type: "application/json" }));
+      link.hidden = false;
+      flash("Your keys are ready: save the file somewhere safe.");
+    });
+  });
+
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const form = event.target;
