@@ -95,3 +95,23 @@ def test_pay_commands(tmp_path: Path) -> None:
     )
     assert isinstance(refused.exception, PaymentRefused)
     assert refused.exception.code == "exceeds_credits"
+
+
+def test_accounts_are_named_by_iban_from_the_cli(tmp_path: Path) -> None:
+    genesis = init_data_dir(Settings(data=tmp_path), members=1)
+    pay(
+        tmp_path, "accounts", "open", "shop", "--owner", genesis.members[0].did, "--currency", "EUR"
+    )
+    named = pay(tmp_path, "accounts", "iban", "shop", "DE89 3704 0044 0532 0130 00")
+    assert named == {"account_id": "shop", "iban": "DE**3000", "registered": True}
+    assert pay(tmp_path, "accounts", "iban", "shop")["iban"] == "DE**3000"
+    bad = runner.invoke(
+        app, ["pay", "accounts", "iban", "shop", "DE00370400440532013000", "--data", str(tmp_path)]
+    )
+    assert getattr(bad.exception, "code", None) == "iban_invalid"
+    both = runner.invoke(
+        app, ["pay", "accounts", "iban", "shop", "DE89370400440532013000", "--remove"]
+    )
+    assert both.exit_code == 2
+    assert pay(tmp_path, "accounts", "iban", "shop", "--remove")["removed"] is True
+    assert pay(tmp_path, "accounts", "iban", "shop")["iban"] is None

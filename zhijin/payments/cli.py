@@ -122,6 +122,30 @@ def accounts_status(
     _run(data, lambda p, g: service.set_account_status(p, g, account_id=account_id, status=status))
 
 
+@accounts_app.command("iban")
+def accounts_iban(
+    account_id: str,
+    iban: Annotated[str | None, typer.Argument(help="the IBAN to name it by")] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="forget its IBAN")] = False,
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Name an account by an IBAN in this node's directory (for pain.001 files), forget it
+    (--remove), or show it masked (no IBAN given).  Audited as the operator."""
+    if iban is not None and remove:
+        raise typer.BadParameter("give an IBAN or --remove, not both")
+    if remove:
+        _run(data, lambda p, _g: service.remove_iban(p, account_id=account_id, actor="operator"))
+    elif iban is not None:
+        _run(
+            data,
+            lambda p, _g: service.register_iban(
+                p, account_id=account_id, iban=iban, actor="operator"
+            ),
+        )
+    else:
+        _run(data, lambda p, _g: service.account_iban(p, account_id=account_id))
+
+
 @pay_app.command("transfer")
 def transfer(
     transfer_id: Annotated[str, typer.Argument(help="client id (idempotent)")],
