@@ -205,6 +205,31 @@ def test_customer_signs_in_sees_balance_pays_and_reads_statement(
     assert _console_errors(page) == []
 
 
+def test_a_payment_received_shows_without_a_reload(page: Page, server: Server) -> None:
+    _register_and_sign_in(page, "frank@example.com")
+    did = page.locator("#my-did").inner_text()
+    # The account opens and is funded while the page is open: the stream brings both.
+    _open_and_fund(server, did, amount=250_000)
+    accounts = page.locator("#accounts")
+    expect(accounts).to_contain_text("2,500.00 CNY", timeout=10_000)
+    expect(page.locator("#flash")).to_contain_text("Received 2,500.00 CNY in alice-cny")
+    server.op(
+        "POST",
+        "/transfers",
+        {
+            "id": "gift-2",
+            "debit_account_id": "bank-cny",
+            "credit_account_id": "alice-cny",
+            "amount": 1_000,
+            "currency": "CNY",
+            "reference": "birthday",
+        },
+    )
+    expect(accounts).to_contain_text("2,510.00 CNY", timeout=10_000)
+    expect(page.locator("#statement")).to_contain_text("birthday")
+    assert _console_errors(page) == []
+
+
 def test_overdraft_is_refused_and_nothing_moves(page: Page, server: Server) -> None:
     _register_and_sign_in(page, "bob@example.com")
     did = page.locator("#my-did").inner_text()

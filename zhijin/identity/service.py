@@ -654,6 +654,20 @@ class IdentityService:
             self.store.touch_session(row.id, now_ms=now)
         return self._principal(user, row)
 
+    def session_live(self, *, principal: Principal) -> bool:
+        """Whether the principal's session or token still stands, without counting as activity
+        (for a long-lived stream, which must not keep an idle session alive)."""
+        if principal.session_id is None:
+            return True  # not from a session (the operator)
+        row = self.store.session(principal.session_id)
+        user = self.store.user_by_id(principal.user_id)
+        return (
+            row is not None
+            and row.live(self.clock())
+            and user is not None
+            and user.status == "active"
+        )
+
     def logout(self, *, principal: Principal) -> None:
         if principal.session_id is not None:
             self.store.revoke_session(principal.session_id, now_ms=self.clock())

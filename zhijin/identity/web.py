@@ -110,6 +110,15 @@ def current_user(request: Request, identity: IdentityDep) -> Principal:
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
+def optional_user(request: Request, identity: IdentityService) -> Principal | None:
+    """The caller when credentials are given (refused if they are bad); None when none are
+    (routes that also serve anyone, such as the live event stream)."""
+    session_cookie, _csrf, _device = cookie_names(_cookie_secure(request))
+    if request.headers.get("authorization") or request.cookies.get(session_cookie):
+        return current_user(request, identity)
+    return None
+
+
 def user_did(identity: IdentityService, principal: Principal) -> str:
     """The did:key owning this end user's accounts (the sender the member vouches for)."""
     return identity.user_did(principal=principal)

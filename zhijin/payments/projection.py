@@ -56,6 +56,7 @@ __all__ = [
     "COUNTERS",
     "PaymentsProjection",
     "accounts_table",
+    "block_events",
     "entries_table",
     "metadata",
     "totals_table",
@@ -190,7 +191,7 @@ class PaymentsProjection:
     def apply(self, conn: Connection, block: BlockView) -> None:
         events = [
             event
-            for event in _block_events(block)
+            for event in block_events(block)
             if str(event.get("type", "")).startswith(EVENT_PREFIX)
         ]
         if not events:
@@ -204,7 +205,7 @@ class PaymentsProjection:
         _write(conn, changes)
 
 
-def _block_events(block: BlockView) -> Iterator[dict[str, Any]]:
+def block_events(block: BlockView) -> Iterator[dict[str, Any]]:
     for tx in block.txs:
         if tx.ok:
             yield from tx.events

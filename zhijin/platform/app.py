@@ -58,6 +58,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     from zhijin.payments.api import router as payments_router
 
     app.include_router(payments_router)
+    from zhijin.platform.events_api import router as events_router
+
+    app.include_router(events_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

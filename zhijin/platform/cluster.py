@@ -52,8 +52,9 @@ from zhijin.identity.chainops import IdentityChain
 from zhijin.identity.personal import PersonalDataService
 from zhijin.identity.service import IdentityService
 from zhijin.identity.setup import create_local_vault_key, load_identity_keys
-from zhijin.platform.contracts import default_projections, default_registry
+from zhijin.platform.contracts import default_notifiers, default_projections, default_registry
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.notifications import NotificationHub
 from zhijin.platform.projections import ProjectionRunner
 from zhijin.platform.runtime import (
     DEMO_MEMBER_NAMES,
@@ -160,6 +161,7 @@ class ClusterPlatform:
     identity_gateway: MemberGateway = field(init=False)
     audit_anchorer: AuditAnchorer = field(init=False)
     identity_chain: IdentityChain = field(init=False)
+    notifications: NotificationHub = field(init=False)
     _lock_file: IO[str] | None = field(default=None, init=False)
     _stopping: threading.Event = field(default_factory=threading.Event, init=False)
     _recovery: threading.Thread | None = field(default=None, init=False)
@@ -204,11 +206,15 @@ class ClusterPlatform:
         self.personal = services.personal
         self.identity_chain = services.chain
         self.audit_anchorer = services.anchorer
+        self.notifications = NotificationHub(
+            self.store, self.projections, default_notifiers(self.platform_engine)
+        )
 
     def start(self) -> ClusterPlatform:
         self.orderer.start(catch_up=self.catch_up_from_peers)
         self.projections.catch_up()
         self.projections.start()
+        self.notifications.start()
         self.audit_anchorer.start()
         self._recovery = threading.Thread(
             target=self._recover_signatures, name="zhijin-signature-recovery", daemon=True
@@ -223,6 +229,7 @@ class ClusterPlatform:
             self._recovery = None
         self.audit_anchorer.stop()
         self.orderer.stop()
+        self.notifications.stop()
         self.projections.stop()
         self.store.close()
         self.platform_engine.dispose()
@@ -251,7 +258,7 @@ class ClusterPlatform:
             "member_now": self.node.membership.latest().is_member(self.node.key.did),
             "members": len(self.node.membership.latest().members),
             "quorum_weight": self.node.membership.latest().quorum_weight,
-            "projected_height": min(self.projections.heights.values(), default=-1),
+            "projected_height": self.projections.projected_height,
             **self.orderer.status(),
         }
 

@@ -3,6 +3,8 @@ with the projections fed by their blocks and the vault schemas every domain seal
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
+
 from zhijin.chain.contract import ContractRegistry
 from zhijin.chain.governance import GOVERNANCE_CONTRACT
 from zhijin.identity.contracts import IDENTITY_CONTRACTS
@@ -10,9 +12,10 @@ from zhijin.identity.setup import VAULT_SCHEMAS
 from zhijin.identity.vault import RecordSchema
 from zhijin.notary.contract import NOTARY_CONTRACT
 from zhijin.payments.contract import PAYMENTS_CONTRACT
+from zhijin.platform.notifications import Notifier
 from zhijin.platform.projections import Projection
 
-__all__ = ["default_projections", "default_registry", "vault_schemas"]
+__all__ = ["default_notifiers", "default_projections", "default_registry", "vault_schemas"]
 
 
 def default_registry() -> ContractRegistry:
@@ -26,6 +29,13 @@ def default_projections() -> list[Projection]:
     from zhijin.payments.projection import PaymentsProjection
 
     return [NotaryProjection(), PaymentsProjection()]
+
+
+def default_notifiers(platform_engine: Engine) -> list[Notifier]:
+    """What each domain tells a live subscriber about a block (`GET /api/v1/events`)."""
+    from zhijin.payments.notifications import PaymentsNotifier
+
+    return [PaymentsNotifier(platform_engine)]
 
 
 def vault_schemas() -> dict[str, RecordSchema]:

@@ -146,6 +146,7 @@ class ProjectionRunner:
         # Called (without arguments) after each chunk of blocks is applied: the projector
         # process reports its progress to the node's process through it.
         self.on_applied: Callable[[], None] | None = None
+        self.listeners: list[Callable[[], None]] = []
         self.heights: dict[str, int] = {p.name: self._cursor(p.name) for p in self.projections}
         self.cpu_s = 0.0  # CPU seconds spent catching up, summed (for benchmarks)
         self._cpu_before_process = 0.0
@@ -182,6 +183,7 @@ class ProjectionRunner:
                     applied += len(behind)
             with self._applied:
                 self._applied.notify_all()
+            self._tell_listeners()
             if self.on_applied is not None:
                 self.on_applied()
             height = chunk[-1].height + 1
@@ -227,6 +229,22 @@ class ProjectionRunner:
                     self.heights[name] = max(self.heights[name], height)
             self.cpu_s = cpu_s + self._cpu_before_process
             self._applied.notify_all()
+        self._tell_listeners()
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (quickly: it runs on the applying thread) whenever the projected
+        height may have moved."""
+        self.listeners.append(listener)
+
+    def _tell_listeners(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+    @property
+    def projected_height(self) -> int:
+        """The height every projection has applied (-1 before the first block)."""
+        with self._applied:
+            return min(self.heights.values(), default=-1)
 
     def wait_for(self, height: int, *, timeout_s: float = 10.0) -> bool:
         """Block until every projection has applied `height` (read-your-writes for the API)."""

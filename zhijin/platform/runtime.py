@@ -39,8 +39,9 @@ from zhijin.identity.setup import (
     load_identity_keys,
 )
 from zhijin.identity.vault import VaultKeys
-from zhijin.platform.contracts import default_projections, default_registry
+from zhijin.platform.contracts import default_notifiers, default_projections, default_registry
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.notifications import NotificationHub
 from zhijin.platform.projections import ProjectionRunner
 from zhijin.platform.settings import Settings
 
@@ -193,6 +194,7 @@ class Platform:
     identity_gateway: MemberGateway = field(init=False)
     audit_anchorer: AuditAnchorer = field(init=False)
     identity_chain: IdentityChain = field(init=False)
+    notifications: NotificationHub = field(init=False)
     _lock_file: IO[str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -223,10 +225,14 @@ class Platform:
         self.personal = services.personal
         self.identity_chain = services.chain
         self.audit_anchorer = services.anchorer
+        self.notifications = NotificationHub(
+            self.store, self.projections, default_notifiers(self.platform_engine)
+        )
 
     def start(self) -> Platform:
         self.projections.catch_up()
         self.projections.start()
+        self.notifications.start()
         self.orderer.start()
         self.audit_anchorer.start()
         log.info(
@@ -240,6 +246,7 @@ class Platform:
     def stop(self) -> None:
         self.audit_anchorer.stop()
         self.orderer.stop()
+        self.notifications.stop()
         self.projections.stop()
         self.projections.catch_up()
         self.store.close()

@@ -9,7 +9,10 @@
 const API = "/api/v1";
 const $ = (id) => document.getElementById(id);
 const text = (value) => document.createTextNode(String(value ?? ""));
-const state = { user: null, accounts: [], statement: null, pendingTransfer: null };
+const state = {
+  user: null, accounts: [], statement: null, pendingTransfer: null,
+  events: null, listeningAs: undefined, received: [],
+};
 
 // -- JSON with exact big integers --------------------------------------------------------------
 function parseJson(body) {
@@ -132,6 +135,7 @@ function show(view) {
 
 function setUser(user) {
   state.user = user;
+  listen(user);
   for (const element of document.querySelectorAll(".needs-user")) element.hidden = !user;
   $("who").replaceChildren(text(user ? `${user.login} · ${user.roles.join(", ")}` : ""));
   $("my-did").replaceChildren(text(user && user.did ? user.did : ""));
@@ -259,6 +263,61 @@ async function loadSecurity() {
 }
 
 // -- explorer -------------------------------------------------------------------------------------
+// -- live notifications ---------------------------------------------------------------------------
+// One server-sent event stream (GET /api/v1/events), reopened when the user changes: the session
+// cookie decides what it carries (blocks for anyone; payments on the user's own accounts).
+function listen(user) {
+  const who = user ? user.user_id : null;
+  if (state.events && state.events.readyState !== EventSource.CLOSED && state.listeningAs === who) return;
+  if (state.events) state.events.close();
+  state.listeningAs = who;
+  state.received = [];
+  const source = new EventSource(API + "/events");
+  state.events = source;
+  source.addEventListener("block", () => { if (show.current === "explorer") soon("explorer", refreshExplorer); });
+  source.addEventListener("payments", (message) => onPayment(parseJson(message.data)));
+  source.addEventListener("reset", () => soon("money", refreshMoney));
+  source.addEventListener("session_invalid", () => {
+    source.close();
+    if (state.user) {
+      setUser(null);
+      show("signin");
+      flash("Your session ended: sign in again (session_invalid)", true);
+    }
+  });
+}
+
+function soon(key, work) {
+  // Coalesce a burst of events into one refresh.
+  soon.timers = soon.timers || {};
+  if (soon.timers[key]) return;
+  soon.timers[key] = setTimeout(() => { soon.timers[key] = null; work(); }, 250);
+}
+
+async function refreshMoney() {
+  if (!state.user || show.current !== "money") return;
+  const current = state.statement;
+  await loadAccounts();
+  if (current) loadStatement(current.account, true);
+  // Payments in from someone else, told once the accounts they went to are loaded.
+  const mine = new Set(state.accounts.map((a) => a.id));
+  for (const attrs of state.received.splice(0)) {
+    const account = state.accounts.find((a) => a.id === attrs.credit_account_id);
+    if (account && !mine.has(attrs.debit_account_id)) {
+      flash(`Received ${formatMinor(attrs.amount, account.exponent, account.currency)} in ${account.id}.`);
+    }
+  }
+}
+
+function onPayment(notice) {
+  if (!state.user) return;
+  const attrs = notice.attrs;
+  if (notice.type === "transfer_created" && !String(attrs.flags).includes("pending")) {
+    state.received.push(attrs);
+  }
+  soon("money", refreshMoney);
+}
+
 async function refreshExplorer() {
   try {
     const head = await call("GET", "/chain/head");
@@ -460,7 +519,10 @@ function wire() {
   });
 
   $("file").addEventListener("change", checkDocument);
-  setInterval(() => { if (show.current === "explorer") refreshExplorer(); }, 5000);
+  // The stream refreshes the explorer; poll only while it is down for good (refused, say).
+  setInterval(() => {
+    if (show.current === "explorer" && state.events && state.events.readyState === EventSource.CLOSED) refreshExplorer();
+  }, 5000);
 }
 
 async function start() {

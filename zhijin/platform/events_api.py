@@ -1,0 +1,121 @@
+"""`GET /api/v1/events`: the live notification stream, as server-sent events.
+
+Anyone may listen and hears a `block` event per projected block (what the explorer shows).  A
+signed-in end user (session cookie or bearer token) also hears `payments` events for their own
+accounts.  Each event's `id` is its block height: a browser that reconnects sends the last one
+(`Last-Event-ID`, or `?after=`) and gets the blocks it missed, or a `reset` event when it
+missed too many (reload instead).  The stream re-checks the session every
+SESSION_CHECK_S without counting as activity, and ends with a `session_invalid` event when
+the session has expired or was revoked; a comment line every HEARTBEAT_S keeps proxies from
+closing an idle stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from zhijin.identity.errors import InvalidInput
+from zhijin.identity.rbac import Principal
+from zhijin.identity.service import IdentityService
+from zhijin.identity.web import get_identity, optional_user
+from zhijin.platform.notifications import RETRY_MS, Notice, NotificationHub, Subscriber
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["events"])
+
+HEARTBEAT_S = 15.0
+SESSION_CHECK_S = 30.0
+
+
+def _sse(notice: Notice) -> str:
+    data = json.dumps(notice.data, separators=(",", ":"), ensure_ascii=False)
+    return f"id: {notice.height}\nevent: {notice.event}\ndata: {data}\n\n"
+
+
+def _resume_after(last_event_id: str | None, after: int | None) -> int | None:
+    if after is not None:
+        return after
+    if last_event_id is None or not last_event_id.strip():
+        return None
+    text = last_event_id.strip()
+    if not text.lstrip("-").isdigit() or len(text) > 19 or int(text) < -1:
+        raise InvalidInput("last_event_id_invalid", "Last-Event-ID is a block height")
+    return int(text)
+
+
+@router.get(
+    "/api/v1/events",
+    summary="Live notifications (server-sent events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def events(
+    request: Request,
+    after: Annotated[int | None, Query(ge=-1, le=2**62, description="resume after")] = None,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> StreamingResponse:
+    platform = request.app.state.platform
+    hub: NotificationHub = platform.notifications
+    identity = get_identity(request)
+    resume = _resume_after(last_event_id, after)
+    principal = await run_in_threadpool(optional_user, request, identity)
+    owner = None
+    if principal is not None and principal.member_did is None:
+        owner = await run_in_threadpool(identity.user_did, principal=principal)
+    loop = asyncio.get_running_loop()
+    subscriber = await run_in_threadpool(
+        hub.subscribe, loop, owner=owner, user=None if principal is None else principal.user_id
+    )
+    return StreamingResponse(
+        _stream(hub, subscriber, identity, principal, resume),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream(
+    hub: NotificationHub,
+    subscriber: Subscriber,
+    identity: IdentityService,
+    principal: Principal | None,
+    resume: int | None,
+) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    try:
+        yield f"retry: {RETRY_MS}\n\n"
+        if resume is not None:
+            replayed = await run_in_threadpool(hub.replay, subscriber, resume)
+            if replayed is None:
+                reset = {"reason": "too_far_behind"}
+                yield _sse(Notice(subscriber.start_height, "reset", reset))
+                return
+            for notices in replayed:
+                for notice in notices:
+                    yield _sse(notice)
+        checked = loop.time()
+        while True:
+            try:
+                item = await asyncio.wait_for(subscriber.queue.get(), timeout=HEARTBEAT_S)
+            except TimeoutError:
+                item = []
+                yield ": keep-alive\n\n"
+            if item is None:
+                return
+            for notice in item:
+                yield _sse(notice)
+            if principal is not None and loop.time() - checked >= SESSION_CHECK_S:
+                checked = loop.time()
+                if not await run_in_threadpool(identity.session_live, principal=principal):
+                    ended = {"reason": "the session expired or was revoked"}
+                    yield _sse(Notice(hub.height, "session_invalid", ended))
+                    return
+    finally:
+        hub.unsubscribe(subscriber)
