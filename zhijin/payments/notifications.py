@@ -8,6 +8,7 @@ type and attributes, which are what the statement and transfer reads already sho
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -20,8 +21,9 @@ __all__ = ["PaymentsNotifier"]
 
 ACCOUNTS_KEY = "payments.accounts"
 _PAGE = limits.PAGE_SIZE_MAX
-# Events that name accounts by these attributes (the opening names its own id).
+# Events name accounts by these attributes; an opening names its own account by "id".
 _ACCOUNT_FIELDS = ("debit_account_id", "credit_account_id", "account_id")
+_ACCOUNT_CREATED = projection.EVENT_PREFIX + book.EVENT_ACCOUNT_CREATED
 
 
 class PaymentsNotifier:
@@ -29,6 +31,7 @@ class PaymentsNotifier:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._cached: _BlockIndex | None = None
 
     def prepare(self, audience: Audience) -> None:
         owned: set[str] = set()
@@ -48,18 +51,54 @@ class PaymentsNotifier:
     def notices(self, block: BlockView, audience: Audience) -> list[Notice]:
         if audience.owner is None:
             return []
+        index = self._index(block)
         owned = audience.keys.setdefault(ACCOUNTS_KEY, set())
+        positions: set[int] = set()
+        for position in index.opened_for.get(audience.owner, ()):
+            owned.add(index.events[position]["attrs"]["id"])
+            positions.add(position)
+        touched = index.by_account
+        accounts = owned if len(owned) < len(touched) else owned.intersection(touched)
+        for account_id in accounts:
+            positions.update(touched.get(account_id, ()))
         notices = []
-        for event in _payments_events(block):
-            kind = event["type"][len(projection.EVENT_PREFIX) :]
-            attrs: dict[str, Any] = event["attrs"]
-            if kind == book.EVENT_ACCOUNT_CREATED and attrs.get("owner") == audience.owner:
-                owned.add(attrs["id"])
-            elif not any(attrs.get(name) in owned for name in _ACCOUNT_FIELDS):
-                continue
-            data = {"type": kind, "height": block.height, "time_ms": block.time_ms, "attrs": attrs}
+        for position in sorted(positions):
+            event = index.events[position]
+            data = {
+                "type": event["type"][len(projection.EVENT_PREFIX) :],
+                "height": block.height,
+                "time_ms": block.time_ms,
+                "attrs": event["attrs"],
+            }
             notices.append(Notice(block.height, "payments", data))
         return notices
+
+    def _index(self, block: BlockView) -> _BlockIndex:
+        """The block's payments events by the accounts they name, built once per block for
+        all subscribers (the hub asks once per subscriber)."""
+        cached = self._cached
+        if cached is not None and cached.block is block:
+            return cached
+        events = _payments_events(block)
+        index = _BlockIndex(block, events, {}, {})
+        for position, event in enumerate(events):
+            attrs = event["attrs"]
+            if event["type"] == _ACCOUNT_CREATED:
+                index.opened_for.setdefault(attrs.get("owner"), []).append(position)
+            for name in _ACCOUNT_FIELDS:
+                value = attrs.get(name)
+                if isinstance(value, str):
+                    index.by_account.setdefault(value, []).append(position)
+        self._cached = index
+        return index
+
+
+@dataclass(slots=True)
+class _BlockIndex:
+    block: BlockView
+    events: list[dict[str, Any]]
+    by_account: dict[str, list[int]]  # account id -> positions of the events naming it
+    opened_for: dict[Any, list[int]]  # owner -> positions of the accounts opened for them
 
 
 def _payments_events(block: BlockView) -> list[dict[str, Any]]:
