@@ -342,7 +342,6 @@ def serve(
     ] = None,
 ) -> None:
     """Run the node and the HTTP API (OpenAPI at /docs)."""
-    import uvicorn
 
     if cluster is not None:
         from zhijin.platform.cluster import serve_peer
@@ -351,6 +350,7 @@ def serve(
         return
 
     from zhijin.platform.app import create_app
+    from zhijin.platform.app import serve as serve_app
 
     settings = _settings(data, host=host, port=port)
     if not settings.genesis_path.exists():
@@ -358,7 +358,7 @@ def serve(
     server_file = settings.data / "server.json"
     server_file.write_text(json.dumps({"url": f"http://{host}:{port}", "pid": os.getpid()}))
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        serve_app(create_app(settings), host=host, port=port, log_level="info")
     finally:
         server_file.unlink(missing_ok=True)
 

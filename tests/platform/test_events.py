@@ -255,3 +255,47 @@ def test_a_subscriber_that_falls_behind_is_dropped_with_a_reset(
         ["reset"],
         None,
     ]
+
+
+def test_ctrl_c_ends_open_streams_and_stops_the_server_promptly(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    init_data_dir(Settings(data=tmp_path), members=1)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zhijin", "serve", "--data", str(tmp_path), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=READ_S)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if client.get("/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        with client.stream("GET", EVENTS) as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == "retry: 5000"
+            os.kill(proc.pid, signal.SIGINT)
+            stopped = time.monotonic()
+            assert list(lines) == [""]  # the stream ended cleanly, with nothing more
+        # uvicorn re-raises the signal once it has shut down: 130 is Ctrl-C's exit status.
+        assert proc.wait(15) in (0, 128 + signal.SIGINT, -signal.SIGINT)
+        assert time.monotonic() - stopped < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+    output = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in output and "ERROR" not in output, output

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import FrameType
 
+import uvicorn
 from fastapi import FastAPI
 
 from zhijin import __version__
@@ -16,9 +18,13 @@ from zhijin.platform.runtime import Platform
 from zhijin.platform.settings import Settings
 from zhijin.platform.web_app import install_web
 
-__all__ = ["create_app"]
+__all__ = ["GRACEFUL_SHUTDOWN_S", "create_app", "serve"]
 
 log = logging.getLogger("zhijin.app")
+
+# What a server gives open requests to finish when it is stopped.  Live event streams never
+# end on their own, so without a bound one open browser tab would keep Ctrl-C waiting.
+GRACEFUL_SHUTDOWN_S = 3
 
 
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
@@ -68,3 +74,31 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     install_web(app)
     return app
+
+
+class _Server(uvicorn.Server):
+    """Ends the live event streams as soon as a stop is asked for: they never end on their
+    own, and uvicorn waits for open requests before it shuts the app down."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        platform = getattr(self.app.state, "platform", None)
+        if platform is not None:
+            platform.notifications.stop()
+        super().handle_exit(sig, frame)
+
+
+def serve(app: FastAPI, *, host: str, port: int, log_level: str) -> None:
+    """Serve `app` until SIGINT/SIGTERM; open streams end first, and any request still open
+    after GRACEFUL_SHUTDOWN_S is cut."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    _Server(config, app).run()

@@ -497,9 +497,8 @@ def reindex_peer(data: Path) -> tuple[int, int]:
 
 def serve_peer(config_path: Path) -> None:
     """Run one peer and its HTTP API until interrupted (`zhijin serve --cluster`)."""
-    import uvicorn
 
-    from zhijin.platform.app import create_app
+    from zhijin.platform.app import create_app, serve
 
     # A peer's log is read next to the NATS servers' and the other peers' logs: time it.
     for handler in logging.getLogger().handlers:
@@ -513,7 +512,7 @@ def serve_peer(config_path: Path) -> None:
     try:
         app = create_app(platform.settings, platform=platform)  # type: ignore[arg-type]
         install_cluster_routes(app)
-        uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+        serve(app, host=config.host, port=config.port, log_level="warning")
     finally:
         server_file.unlink(missing_ok=True)
         platform.stop()
