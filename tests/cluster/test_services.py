@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from tests.cluster.conftest import NetworkFactory
 from tests.cluster.helpers import anchor_envelope, document_hash, peer_store, submit
+from tests.platform.sse import read_until
 from zhijin.chain.crypto import KeyPair
 from zhijin.cli import app as cli_app
 
@@ -63,6 +64,14 @@ def test_identity_routes_answer_on_a_peer(
     for peer in network.urls:
         final = httpx.get(f"{peer}/api/v1/cluster/final/{height}", timeout=20).json()
         assert final["final"], (peer, final)
+    # Every peer's live stream tells of that block (projected once final there).
+    for peer in network.urls:
+        with (
+            httpx.Client(base_url=peer, timeout=30) as client,
+            client.stream("GET", "/api/v1/events", params={"after": height - 1}) as stream,
+        ):
+            events = read_until(stream, lambda es: any(e["event"] == "block" for e in es))
+            assert events[-1]["data"]["height"] == height, (peer, events)
     # Personal data stays with the member that holds it: another peer does not know the user.
     elsewhere = httpx.post(
         f"{network.urls[0]}{API}/login", json={"login": login, "password": password}, timeout=30

@@ -6,7 +6,6 @@ import asyncio
 import socket
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.platform.sse import Event, read_until
 from tests.platform.users import login_with_token, new_password
 from zhijin.identity.service import RequestSource
 from zhijin.platform import events_api, notifications
@@ -93,34 +93,6 @@ def move(transfer_id: str, debit: str, credit: str, amount: int) -> dict[str, An
         "amount": amount,
         "currency": "CNY",
     }
-
-
-Event = dict[str, Any]
-
-
-_lines: weakref.WeakKeyDictionary[httpx.Response, Iterator[str]] = weakref.WeakKeyDictionary()
-
-
-def read_until(response: httpx.Response, done: Callable[[list[Event]], bool]) -> list[Event]:
-    """Parse the stream's next events until `done` holds, or the stream ends (a read timeout
-    fails the test)."""
-    import json
-
-    lines = _lines.setdefault(response, response.iter_lines())
-    events: list[Event] = []
-    current: Event = {}
-    for line in lines:
-        if not line:
-            if "event" in current:
-                current["data"] = json.loads(current["data"])
-                events.append(current)
-                if done(events):
-                    return events
-            current = {}
-        elif not line.startswith(":"):
-            name, _, value = line.partition(": ")
-            current[name] = value
-    return events
 
 
 def block_seen(height: int) -> Callable[[list[Event]], bool]:
