@@ -197,6 +197,10 @@ def test_streams_per_user_are_bounded_and_end_when_the_node_stops(
         assert second.status_code == 429 and second.json()["code"] == "too_many_streams"
         assert second.headers["retry-after"] == "5"
         assert server.platform.notifications.subscriber_count == 1
+        with server.client.stream("GET", EVENTS) as anonymous:  # counted by address
+            assert anonymous.status_code == 200
+            again = server.client.get(EVENTS)
+            assert again.status_code == 429 and again.json()["code"] == "too_many_streams"
         server.platform.notifications.stop()
         assert read_until(first, lambda es: False) == []  # the stream ended
     deadline = time.monotonic() + 5

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from zhijin.identity.errors import InvalidInput
 from zhijin.identity.rbac import Principal
 from zhijin.identity.service import IdentityService
-from zhijin.identity.web import get_identity, optional_user
+from zhijin.identity.web import get_identity, optional_user, request_source
 from zhijin.platform.notifications import RETRY_MS, Notice, NotificationHub, Subscriber
 
 __all__ = ["router"]
@@ -71,9 +71,14 @@ async def events(
     if principal is not None and principal.member_did is None:
         owner = await run_in_threadpool(identity.user_did, principal=principal)
     loop = asyncio.get_running_loop()
-    subscriber = await run_in_threadpool(
-        hub.subscribe, loop, owner=owner, user=None if principal is None else principal.user_id
+    # Streams are counted per user, or per client address for readers who are not signed in,
+    # so that nobody holds all of a node's streams.
+    holder = (
+        f"user:{principal.user_id}"
+        if principal is not None
+        else f"address:{request_source(request).ip}"
     )
+    subscriber = await run_in_threadpool(hub.subscribe, loop, owner=owner, holder=holder)
     return StreamingResponse(
         _stream(hub, subscriber, identity, principal, resume),
         media_type="text/event-stream",

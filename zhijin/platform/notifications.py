@@ -35,7 +35,7 @@ log = logging.getLogger("zhijin.notifications")
 QUEUE_BLOCKS_MAX = 256  # blocks a subscriber may fall behind before it is dropped
 REPLAY_BLOCKS_MAX = 200  # blocks replayed to a reconnecting subscriber
 SUBSCRIBERS_MAX = 1_000
-SUBSCRIBERS_PER_USER_MAX = 5
+SUBSCRIBERS_PER_USER_MAX = 5  # per signed-in user, or per client address for anyone else
 WAIT_S = 1.0  # how often the hub's thread looks at the projected height unwoken
 RETRY_MS = 5_000  # what a browser waits before reconnecting a stream that ended
 
@@ -79,10 +79,10 @@ class TooManySubscribers(ZhijinError):
 class Subscriber:
     """A connection's queue.  The hub's thread offers; the connection's loop consumes."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, audience: Audience, user: str | None):
+    def __init__(self, loop: asyncio.AbstractEventLoop, audience: Audience, holder: str | None):
         self.loop = loop
         self.audience = audience
-        self.user = user
+        self.holder = holder  # whose stream it is, for the per-holder bound
         self.queue: asyncio.Queue[list[Notice] | None] = asyncio.Queue()
         self.start_height = -1  # live from the next height on; `replay` gives up to this one
         self._closed = False
@@ -134,24 +134,24 @@ class NotificationHub:
 
     # -- subscribers ------------------------------------------------------------------------
     def subscribe(
-        self, loop: asyncio.AbstractEventLoop, *, owner: str | None, user: str | None
+        self, loop: asyncio.AbstractEventLoop, *, owner: str | None, holder: str | None
     ) -> Subscriber:
         """A new subscriber, live from the current height on (see `replay` for before)."""
         audience = Audience(owner)
         for notifier in self.notifiers:
             notifier.prepare(audience)
-        subscriber = Subscriber(loop, audience, user)
+        subscriber = Subscriber(loop, audience, holder)
         with self._lock:
             if len(self._subscribers) >= SUBSCRIBERS_MAX:
                 raise TooManySubscribers(
                     message="the node serves as many live streams as it can",
                     retry_after_ms=RETRY_MS,
                 )
-            if user is not None and (
-                sum(1 for s in self._subscribers if s.user == user) >= SUBSCRIBERS_PER_USER_MAX
+            if holder is not None and (
+                sum(1 for s in self._subscribers if s.holder == holder) >= SUBSCRIBERS_PER_USER_MAX
             ):
                 raise TooManySubscribers(
-                    message="this user has as many live streams open as allowed",
+                    message="as many live streams are open for this user or address as allowed",
                     retry_after_ms=RETRY_MS,
                 )
             subscriber.start_height = self.height
