@@ -8,9 +8,6 @@ as a console error, and the test fails on it.
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,50 +15,23 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from zhijin.platform.app import create_app
-from zhijin.platform.runtime import Platform, init_data_dir
-from zhijin.platform.settings import Settings
+from tests.platform.live_server import LiveServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SERVER_START_S_MAX = 20.0
 PASSWORD = "correct horse battery staple"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
-    """The app served by uvicorn in a thread, on a fresh data directory."""
+class Server(LiveServer):
+    """The app served by uvicorn in a thread, on a fresh data directory of three members."""
 
     def __init__(self, data: Path) -> None:
-        settings = Settings(data=data, block_interval_ms=5, password_hashing="test")
-        init_data_dir(settings, members=3)
-        self.platform = Platform(settings).start()
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(platform=self.platform),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + SERVER_START_S_MAX
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
-        token = (data / "operator-token").read_text().strip()
+        super().__init__(data, members=3)
         self.operator = httpx.Client(
-            base_url=self.base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            base_url=self.base,
+            headers={"Authorization": f"Bearer {self.operator_token}"},
+            timeout=30,
         )
 
     def op(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -72,9 +42,7 @@ class Server:
 
     def stop(self) -> None:
         self.operator.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.platform.stop()
+        super().stop()
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,42 +10,25 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+from tests.platform.live_server import LiveServer, free_port
 from tests.platform.sse import Event, read_until
 from tests.platform.users import login_with_token, new_password
 from zhijin.identity.service import RequestSource
 from zhijin.platform import events_api, notifications
-from zhijin.platform.app import create_app
 from zhijin.platform.notifications import Audience, Notice, Subscriber
-from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.platform.runtime import init_data_dir
 from zhijin.platform.settings import Settings
 
 EVENTS = "/api/v1/events"
 READ_S = 20.0
 
 
-class Server:
+class Server(LiveServer):
     def __init__(self, data: Path) -> None:
-        settings = Settings(data=data, block_interval_ms=5, password_hashing="test")
-        init_data_dir(settings, members=1)
-        self.platform = Platform(settings).start()
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(platform=self.platform), host="127.0.0.1", port=port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=READ_S)
-        token = (data / "operator-token").read_text().strip()
-        self.operator = {"Authorization": f"Bearer {token}"}
+        super().__init__(data)
+        self.client = httpx.Client(base_url=self.base, timeout=READ_S)
+        self.operator = {"Authorization": f"Bearer {self.operator_token}"}
 
     def op(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = self.client.post("/api/v1" + path, json=body, headers=self.operator)
@@ -65,11 +46,8 @@ class Server:
         return login_with_token(self.client, login, password), user.did  # type: ignore[arg-type]
 
     def stop(self) -> None:
-        self.platform.notifications.stop()  # ends every open stream
-        self.server.should_exit = True
-        self.thread.join(10)
+        super().stop()
         self.client.close()
-        self.platform.stop()
 
 
 @pytest.fixture
@@ -240,9 +218,7 @@ def test_ctrl_c_ends_open_streams_and_stops_the_server_promptly(tmp_path: Path) 
     import sys
 
     init_data_dir(Settings(data=tmp_path), members=1)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "zhijin", "serve", "--data", str(tmp_path), "--port", str(port)],
