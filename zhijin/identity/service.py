@@ -42,6 +42,7 @@ from zhijin.identity.errors import (
     SessionInvalid,
     StepUpRequired,
 )
+from zhijin.identity.geoip import GeoLocator
 from zhijin.identity.keys import UserKeys, export_entries, load_user_keys, save_user_keys
 from zhijin.identity.kyc import MFA_SCHEMA
 from zhijin.identity.passwords import PasswordHasher, check_password_policy
@@ -131,8 +132,10 @@ class IdentityService:
         clock: Callable[[], int] = wall_clock_ms,
         rate_limits: ratelimit.RateLimitStore | None = None,
         totp_config: totp.TotpConfig = totp.DEFAULT_CONFIG,
+        locator: GeoLocator | None = None,
     ) -> None:
         self.store = IdentityStore(engine)
+        self.locator = locator  # where a client address is (ZHIJIN_GEOIP_DB), when configured
         self.vault = vault
         self.vault_store = VaultStore(engine)
         self.audit = AuditLog(engine)

@@ -29,6 +29,7 @@ from zhijin.chain.node import Node
 from zhijin.chain.tx import make_body, sign_tx
 from zhijin.identity import limits
 from zhijin.identity.errors import InvalidInput
+from zhijin.identity.geoip import GeoLocator
 from zhijin.identity.keys import USER_KEY_SCHEMA
 from zhijin.identity.kyc import BUSINESS_SCHEMA, KYC_DOCUMENT_SCHEMA, MFA_SCHEMA, PERSON_SCHEMA
 from zhijin.identity.passwords import PRODUCTION_PARAMS, TEST_PARAMS, PasswordHasher
@@ -167,11 +168,13 @@ def build_identity(settings: Any, engine: Engine, keys: VaultKeys | None = None)
     keys = keys if keys is not None else load_identity_keys(settings)
     create_tables(engine)
     params = PRODUCTION_PARAMS if settings.password_hashing == "production" else TEST_PARAMS
+    geoip_db = getattr(settings, "geoip_db", None)
     return IdentityService(
         engine=engine,
         vault=Vault(keys),
         hasher=PasswordHasher(params),
         rate_limits=SqlRateLimitStore(engine),
+        locator=None if geoip_db is None else GeoLocator(geoip_db),
     )
 
 

@@ -73,14 +73,18 @@ def cookie_names(secure: bool) -> tuple[str, str, str]:
 
 
 def request_source(request: Request) -> RequestSource:
-    """The client address as the server saw it, and the device cookie if the browser has one.
+    """The client address as the server saw it, where it is (with a GeoIP database), and the
+    device cookie if the browser has one.
 
     Behind a reverse proxy, run uvicorn with `--proxy-headers --forwarded-allow-ips=<proxy>`
     so `request.client` is the real client and not the proxy.
     """
     _session, _csrf, device = cookie_names(_cookie_secure(request))
     host = request.client.host if request.client is not None else "unknown"
-    return RequestSource(ip=host, device_id=request.cookies.get(device))
+    identity = getattr(request.app.state, "identity", None)
+    locator = getattr(identity, "locator", None)
+    location = None if locator is None else locator.locate(host)
+    return RequestSource(ip=host, device_id=request.cookies.get(device), location=location)
 
 
 RequestSourceDep = Annotated[RequestSource, Depends(request_source)]

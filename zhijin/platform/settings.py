@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     password_hashing: Literal["production", "test"] = Field(
         default="production", description="Argon2id parameters; `test` is cheap, never production"
     )
+    geoip_db: Path | None = Field(
+        default=None,
+        description="a MaxMind-format City database, for the step-up location rules",
+    )
     audit_anchor_interval_s: float = Field(
         default=60.0, ge=0, le=86_400, description="anchor the audit head this often; 0 = never"
     )
