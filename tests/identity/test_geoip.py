@@ -117,3 +117,46 @@ def test_a_login_from_the_other_side_of_the_world_a_minute_later_is_refused(
     elsewhere = TestClient(app, base_url="https://testserver", client=(ABSENT_IP, 50_000))
     allowed = elsewhere.post("/api/v1/identity/login", json={"login": login, "password": password})
     assert allowed.status_code == 200, allowed.text
+
+
+def test_a_payment_from_the_other_side_of_the_world_after_sign_in_is_refused(
+    app_with_geoip: Any, tmp_path: Path
+) -> None:
+    from tests.platform.users import CSRF_HEADER
+
+    app, beijing = app_with_geoip
+    login, password = f"payer-{time.monotonic_ns()}", new_password()
+    assert beijing.post(
+        "/api/v1/identity/register",
+        json={"login": login, "password": password, "kind": "individual"},
+    ).is_success
+    session = beijing.post("/api/v1/identity/login", json={"login": login, "password": password})
+    assert session.status_code == 200, session.text
+    did = session.json()["user"]["did"]
+    operator = {"Authorization": "Bearer " + (tmp_path / "var/operator-token").read_text().strip()}
+    member = app.state.platform.node.key.did
+    for body in (
+        {"id": "bank", "owner": member, "currency": "CNY", "kind": "settlement"},
+        {"id": "mine", "owner": did, "currency": "CNY", "kind": "customer"},
+        {"id": "shop", "owner": member, "currency": "CNY", "kind": "merchant"},
+    ):
+        assert beijing.post("/api/v1/accounts", json=body, headers=operator).is_success
+    fund = {"id": "f", "debit_account_id": "bank", "credit_account_id": "mine", "amount": 10**7}
+    assert beijing.post("/api/v1/transfers", json={**fund, "currency": "CNY"}, headers=operator)
+    pay = {"debit_account_id": "mine", "credit_account_id": "shop", "currency": "CNY"}
+    cookie = "; ".join(f"{k}={v}" for k, v in beijing.cookies.items())
+    headers = {CSRF_HEADER: session.json()["csrf_token"], "Cookie": cookie}
+    # Paying the shop from where she signed in is fine (after a first small payment to it).
+    first = beijing.post(
+        "/api/v1/transfers", json={**pay, "id": "p-1", "amount": 500}, headers=headers
+    )
+    assert first.status_code == 200, first.text
+    # The same session, a minute later, from New York: refused, whatever the amount rules say.
+    new_york = TestClient(app, base_url="https://testserver", client=(NEW_YORK_IP, 50_000))
+    stolen = new_york.post(
+        "/api/v1/transfers", json={**pay, "id": "p-2", "amount": 200_000}, headers=headers
+    )
+    assert stolen.status_code == 403, stolen.text
+    assert any(r.startswith("impossible_travel") for r in stolen.json()["reasons"])
+    balance = beijing.get("/api/v1/accounts/mine", headers=operator).json()["balance_posted"]
+    assert balance == 10**7 - 500

@@ -513,12 +513,19 @@ class IdentityService:
         # requests with the same code, only one moves totp_last_step forward.
         return step is not None and self.store.consume_totp_step(user.id, step)
 
+    @staticmethod
+    def _last_location(user: UserRow) -> GeoPoint | None:
+        if user.last_lat_e6 is None or user.last_lon_e6 is None:
+            return None
+        return GeoPoint(user.last_lat_e6, user.last_lon_e6)
+
+    def last_login(self, *, principal: Principal) -> tuple[GeoPoint | None, int | None]:
+        """Where and when the user last signed in (for another action's travel checks)."""
+        user = self._user(principal)
+        return self._last_location(user), user.last_login_ms
+
     def _login_risk(self, user: UserRow, source: RequestSource, now: int) -> Decision:
-        last = (
-            None
-            if user.last_lat_e6 is None or user.last_lon_e6 is None
-            else GeoPoint(user.last_lat_e6, user.last_lon_e6)
-        )
+        last = self._last_location(user)
         device_known = (
             None
             if source.device_id is None

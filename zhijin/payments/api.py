@@ -244,6 +244,9 @@ def _step_up(
         if caller.source is None
         else caller.identity.device_known(principal=caller.principal, source=caller.source)
     )
+    # Where the payment comes from against where the user last signed in: a session used from
+    # the other side of the world minutes after its login is someone else's.
+    last_location, last_login_ms = caller.identity.last_login(principal=caller.principal)
     context = RiskContext(
         action=STEP_UP_ACTION,
         now_ms=platform.node.clock(),
@@ -252,6 +255,9 @@ def _step_up(
         amount_exponent=exponent,
         payee_known=None if payee_known is None else payee_known(),
         device_known=device_known,
+        location=None if caller.source is None else caller.source.location,
+        last_location=last_location,
+        last_login_ms=last_login_ms,
     )
     caller.identity.check_action(principal=caller.principal, context=context)
 
