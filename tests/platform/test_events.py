@@ -160,8 +160,15 @@ def test_a_revoked_token_ends_its_stream(server: Server, monkeypatch: pytest.Mon
     assert events[-1]["event"] == "session_invalid"
     refused = server.client.get(EVENTS, headers=alice)
     assert refused.status_code == 401 and refused.json()["code"] == "session_invalid"
-    forged = server.client.get(EVENTS, headers={"Authorization": "Bearer zs1_forged"})
+    forged = server.client.get(EVENTS, headers={"Authorization": "Bearer zjs_forged"})
     assert forged.status_code == 401
+    # A stale session cookie is served as anyone (its page shows the sign-in form already).
+    stale = {"Cookie": "__Host-zhijin_session=zjs_long_gone"}
+    with server.client.stream("GET", EVENTS, headers=stale) as anyone:
+        assert anyone.status_code == 200
+        server.op("/accounts", account("other", member, "settlement"))
+        events = read_until(anyone, block_seen(server.platform.node.head.height))
+        assert {e["event"] for e in events} == {"block"}
 
 
 def test_streams_per_user_are_bounded_and_end_when_the_node_stops(

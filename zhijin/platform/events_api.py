@@ -21,7 +21,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from zhijin.identity.errors import InvalidInput
+from zhijin.identity.errors import InvalidInput, SessionInvalid
 from zhijin.identity.rbac import Principal
 from zhijin.identity.service import IdentityService
 from zhijin.identity.web import get_identity, optional_user, request_source
@@ -38,6 +38,18 @@ SESSION_CHECK_S = 30.0
 def _sse(notice: Notice) -> str:
     data = json.dumps(notice.data, separators=(",", ":"), ensure_ascii=False)
     return f"id: {notice.height}\nevent: {notice.event}\ndata: {data}\n\n"
+
+
+def _reader(request: Request, identity: IdentityService) -> Principal | None:
+    """The signed-in reader, or None.  A bad bearer token is refused (an API client must
+    hear of it); a stale session cookie is not: the page that sent it already shows the sign-in
+    form, and its stream carries on as anyone's."""
+    try:
+        return optional_user(request, identity)
+    except SessionInvalid:
+        if request.headers.get("authorization"):
+            raise
+        return None
 
 
 def _resume_after(last_event_id: str | None, after: int | None) -> int | None:
@@ -66,7 +78,7 @@ async def events(
     hub: NotificationHub = platform.notifications
     identity = get_identity(request)
     resume = _resume_after(last_event_id, after)
-    principal = await run_in_threadpool(optional_user, request, identity)
+    principal = await run_in_threadpool(_reader, request, identity)
     owner = None
     if principal is not None and principal.member_did is None:
         owner = await run_in_threadpool(identity.user_did, principal=principal)
