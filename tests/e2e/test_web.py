@@ -324,6 +324,10 @@ def test_an_expired_session_returns_to_the_sign_in_form(page: Page, server: Serv
     expect(page.locator("#view-signin")).to_be_visible()
     expect(page.locator("#flash p.bad")).to_contain_text("session_invalid")
     expect(page.locator("nav button[data-view=money]")).to_be_hidden()
+    # The live stream reopens as anyone's with the stale cookie, without an error.
+    page.locator("nav button[data-view=explorer]").click()
+    expect(page.locator("#blocks tr").first).to_be_visible()
+    assert _console_errors(page) == []
 
 
 def test_assets_answer_head_and_unknown_assets_are_404(server: Server) -> None:
