@@ -262,7 +262,6 @@ async function loadSecurity() {
   }
 }
 
-// -- explorer -------------------------------------------------------------------------------------
 // -- live notifications ---------------------------------------------------------------------------
 // One server-sent event stream (GET /api/v1/events), reopened when the user changes: the session
 // cookie decides what it carries (blocks for anyone; payments on the user's own accounts).
@@ -309,15 +308,21 @@ async function refreshMoney() {
   }
 }
 
+const RECEIVED_TOLD_MAX = 20; // payments in, waiting to be told while another view is shown
+
 function onPayment(notice) {
   if (!state.user) return;
   const attrs = notice.attrs;
-  if (notice.type === "transfer_created" && !String(attrs.flags).includes("pending")) {
+  const flags = Array.isArray(attrs.flags) ? attrs.flags : [];
+  // A hold moves nothing yet and a void gives nothing back to the payee; a posted hold does.
+  const moved = !flags.includes("pending") && !flags.includes("void_pending_transfer");
+  if (notice.type === "transfer_created" && moved && state.received.length < RECEIVED_TOLD_MAX) {
     state.received.push(attrs);
   }
   soon("money", refreshMoney);
 }
 
+// -- explorer -------------------------------------------------------------------------------------
 async function refreshExplorer() {
   try {
     const head = await call("GET", "/chain/head");
