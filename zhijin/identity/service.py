@@ -814,9 +814,16 @@ class IdentityService:
             raise StepUpRequired("mfa_enrolment_required", "set up an authenticator app first")
         return self.reauthenticate(principal=principal, totp_code=totp_code)
 
-    def check_action(self, *, principal: Principal, context: RiskContext) -> Decision:
-        """Evaluate the step-up policy for a risky action and enforce it (raises if refused)."""
-        decision = evaluate(self.current_policy(), context)
+    def check_action(
+        self,
+        *,
+        principal: Principal,
+        context: RiskContext,
+        policy: StepUpPolicy | None = None,
+    ) -> Decision:
+        """Evaluate the step-up policy for a risky action and enforce it (raises if refused).
+        `policy`: the current one, when the caller has already read it."""
+        decision = evaluate(policy or self.current_policy(), context)
         try:
             enforce(decision, mfa_at_ms=principal.mfa_at_ms, now_ms=self.clock())
         except (Forbidden, StepUpRequired) as exc:

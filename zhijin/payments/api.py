@@ -230,9 +230,10 @@ def _step_up(
     amount rules."""
     if caller.principal is None or caller.identity is None:
         return
+    policy = caller.identity.current_policy()  # read once for the floor and the decision
     if amount is not None:
         screened = screening_amount(
-            caller.identity.current_policy(),
+            policy,
             amount_minor=amount,
             currency=currency,
             exponent=exponent,
@@ -259,7 +260,7 @@ def _step_up(
         last_location=last_location,
         last_login_ms=last_login_ms,
     )
-    caller.identity.check_action(principal=caller.principal, context=context)
+    caller.identity.check_action(principal=caller.principal, context=context, policy=policy)
 
 
 def _authorize_payment(
