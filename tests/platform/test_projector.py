@@ -28,7 +28,8 @@ def _alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie, dead but not reaped by its new parent, does not)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # Gone before the open, or reaped between the open and the read (ESRCH).
         return False
     state = next(line for line in status.splitlines() if line.startswith("State:"))
     return "Z" not in state.split()[1]
