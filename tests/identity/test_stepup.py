@@ -12,6 +12,7 @@ from zhijin.identity.stepup import (
     DEFAULT_POLICY,
     DEFAULT_STEP_UP_POLICY,
     GeoPoint,
+    MovedAmount,
     Outcome,
     RiskContext,
     distance_km,
@@ -36,7 +37,14 @@ def transfer(**kwargs: Any) -> RiskContext:
         "payee_known": True,
         "device_known": True,
     }
-    return RiskContext(**{**base, **kwargs})
+    fields = {**base, **kwargs}
+    # A payment with no history: the 24 h sums are the payment itself.
+    own = ()
+    if None not in (fields["amount_minor"], fields["currency"], fields["amount_exponent"]):
+        own = (MovedAmount(fields["currency"], fields["amount_exponent"], fields["amount_minor"]),)
+    fields.setdefault("moved_to_payee", own)
+    fields.setdefault("moved_overall", own)
+    return RiskContext(**fields)
 
 
 def rule_ids(context: RiskContext) -> set[str]:
@@ -135,7 +143,8 @@ def test_enforce() -> None:
 def test_policy_is_versioned_data() -> None:
     body = copy.deepcopy(dict(DEFAULT_POLICY))
     body["version"] = "2025-07-01.1"
-    body["rules"][1]["when"]["value"] = 1_000_000  # lower the large-transfer threshold
+    for leaf in body["rules"][1]["when"]["any"]:  # lower the large-transfer threshold
+        leaf["value"] = 1_000_000
     stricter = parse_policy(body)
     context = transfer(amount_minor=2_000_000)
     assert evaluate(DEFAULT_STEP_UP_POLICY, context).outcome is Outcome.ALLOW
@@ -151,9 +160,9 @@ def test_policy_is_versioned_data() -> None:
         lambda p: p.update(fresh_mfa_ms=10**9),
         lambda p: p["rules"][0].update(outcome="allow"),
         lambda p: p["rules"][0].update(id=p["rules"][1]["id"]),
-        lambda p: p["rules"][0]["when"].update(field="password"),
-        lambda p: p["rules"][0]["when"].update(op="regex"),
-        lambda p: p["rules"][0]["when"].update(value=1.5),
+        lambda p: p["rules"][0]["when"]["any"][0].update(field="password"),
+        lambda p: p["rules"][0]["when"]["any"][0].update(op="regex"),
+        lambda p: p["rules"][0]["when"]["any"][0].update(value=1.5),
         lambda p: p["rules"][0].update(when={"all": []}),
         lambda p: p["rules"][0].update(
             when={
