@@ -263,3 +263,39 @@ def test_an_fx_payment_without_an_amount_is_a_422_before_any_step_up(payer: Paye
     response = payer.api.client.post("/api/v1/fx/payments", json=body, headers=payer.headers)
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "amount_side_invalid"
+
+
+def test_fx_payments_count_their_source_amount(payer: Payer) -> None:
+    quote = {
+        "id": "q-split",
+        "source_currency": "CNY",
+        "target_currency": "USD",
+        "rate": "0.1385",
+        "expires_at_ms": payer.api.platform.node.clock() + 600_000,
+        "source_liquidity_account_id": "fx-cny",
+        "target_liquidity_account_id": "fx-usd",
+    }
+    payer.api.ok("/api/v1/fx/quotes", quote)
+
+    def pay_fx(payment_id: str, **amount: int) -> Any:
+        body = {
+            "id": payment_id,
+            "quote_id": "q-split",
+            "debit_account_id": "p-alice",
+            "credit_account_id": "bob-usd",
+            **amount,
+        }
+        return payer.api.client.post("/api/v1/fx/payments", json=body, headers=payer.headers)
+
+    assert pay_fx("fx-1", source_amount=JUST_UNDER).status_code == 200
+    split = pay_fx("fx-2", source_amount=JUST_UNDER)  # bob-usd is a new payee: 1,999.98 now
+    assert split.status_code == 401 and rules(split) == {"new_payee"}
+    # Sized by its target, the source amount is unknown beforehand: a fresh code, always.
+    by_target = pay_fx("fx-3", target_amount=1_000)
+    assert by_target.status_code == 401 and by_target.json()["code"] == "step_up_required"
+    payer.fresh_code()
+    paid = pay_fx("fx-3", target_amount=1_000)
+    assert paid.status_code == 200, paid.text
+    source = paid.json()["source_amount"]
+    assert pay_fx("fx-3", target_amount=1_000).status_code == 200  # a retry counts once
+    assert payer.moved("bob-usd") == (MovedAmount("CNY", 2, JUST_UNDER + source),)
