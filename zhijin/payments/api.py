@@ -1,7 +1,9 @@
 """HTTP API of payments: accounts, transfers, holds, FX, trial balance, ISO 20022.
 
 Routes are thin: they check the request's shape (strict pydantic models: amounts are JSON
-integers, never floats, bools or strings), decide who is asking (`Caller`), and call `service`.
+integers, never floats, bools or strings, then the contract's own stateless checks), decide who
+is asking (`Caller`), put a customer's payments to the step-up policy as one request
+(`stepup.put_to_policy`: per payee and with the 24 h counters), and call `service`.
 Refusals are problem+json with the contract's stable code (`service.http_status_for`).
 
 Who may call: the node operator (the operator's bearer token), acting as this node's member.
@@ -26,7 +28,7 @@ from zhijin.identity.rbac import Permission, Principal, Resource, Scope, permiss
 from zhijin.identity.service import IdentityService, RequestSource
 from zhijin.identity.web import current_user, get_identity, request_source, user_did
 from zhijin.payments import limits, service
-from zhijin.payments.codes import PaymentsError
+from zhijin.payments.codes import Code, PaymentsError
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
 from zhijin.payments.requests import parse_fx_payment, parse_transfer
 from zhijin.payments.stepup import Payment, put_to_policy, record_moved
@@ -497,7 +499,7 @@ def create_transfer(
     gateway: GatewayDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
-    _validated(parse_transfer, body.args())
+    _validated(parse_transfer, body.args(), id=body.id)
     payment = _authorize_transfer_request(caller, platform, body)
     reservation = _put_to_policy(caller, platform, [payment])
     result = _settled(
@@ -528,7 +530,7 @@ def create_transfer_batch(
         ),
     )
     if reservation is not None and caller.identity is not None:
-        refused = [f"transfer:{r['id']}" for r in result["results"] if r["result"] != "ok"]
+        refused = [f"transfer:{r['id']}" for r in result["results"] if r["result"] != Code.OK]
         caller.identity.counters.release(reservation, refused)  # nothing moved for these
     return result
 
@@ -651,7 +653,7 @@ def pay_fx(
     gateway: GatewayDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
-    _validated(parse_fx_payment, body.args())
+    _validated(parse_fx_payment, body.args(), id=body.id)
     payment = None
     principal, identity = caller.principal, caller.identity
     if principal is not None:
