@@ -29,7 +29,7 @@ from zhijin.identity.passwords import Argon2Params, PasswordHasher
 from zhijin.identity.ratelimit import MemoryRateLimitStore
 from zhijin.identity.rbac import Principal, Role
 from zhijin.identity.service import IdentityService, IssuedSession, RequestSource
-from zhijin.identity.stepup import DEFAULT_POLICY, GeoPoint, RiskContext
+from zhijin.identity.stepup import DEFAULT_POLICY, GeoPoint, MovedAmount, RiskContext
 from zhijin.identity.tables import audit_log
 from zhijin.identity.vault import Vault
 
@@ -440,6 +440,7 @@ def test_wrong_password_on_reauthentication_counts(service: IdentityService) -> 
 
 # -- step-up ------------------------------------------------------------------------------------
 def transfer(service: IdentityService, amount_minor: int) -> RiskContext:
+    moved = (MovedAmount("CNY", 2, amount_minor),)  # no history: the 24 h sums are this payment
     return RiskContext(
         action="payment.transfer",
         now_ms=service.clock(),
@@ -448,6 +449,8 @@ def transfer(service: IdentityService, amount_minor: int) -> RiskContext:
         amount_exponent=2,
         payee_known=True,
         device_known=True,
+        moved_to_payee=moved,
+        moved_overall=moved,
     )
 
 

@@ -12,12 +12,16 @@ from zhijin.identity.stepup import (
     DEFAULT_POLICY,
     DEFAULT_STEP_UP_POLICY,
     GeoPoint,
+    MovedAmount,
     Outcome,
     RiskContext,
     distance_km,
     enforce,
     evaluate,
+    evaluate_all,
     parse_policy,
+    permits,
+    screening_total,
 )
 
 NOON_CST_MS = 1_750_046_400_000  # 2025-06-16 04:00 UTC = 12:00 in Beijing
@@ -36,7 +40,14 @@ def transfer(**kwargs: Any) -> RiskContext:
         "payee_known": True,
         "device_known": True,
     }
-    return RiskContext(**{**base, **kwargs})
+    fields = {**base, **kwargs}
+    # A payment with no history: the 24 h sums are the payment itself.
+    own = ()
+    if None not in (fields["amount_minor"], fields["currency"], fields["amount_exponent"]):
+        own = (MovedAmount(fields["currency"], fields["amount_exponent"], fields["amount_minor"]),)
+    fields.setdefault("moved_to_payee", own)
+    fields.setdefault("moved_overall", own)
+    return RiskContext(**fields)
 
 
 def rule_ids(context: RiskContext) -> set[str]:
@@ -135,7 +146,8 @@ def test_enforce() -> None:
 def test_policy_is_versioned_data() -> None:
     body = copy.deepcopy(dict(DEFAULT_POLICY))
     body["version"] = "2025-07-01.1"
-    body["rules"][1]["when"]["value"] = 1_000_000  # lower the large-transfer threshold
+    for leaf in body["rules"][1]["when"]["any"]:  # lower the large-transfer threshold
+        leaf["value"] = 1_000_000
     stricter = parse_policy(body)
     context = transfer(amount_minor=2_000_000)
     assert evaluate(DEFAULT_STEP_UP_POLICY, context).outcome is Outcome.ALLOW
@@ -151,9 +163,9 @@ def test_policy_is_versioned_data() -> None:
         lambda p: p.update(fresh_mfa_ms=10**9),
         lambda p: p["rules"][0].update(outcome="allow"),
         lambda p: p["rules"][0].update(id=p["rules"][1]["id"]),
-        lambda p: p["rules"][0]["when"].update(field="password"),
-        lambda p: p["rules"][0]["when"].update(op="regex"),
-        lambda p: p["rules"][0]["when"].update(value=1.5),
+        lambda p: p["rules"][0]["when"]["any"][0].update(field="password"),
+        lambda p: p["rules"][0]["when"]["any"][0].update(op="regex"),
+        lambda p: p["rules"][0]["when"]["any"][0].update(value=1.5),
         lambda p: p["rules"][0].update(when={"all": []}),
         lambda p: p["rules"][0].update(
             when={
@@ -276,3 +288,116 @@ def test_invalid_references_are_refused(reference: Any) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_policy(body)
     assert caught.value.code == "invalid_policy"
+
+
+# -- cumulative amounts: a payment split into small ones ---------------------------------------
+def cny(amount_minor: int) -> tuple[MovedAmount, ...]:
+    return (MovedAmount("CNY", 2, amount_minor),)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "outcome", "rules"),
+    [
+        # 999.99 now, 50,999.49 to a new payee in 24 h: both step-up rules see the total.
+        (
+            {
+                "amount_minor": 99_999,
+                "payee_known": False,
+                "moved_to_payee": cny(5_099_949),
+                "moved_overall": cny(5_099_949),
+            },
+            Outcome.STEP_UP,
+            {"new_payee", "large_transfer"},
+        ),
+        # 999.99 now, 1,999.98 to this new payee in 24 h.
+        (
+            {"amount_minor": 99_999, "payee_known": False, "moved_to_payee": cny(199_998)},
+            Outcome.STEP_UP,
+            {"new_payee"},
+        ),
+        # 999.99 to each of many payees: the overall total steps up.
+        (
+            {
+                "amount_minor": 99_999,
+                "moved_to_payee": cny(99_999),
+                "moved_overall": cny(5_099_949),
+            },
+            Outcome.STEP_UP,
+            {"large_transfer"},
+        ),
+        # Over 1,000,000.00 in 24 h is refused however small this payment.
+        (
+            {"amount_minor": 100, "moved_overall": cny(100_000_001)},
+            Outcome.DENY,
+            {"transfer_over_limit", "large_transfer"},
+        ),
+        # At night the 24 h total counts too.
+        (
+            {
+                "now_ms": NOON_CST_MS - 10 * 3_600_000,
+                "amount_minor": 100,
+                "moved_overall": cny(1_000_001),
+            },
+            Outcome.STEP_UP,
+            {"night_transfer"},
+        ),
+        # A caller that does not pass the sums gets the stricter answer.
+        ({"moved_to_payee": None, "payee_known": False}, Outcome.STEP_UP, {"new_payee"}),
+        ({"moved_overall": None}, Outcome.STEP_UP, {"large_transfer"}),
+    ],
+)
+def test_cumulative_amounts_meet_the_same_rules(
+    kwargs: dict[str, Any], outcome: Outcome, rules: set[str]
+) -> None:
+    context = transfer(**kwargs)
+    assert evaluate(DEFAULT_STEP_UP_POLICY, context).outcome is outcome
+    assert rule_ids(context) == rules
+
+
+def test_sums_convert_each_currency_and_count_only_priced_ones() -> None:
+    reference = DEFAULT_STEP_UP_POLICY.reference
+    assert reference is not None
+    moved = (
+        MovedAmount("CNY", 2, 100),
+        MovedAmount("USD", 2, 100),  # 7.30 CNY
+        MovedAmount("THB", 2, 10**12),  # no rate: adds nothing (a lower bound)
+    )
+    assert reference.total(moved) == 100 + 730
+    assert screening_total(DEFAULT_STEP_UP_POLICY, moved[:2]) == 830
+    assert screening_total(DEFAULT_STEP_UP_POLICY, moved) is None  # the floor asks the policy
+    # The unpriced part does not hide what the priced ones add up to.
+    context = transfer(
+        amount_minor=100, moved_overall=(MovedAmount("CNY", 2, 100_000_001), moved[2])
+    )
+    assert evaluate(DEFAULT_STEP_UP_POLICY, context).outcome is Outcome.DENY
+
+
+def test_a_request_with_several_payees_takes_the_most_severe_answer() -> None:
+    contexts = (
+        transfer(),
+        transfer(payee_known=False, amount_minor=200_000, moved_to_payee=cny(200_000)),
+        transfer(payee_known=False, amount_minor=300_000, moved_to_payee=cny(300_000)),
+    )
+    decision = evaluate_all(DEFAULT_STEP_UP_POLICY, contexts)
+    assert decision.outcome is Outcome.STEP_UP
+    assert [r.split(":")[0] for r in decision.reasons] == ["new_payee"]  # once
+    assert not permits(decision, mfa_at_ms=None, now_ms=NOON_CST_MS)
+    assert permits(decision, mfa_at_ms=NOON_CST_MS - 1_000, now_ms=NOON_CST_MS)
+    assert evaluate_all(DEFAULT_STEP_UP_POLICY, ()).outcome is Outcome.ALLOW
+
+
+def test_cumulative_facts_need_a_reference_in_the_policy() -> None:
+    body = copy.deepcopy(dict(DEFAULT_POLICY))
+    del body["reference"]
+    body["rules"] = [
+        {
+            "id": "daily",
+            "actions": ["payment.transfer"],
+            "when": {"field": "total_24h_ref_minor", "op": "gt", "value": 1},
+            "outcome": "step_up",
+            "reason": "x",
+        }
+    ]
+    with pytest.raises(InvalidInput) as caught:
+        parse_policy(body)
+    assert "total_24h_ref_minor" in caught.value.message

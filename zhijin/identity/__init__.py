@@ -7,6 +7,7 @@ behind it are private to the domain (docs/identity.md describes each).
 
 from zhijin.identity.audit import AuditHead, AuditLog, AuditReport
 from zhijin.identity.contracts import IDENTITY_CONTRACTS, consent_allows
+from zhijin.identity.counters import PaymentCounters
 from zhijin.identity.errors import (
     AuthenticationFailed,
     CredentialInvalid,
@@ -24,7 +25,7 @@ from zhijin.identity.passwords import PRODUCTION_PARAMS, Argon2Params, PasswordH
 from zhijin.identity.personal import IssuingMember, PersonalDataService
 from zhijin.identity.rbac import Grant, Permission, Principal, Resource, Role, Scope, require
 from zhijin.identity.service import SAFE_METHODS, IdentityService, IssuedSession, RequestSource
-from zhijin.identity.stepup import Decision, GeoPoint, RiskContext
+from zhijin.identity.stepup import Decision, GeoPoint, MovedAmount, RiskContext
 from zhijin.identity.tables import create_tables
 from zhijin.identity.vault import Sensitivity, Vault, VaultKeys
 
@@ -49,7 +50,9 @@ __all__ = [
     "IssuingMember",
     "LockedOut",
     "MfaRequired",
+    "MovedAmount",
     "PasswordHasher",
+    "PaymentCounters",
     "Permission",
     "PersonalDataService",
     "Principal",

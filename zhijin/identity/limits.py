@@ -68,6 +68,15 @@ STEP_UP_FRESH_MS_MAX = 15 * 60 * 1000
 STEP_UP_RATES_MAX = 256  # reference rates in one policy
 STEP_UP_RATE_DIGITS_MAX = 12  # digits either side of a rate's decimal point
 STEP_UP_EXPONENT_MAX = 4  # the largest ISO 4217 minor-unit exponent (CLF, UYW)
+# Payment counters (counters.py): what a user moved is summed over this sliding window for the
+# policy's cumulative facts (`payee_24h_ref_minor`, `total_24h_ref_minor`), and rows are kept
+# this long for longer velocity windows (risk control's), then pruned.
+STEP_UP_WINDOW_MS = 24 * 3600 * 1000
+PAYMENT_COUNTER_RETENTION_MS = 31 * 24 * 3600 * 1000
+PAYMENT_COUNTER_KEY_CHARS_MAX = 80  # "<kind>:<client id>"
+PAYMENT_COUNTER_PAYEE_CHARS_MAX = 64  # an account id
+PAYMENT_COUNTER_MOVEMENTS_MAX = 100  # one request's movements (a full transfer batch)
+PAYMENT_COUNTER_PAYEES_MAX = 100  # payees read at once
 
 # -- RBAC -----------------------------------------------------------------------------------
 JUSTIFICATION_CHARS_MIN = 15  # long enough that "x" or "test" is refused

@@ -31,6 +31,7 @@ from zhijin.chain.crypto import KeyPair
 from zhijin.chain.errors import NotFound, invariant
 from zhijin.identity import limits, ratelimit, totp
 from zhijin.identity.audit import AuditLog
+from zhijin.identity.counters import PaymentCounters
 from zhijin.identity.errors import (
     AuthenticationFailed,
     CsrfFailed,
@@ -135,6 +136,8 @@ class IdentityService:
         locator: GeoLocator | None = None,
     ) -> None:
         self.store = IdentityStore(engine)
+        # What each user moved, for the step-up policy's cumulative facts (counters.py).
+        self.counters = PaymentCounters(engine)
         self.locator = locator  # where a client address is (ZHIJIN_GEOIP_DB), when configured
         self.vault = vault
         self.vault_store = VaultStore(engine)
@@ -824,12 +827,20 @@ class IdentityService:
         """Evaluate the step-up policy for a risky action and enforce it (raises if refused).
         `policy`: the current one, when the caller has already read it."""
         decision = evaluate(policy or self.current_policy(), context)
+        return self.enforce_decision(principal=principal, decision=decision, action=context.action)
+
+    def enforce_decision(
+        self, *, principal: Principal, decision: Decision, action: str, now_ms: int | None = None
+    ) -> Decision:
+        """`check_action` for a decision already taken (several contexts: `evaluate_all`), as
+        of `now_ms` (the clock's now by default: pass the time the caller judged it at)."""
+        now = self.clock() if now_ms is None else now_ms
         try:
-            enforce(decision, mfa_at_ms=principal.mfa_at_ms, now_ms=self.clock())
+            enforce(decision, mfa_at_ms=principal.mfa_at_ms, now_ms=now)
         except (Forbidden, StepUpRequired) as exc:
             self._record(
                 actor=f"user:{principal.user_id}",
-                action=f"stepup.{context.action}",
+                action=f"stepup.{action}",
                 target=f"user:{principal.user_id}",
                 outcome=exc.code,
                 risk=decision.to_json(),
@@ -838,7 +849,7 @@ class IdentityService:
         if decision.outcome is not Outcome.ALLOW:
             self._record(
                 actor=f"user:{principal.user_id}",
-                action=f"stepup.{context.action}",
+                action=f"stepup.{action}",
                 target=f"user:{principal.user_id}",
                 outcome="ok",
                 risk=decision.to_json(),

@@ -18,7 +18,16 @@ versioned with the rules, not market quotes: a compliance officer sets them with
 A currency without a rate has no `amount_ref_minor`, so amount rules fail closed on it (the
 default policy steps such payments up and does not deny them).  `amount_minor` and `currency`
 stay available for rules that are about one currency.  The `reference` key is optional, so
-policies stored before it existed still parse; a rule on `amount_ref_minor` needs it.
+policies stored before it existed still parse; a rule on a `*_ref_minor` fact needs it.
+
+What a customer really moves is more than one transfer: a payment split into many small ones
+(in one batch, or in many requests) must meet the same rules as the whole.  So a payment is
+judged per payee (the request's total to that payee: `amount_ref_minor`) and cumulatively, over
+the sliding window `limits.STEP_UP_WINDOW_MS` (24 h) of durable counters (counters.py), this
+request included: `payee_24h_ref_minor` (everything to this payee) and `total_24h_ref_minor`
+(everything to anyone).  The sums are lower bounds: they count the currencies the policy has a
+rate for (a payment in another currency is stepped up on its own, its `amount_ref_minor` being
+missing).  A batch gives one context per payee; `evaluate_all` takes the most severe answer.
 
 Conditions are `{"field", "op", "value"}` leaves combined by `{"all": [...]}`, `{"any": [...]}`
 and `{"not": {...}}`.  A leaf whose field is unknown for this request (None) matches unless it
@@ -49,6 +58,7 @@ __all__ = [
     "DEFAULT_STEP_UP_POLICY",
     "Decision",
     "GeoPoint",
+    "MovedAmount",
     "Outcome",
     "ReferenceCurrency",
     "RiskContext",
@@ -56,8 +66,11 @@ __all__ = [
     "distance_km",
     "enforce",
     "evaluate",
+    "evaluate_all",
     "parse_policy",
+    "permits",
     "screening_amount",
+    "screening_total",
 ]
 
 _EARTH_RADIUS_KM = 6371.0
@@ -98,6 +111,15 @@ _EXACT = Context(prec=64)
 
 
 @dataclass(frozen=True, slots=True)
+class MovedAmount:
+    """An amount moved in one currency (a sum of payments, or one payment)."""
+
+    currency: str
+    exponent: int  # the currency's minor-unit exponent, as the accounts hold it
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
 class ReferenceCurrency:
     """The currency a policy's thresholds are in, and its risk-equivalent rates."""
 
@@ -119,6 +141,12 @@ class ReferenceCurrency:
         )
         return int(scaled.to_integral_value(rounding=ROUND_CEILING, context=_EXACT))
 
+    def total(self, moved: tuple[MovedAmount, ...]) -> int:
+        """The sum of `moved` in reference minor units, counting the currencies with a rate
+        (a lower bound: an unpriced amount adds nothing)."""
+        converted = (self.convert(m.amount_minor, m.currency, m.exponent) for m in moved)
+        return sum(amount for amount in converted if amount is not None)
+
 
 @dataclass(frozen=True, slots=True)
 class RiskContext:
@@ -134,6 +162,9 @@ class RiskContext:
     location: GeoPoint | None = None
     last_location: GeoPoint | None = None
     last_login_ms: int | None = None
+    # Within the last STEP_UP_WINDOW_MS, this request included: to this payee, and to anyone.
+    moved_to_payee: tuple[MovedAmount, ...] | None = None
+    moved_overall: tuple[MovedAmount, ...] | None = None
 
     def amount_in(self, reference: ReferenceCurrency | None) -> int | None:
         if (
@@ -160,6 +191,8 @@ class RiskContext:
             "action": self.action,
             "amount_minor": self.amount_minor,
             "amount_ref_minor": self.amount_in(reference),
+            "payee_24h_ref_minor": _total(reference, self.moved_to_payee),
+            "total_24h_ref_minor": _total(reference, self.moved_overall),
             "currency": self.currency,
             "payee_known": self.payee_known,
             "device_known": self.device_known,
@@ -169,11 +202,19 @@ class RiskContext:
         }
 
 
+def _total(
+    reference: ReferenceCurrency | None, moved: tuple[MovedAmount, ...] | None
+) -> int | None:
+    return None if reference is None or moved is None else reference.total(moved)
+
+
 _FIELDS = frozenset(
     {
         "action",
         "amount_minor",
         "amount_ref_minor",
+        "payee_24h_ref_minor",
+        "total_24h_ref_minor",
         "currency",
         "payee_known",
         "device_known",
@@ -310,9 +351,11 @@ def parse_policy(data: Mapping[str, Any]) -> StepUpPolicy:
         ):
             raise InvalidInput("invalid_policy", f"rule {raw['id']!r}: actions is a list of names")
         _check_condition(raw["when"], 1)
-        if reference is None and "amount_ref_minor" in _fields(raw["when"]):
+        in_reference = sorted(f for f in _fields(raw["when"]) if f.endswith("_ref_minor"))
+        if reference is None and in_reference:
             raise InvalidInput(
-                "invalid_policy", f"rule {raw['id']!r} uses amount_ref_minor: give a reference"
+                "invalid_policy",
+                f"rule {raw['id']!r} uses {', '.join(in_reference)}: give a reference",
             )
         seen.add(raw["id"])
         rules.append(
@@ -371,6 +414,19 @@ def screening_amount(
     return policy.reference.convert(amount_minor, currency, exponent)
 
 
+def screening_total(policy: StepUpPolicy, moved: tuple[MovedAmount, ...]) -> int | None:
+    """`screening_amount` of a sum over currencies: None when any part has no rate."""
+    total = 0
+    for part in moved:
+        amount = screening_amount(
+            policy, amount_minor=part.amount_minor, currency=part.currency, exponent=part.exponent
+        )
+        if amount is None:
+            return None
+        total += amount
+    return total
+
+
 def evaluate(policy: StepUpPolicy, context: RiskContext) -> Decision:
     facts = context.facts(policy.utc_offset_minutes, policy.reference)
     outcome = Outcome.ALLOW
@@ -389,6 +445,32 @@ def evaluate(policy: StepUpPolicy, context: RiskContext) -> Decision:
     )
 
 
+def evaluate_all(policy: StepUpPolicy, contexts: tuple[RiskContext, ...]) -> Decision:
+    """One decision for a request with several contexts (a batch's payees): the most severe
+    outcome, with every matching reason once."""
+    outcome = Outcome.ALLOW
+    reasons: dict[str, None] = {}  # ordered and unique
+    for context in contexts:
+        decision = evaluate(policy, context)
+        outcome = max(outcome, decision.outcome)
+        reasons.update(dict.fromkeys(decision.reasons))
+    return Decision(
+        outcome=outcome,
+        reasons=tuple(reasons),
+        policy_version=policy.version,
+        fresh_mfa_ms=policy.fresh_mfa_ms,
+    )
+
+
+def permits(decision: Decision, *, mfa_at_ms: int | None, now_ms: int) -> bool:
+    """Whether the action may go ahead now (what `enforce` checks, without raising)."""
+    if decision.outcome is Outcome.DENY:
+        return False
+    if decision.outcome is Outcome.STEP_UP:
+        return mfa_at_ms is not None and 0 <= now_ms - mfa_at_ms <= decision.fresh_mfa_ms
+    return True
+
+
 def enforce(decision: Decision, *, mfa_at_ms: int | None, now_ms: int) -> None:
     """Raise unless the action may go ahead now."""
     if decision.outcome is Outcome.DENY:
@@ -398,18 +480,16 @@ def enforce(decision: Decision, *, mfa_at_ms: int | None, now_ms: int) -> None:
             reasons=list(decision.reasons),
             policy_version=decision.policy_version,
         )
-    if decision.outcome is Outcome.STEP_UP:
-        fresh = mfa_at_ms is not None and 0 <= now_ms - mfa_at_ms <= decision.fresh_mfa_ms
-        if not fresh:
-            raise StepUpRequired(
-                message="confirm this action with a fresh authenticator code",
-                reasons=list(decision.reasons),
-                policy_version=decision.policy_version,
-            )
+    if not permits(decision, mfa_at_ms=mfa_at_ms, now_ms=now_ms):
+        raise StepUpRequired(
+            message="confirm this action with a fresh authenticator code",
+            reasons=list(decision.reasons),
+            policy_version=decision.policy_version,
+        )
 
 
 DEFAULT_POLICY: Mapping[str, Any] = {
-    "version": "2026-11-23.1",
+    "version": "2026-12-02.1",
     "fresh_mfa_ms": 2 * 60 * 1000,
     "utc_offset_minutes": 8 * 60,  # China Standard Time, no daylight saving
     # Risk equivalents in CNY, set a little above market so foreign amounts are never
@@ -435,22 +515,40 @@ DEFAULT_POLICY: Mapping[str, Any] = {
         {
             "id": "transfer_over_limit",
             "actions": ["payment.transfer"],
-            # A currency without a rate steps up (below) rather than being refused outright.
+            # Over 24 h, so that no split gets under it.  A currency without a rate steps up
+            # (below) rather than being refused outright.
             "when": {
-                "field": "amount_ref_minor",
-                "op": "gt",
-                "value": 100_000_000,
-                "if_missing": False,
+                "any": [
+                    {
+                        "field": "amount_ref_minor",
+                        "op": "gt",
+                        "value": 100_000_000,
+                        "if_missing": False,
+                    },
+                    {
+                        "field": "total_24h_ref_minor",
+                        "op": "gt",
+                        "value": 100_000_000,
+                        "if_missing": False,
+                    },
+                ]
             },
             "outcome": "deny",
-            "reason": "transfers above 1,000,000.00 CNY or its equivalent go through a branch",
+            "reason": "payments above 1,000,000.00 CNY or its equivalent in 24 h go through a "
+            "branch",
         },
         {
             "id": "large_transfer",
             "actions": ["payment.transfer"],
-            "when": {"field": "amount_ref_minor", "op": "gt", "value": 5_000_000},
+            # Cumulative, the norm for 大额 step-up: 51 payments of 999.99 are one of 50,999.49.
+            "when": {
+                "any": [
+                    {"field": "amount_ref_minor", "op": "gt", "value": 5_000_000},
+                    {"field": "total_24h_ref_minor", "op": "gt", "value": 5_000_000},
+                ]
+            },
             "outcome": "step_up",
-            "reason": "transfer above 50,000.00 CNY or its equivalent",
+            "reason": "payments above 50,000.00 CNY or its equivalent in 24 h",
         },
         {
             "id": "new_payee",
@@ -458,11 +556,16 @@ DEFAULT_POLICY: Mapping[str, Any] = {
             "when": {
                 "all": [
                     {"field": "payee_known", "op": "eq", "value": False},
-                    {"field": "amount_ref_minor", "op": "gt", "value": 100_000},
+                    {
+                        "any": [
+                            {"field": "amount_ref_minor", "op": "gt", "value": 100_000},
+                            {"field": "payee_24h_ref_minor", "op": "gt", "value": 100_000},
+                        ]
+                    },
                 ]
             },
             "outcome": "step_up",
-            "reason": "first transfer above 1,000.00 CNY or its equivalent to this payee",
+            "reason": "payments above 1,000.00 CNY or its equivalent in 24 h to a new payee",
         },
         {
             "id": "night_transfer",
@@ -470,11 +573,17 @@ DEFAULT_POLICY: Mapping[str, Any] = {
             "when": {
                 "all": [
                     {"field": "local_hour", "op": "in", "value": [0, 1, 2, 3, 4, 5]},
-                    {"field": "amount_ref_minor", "op": "gt", "value": 1_000_000},
+                    {
+                        "any": [
+                            {"field": "amount_ref_minor", "op": "gt", "value": 1_000_000},
+                            {"field": "total_24h_ref_minor", "op": "gt", "value": 1_000_000},
+                        ]
+                    },
                 ]
             },
             "outcome": "step_up",
-            "reason": "transfer above 10,000.00 CNY or its equivalent between midnight and 6:00",
+            "reason": "a payment between midnight and 6:00 with more than 10,000.00 CNY or its "
+            "equivalent in 24 h",
         },
         {
             "id": "new_device",

@@ -123,6 +123,37 @@ step_up_policies = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 
+# What each user moved, one row per payment put to the step-up policy (counters.py): the
+# sliding-window sums behind the cumulative step-up facts and risk control's velocity features.
+payment_movements = Table(
+    "identity_payment_movements",
+    METADATA,
+    # BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER primary key (the rowid).
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("user_id", String(40), nullable=False),
+    Column("request_key", String(80), nullable=False),  # "transfer:<id>" or "fx:<id>"
+    Column("payee", String(64), nullable=False),  # the credit account
+    Column("currency", String(3), nullable=False),
+    Column("exponent", Integer, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    # A retry of the same request is one row, however often it is asked.
+    UniqueConstraint("user_id", "request_key", "payee", "currency", "amount_minor"),
+    Index("ix_identity_payment_movements_user", "user_id", "at_ms"),
+    Index("ix_identity_payment_movements_payee", "user_id", "payee", "at_ms"),
+)
+
+# One row per user: bumping it is the lock that serialises that user's reservations (a row lock
+# on PostgreSQL, the write lock on SQLite), so two concurrent payments are judged one after the
+# other, each seeing the other's amount.
+payment_counter_locks = Table(
+    "identity_payment_counter_locks",
+    METADATA,
+    Column("user_id", String(40), primary_key=True),
+    Column("reservations", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
 vault_records = Table(
     "identity_vault_records",
     METADATA,

@@ -1,7 +1,9 @@
 """HTTP API of payments: accounts, transfers, holds, FX, trial balance, ISO 20022.
 
 Routes are thin: they check the request's shape (strict pydantic models: amounts are JSON
-integers, never floats, bools or strings), decide who is asking (`Caller`), and call `service`.
+integers, never floats, bools or strings, then the contract's own stateless checks), decide who
+is asking (`Caller`), put a customer's payments to the step-up policy as one request
+(`stepup.put_to_policy`: per payee and with the 24 h counters), and call `service`.
 Refusals are problem+json with the contract's stable code (`service.http_status_for`).
 
 Who may call: the node operator (the operator's bearer token), acting as this node's member.
@@ -13,20 +15,23 @@ Transfers are idempotent by the client's id: a retry with the same body gets the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from zhijin.identity.counters import Reservation
 from zhijin.identity.errors import Forbidden
 from zhijin.identity.rbac import Permission, Principal, Resource, Scope, permissions_of
 from zhijin.identity.service import IdentityService, RequestSource
-from zhijin.identity.stepup import RiskContext, screening_amount
 from zhijin.identity.web import current_user, get_identity, request_source, user_did
 from zhijin.payments import limits, service
+from zhijin.payments.codes import Code, PaymentsError
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
+from zhijin.payments.requests import parse_fx_payment, parse_transfer
+from zhijin.payments.stepup import Payment, put_to_policy, record_moved
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
 from zhijin.platform.runtime import Platform, check_operator_token
 
@@ -36,7 +41,6 @@ router = APIRouter(tags=["payments"])
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 XML = "application/xml"
-STEP_UP_ACTION = "payment.transfer"
 DEFAULT_PAGE_SIZE = 50
 
 Id = Annotated[str, Field(pattern=limits.ID_PATTERN, description="client id, 1-64 characters")]
@@ -214,87 +218,44 @@ def _authorize(
     return account
 
 
-def _step_up(
+def _validated(parse: Callable[[object], object], args: dict[str, Any], **where: Any) -> None:
+    """The contract's own stateless checks, before any authorisation or policy: a malformed
+    request is a 422 with the contract's code, never a step-up prompt."""
+    try:
+        parse(args)
+    except PaymentsError as exc:
+        raise service.PaymentRefused(exc.code, exc.message, **where) from None
+
+
+def _payment(
     caller: Caller,
     platform: Platform,
     *,
-    amount: int | None,
-    currency: str,
-    exponent: int,
-    payee_known: Callable[[], bool] | None,
-) -> None:
-    """Ask the step-up policy about a user's payment from STEP_UP_FROM_MINOR up, counted in the
-    policy's reference currency (the policy holds the real thresholds and may deny or ask for a
-    fresh second factor).  An amount not known yet (an FX payment sized by its target) or in a
-    currency the policy has no rate for is asked about too: the policy then fails closed on its
-    amount rules."""
-    if caller.principal is None or caller.identity is None:
-        return
-    policy = caller.identity.current_policy()  # read once for the floor and the decision
-    if amount is not None:
-        screened = screening_amount(
-            policy,
-            amount_minor=amount,
-            currency=currency,
-            exponent=exponent,
-        )
-        if screened is not None and screened < limits.STEP_UP_FROM_MINOR:
-            return
-    device_known = (
-        None
-        if caller.source is None
-        else caller.identity.device_known(principal=caller.principal, source=caller.source)
-    )
-    # Where the payment comes from against where the user last signed in: a session used from
-    # the other side of the world minutes after its login is someone else's.
-    last_location, last_login_ms = caller.identity.last_login(principal=caller.principal)
-    context = RiskContext(
-        action=STEP_UP_ACTION,
-        now_ms=platform.node.clock(),
-        amount_minor=amount,
-        currency=currency,
-        amount_exponent=exponent,
-        payee_known=None if payee_known is None else payee_known(),
-        device_known=device_known,
-        location=None if caller.source is None else caller.source.location,
-        last_location=last_location,
-        last_login_ms=last_login_ms,
-    )
-    caller.identity.check_action(principal=caller.principal, context=context, policy=policy)
-
-
-def _authorize_payment(
-    caller: Caller,
-    platform: Platform,
+    key: str,
     debit_account_id: str,
+    credit_account_id: str,
     amount: int | None,
-    credit_account_id: str | None,
-) -> None:
+) -> Payment:
+    """RBAC on the debit account; the payment as the step-up policy sees it."""
     account = _authorize(caller, platform, debit_account_id, Permission.PAYMENT_TRANSFER)
-    principal = caller.principal
-    payee_known = (
-        None
-        if credit_account_id is None or principal is None
-        else lambda: service.has_paid(
-            platform,
-            debit_account_id=debit_account_id,
-            credit_account_id=credit_account_id,
-            before_ms=principal.auth_at_ms,
-        )
-    )
-    _step_up(
-        caller,
-        platform,
-        amount=amount,
+    return Payment(
+        key=key,
+        debit_owner=account["owner"],
+        debit_account_id=debit_account_id,
+        payee=credit_account_id,
         currency=account["currency"],
         exponent=account["exponent"],
-        payee_known=payee_known,
+        amount_minor=amount,
     )
 
 
-def _authorize_transfer_request(caller: Caller, platform: Platform, body: TransferIn) -> None:
+def _authorize_transfer_request(
+    caller: Caller, platform: Platform, body: TransferIn
+) -> Payment | None:
+    """RBAC for one (validated) transfer item; the payment it makes, None for a post or void
+    (the hold was judged and counted when it was placed)."""
     if caller.principal is None:
-        return
+        return None
     if body.pending_id is not None:
         held = service.get_transfer(platform, transfer_id=body.pending_id)
         # Whoever may move money out of either side of a hold may ask to post or void it;
@@ -305,10 +266,61 @@ def _authorize_transfer_request(caller: Caller, platform: Platform, body: Transf
             if debit["owner"] == caller.sender:
                 side = held["debit_account_id"]
         _authorize(caller, platform, side, Permission.PAYMENT_TRANSFER)
-        return
+        return None
+    # Validation refuses these first; kept so that no path reaches the policy without them.
     if body.debit_account_id is None:
         raise service.PaymentRefused("debit_account_id_invalid", "debit_account_id is required")
-    _authorize_payment(caller, platform, body.debit_account_id, body.amount, body.credit_account_id)
+    if body.credit_account_id is None:
+        raise service.PaymentRefused("credit_account_id_invalid", "credit_account_id is required")
+    return _payment(
+        caller,
+        platform,
+        key=f"transfer:{body.id}",
+        debit_account_id=body.debit_account_id,
+        credit_account_id=body.credit_account_id,
+        amount=body.amount,
+    )
+
+
+def _put_to_policy(
+    caller: Caller, platform: Platform, payments: list[Payment | None]
+) -> Reservation | None:
+    """A user's payments to the step-up policy as one request (stepup.py); None for the
+    operator, who is not asked."""
+    principal, identity = caller.principal, caller.identity
+    wanted = [p for p in payments if p is not None]
+    if principal is None or identity is None or not wanted:
+        return None
+
+    def has_paid(debit_account_id: str, credit_account_id: str) -> bool:
+        return service.has_paid(
+            platform,
+            debit_account_id=debit_account_id,
+            credit_account_id=credit_account_id,
+            before_ms=principal.auth_at_ms,
+        )
+
+    return put_to_policy(
+        identity,
+        principal,
+        payments=wanted,
+        source=caller.source,
+        has_paid=has_paid,
+        context_now_ms=platform.node.clock(),
+    )
+
+
+def _settled(
+    caller: Caller, reservation: Reservation | None, submit: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Submit; a definite refusal by the ledger gives the reserved amounts back (nothing
+    moved); any other failure keeps them, as the tx may still commit."""
+    try:
+        return submit()
+    except service.PaymentRefused:
+        if reservation is not None and caller.identity is not None:
+            caller.identity.counters.release(reservation)
+        raise
 
 
 def _authorize_party(caller: Caller, platform: Platform, record: dict[str, Any]) -> None:
@@ -487,8 +499,14 @@ def create_transfer(
     gateway: GatewayDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
-    _authorize_transfer_request(caller, platform, body)
-    result = service.transfer(platform, gateway, request=body.args(), sender=caller.sender)
+    _validated(parse_transfer, body.args(), id=body.id)
+    payment = _authorize_transfer_request(caller, platform, body)
+    reservation = _put_to_policy(caller, platform, [payment])
+    result = _settled(
+        caller,
+        reservation,
+        lambda: service.transfer(platform, gateway, request=body.args(), sender=caller.sender),
+    )
     return _replayed(response, result)
 
 
@@ -496,11 +514,25 @@ def create_transfer(
 def create_transfer_batch(
     body: TransferBatchIn, platform: PlatformDep, gateway: GatewayDep, caller: CallerDep
 ) -> dict[str, Any]:
-    for item in body.transfers:
-        _authorize_transfer_request(caller, platform, item)
-    return service.create_transfers(
-        platform, gateway, transfers=[t.args() for t in body.transfers], sender=caller.sender
+    transfers = [t.args() for t in body.transfers]
+    if caller.principal is not None:
+        # A user's batch is judged as a whole, so every item must be well formed first (the
+        # operator's batch is not put to the policy and keeps the contract's per-item answers).
+        for index, args in enumerate(transfers):
+            _validated(parse_transfer, args, index=index, id=args["id"])
+    payments = [_authorize_transfer_request(caller, platform, item) for item in body.transfers]
+    reservation = _put_to_policy(caller, platform, payments)
+    result = _settled(
+        caller,
+        reservation,
+        lambda: service.create_transfers(
+            platform, gateway, transfers=transfers, sender=caller.sender
+        ),
     )
+    if reservation is not None and caller.identity is not None:
+        refused = [f"transfer:{r['id']}" for r in result["results"] if r["result"] != Code.OK]
+        caller.identity.counters.release(reservation, refused)  # nothing moved for these
+    return result
 
 
 @router.get("/api/v1/transfers/{transfer_id}", summary="A transfer, and a hold's status")
@@ -621,13 +653,29 @@ def pay_fx(
     gateway: GatewayDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
-    if caller.principal is not None:
+    _validated(parse_fx_payment, body.args(), id=body.id)
+    payment = None
+    principal, identity = caller.principal, caller.identity
+    if principal is not None:
         # The target side is in another currency: only a source amount is comparable with
         # the policy's thresholds (None makes the policy fail closed).
-        _authorize_payment(
-            caller, platform, body.debit_account_id, body.source_amount, body.credit_account_id
+        payment = _payment(
+            caller,
+            platform,
+            key=f"fx:{body.id}",
+            debit_account_id=body.debit_account_id,
+            credit_account_id=body.credit_account_id,
+            amount=body.source_amount,
         )
-    result = service.pay_fx(platform, gateway, payment=body.args(), sender=caller.sender)
+    reservation = _put_to_policy(caller, platform, [payment])
+    result = _settled(
+        caller,
+        reservation,
+        lambda: service.pay_fx(platform, gateway, payment=body.args(), sender=caller.sender),
+    )
+    if payment is not None and payment.amount_minor is None and principal and identity:
+        sized = replace(payment, amount_minor=result["source_amount"])
+        record_moved(identity, principal, sized)  # known now that it has executed
     return _replayed(response, result)
 
 

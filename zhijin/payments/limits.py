@@ -67,8 +67,9 @@ if EXPIRIES_PER_BLOCK_MAX * WRITES_PER_EXPIRY_MAX > chain_limits.WRITES_PER_TX_M
 if EXPIRIES_PER_BLOCK_MAX > chain_limits.EVENTS_PER_TX_MAX:
     raise AssertionError("a full expiry sweep would exceed the chain's events per hook")
 
-# Customer payments from this many minor units of the step-up policy's reference currency up
-# (1,000.00 CNY by default; converted at the policy's rates) are put to the identity domain's
-# step-up policy, which holds the actual thresholds; below it no policy rule applies.  A payment
-# in a currency the policy has no rate for is always put to it.
+# A customer's payments are put to the identity domain's step-up policy (which holds the actual
+# thresholds) once what they moved in its 24 h window, this request included, reaches this many
+# minor units of the policy's reference currency (1,000.00 CNY by default; converted at the
+# policy's rates): a total, so that splitting a payment does not keep it under.  Below it no
+# policy rule applies.  A payment in a currency the policy has no rate for is always put to it.
 STEP_UP_FROM_MINOR = 100_000
