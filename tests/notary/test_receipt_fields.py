@@ -225,6 +225,13 @@ def test_a_record_field_of_another_type_fails(solo: Issued) -> None:
         (("block", "header", "tx_count"), True, "receipt_malformed", "block.header"),
         (("tree_head", "tree_size"), "9", "receipt_malformed", "tree_head"),
         (("tx", "hash"), "AB" * 32, "receipt_malformed", "tx.hash"),
+        (("tx", "batch_hash"), "", "receipt_malformed", "tx.batch_hash"),
+        (
+            ("tree_head", "signatures"),
+            [{"signer": "x", "signature": "AB" * 64}],
+            "receipt_malformed",
+            "tree_head",
+        ),
         (("version",), 1, "receipt_version_mismatch", "membership"),
         (("version",), True, "receipt_version_unknown", "version"),
     ],

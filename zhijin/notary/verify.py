@@ -143,7 +143,7 @@ def verify_receipt(
             False,
             f"{type(exc).__name__}: {exc}",
             code="receipt_malformed",
-            fields=("",),
+            fields=("receipt",),
         )
     return report
 
@@ -246,7 +246,7 @@ def _shape_problem(receipt: Mapping[str, Any]) -> tuple[str, str] | None:
     for path, value, size in (
         ("tx.hash", tx["hash"], 32),
         ("tx.envelope.signature", envelope["signature"], 64),
-        ("tx.batch_hash", tx["batch_hash"] or "0" * 64, 32),
+        ("tx.batch_hash", "0" * 64 if tx["batch_hash"] is None else tx["batch_hash"], 32),
     ):
         if not _is_hex(value, size):
             return path, f"{size * 2} lowercase hex digits"
@@ -276,6 +276,7 @@ def _is_hex(value: Any, size_bytes: int) -> bool:
 
 
 def _strict_tree_head(chain_id: str, data: Any) -> TreeHead:
+    signatures_from_json(data["signatures"])  # bounded, each in its wire form
     head = TreeHead.from_json(chain_id, data)
     if canonical(data) != canonical(head.to_json()):
         raise ValueError("the tree head is not in its canonical wire form")
