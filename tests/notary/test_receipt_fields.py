@@ -395,3 +395,24 @@ def test_api_names_the_forged_field(api: tuple[TestClient, dict[str, Any]], sect
         if answer["ok"] or answer["record"] is not None or expected_field(path) not in named:
             wrong.append(f"{dotted(path)} -> {named}")
     assert wrong == []
+
+
+def test_a_member_signed_receipt_relabelled_as_batched_shows_its_signature_unchecked(
+    solo_chain: ChainHarness,
+) -> None:
+    """The documented limit (docs/chain.md, "Batched txs"): a batch signature cannot be checked
+    from a receipt, so a single tx a member signed, relabelled as batched, still verifies, but
+    its signature shows as not checked, and a forged signature shows as nothing else."""
+    member = solo_chain.members[1]
+    digest = hashlib.sha256(b"signed by a member alone").hexdigest()
+    solo_chain.run(solo_chain.envelope(member, "notary", "anchor", {"hash": digest}))
+    receipt = build_receipt(solo_chain.store, digest)
+    signature = next(
+        c for c in verify_receipt(receipt, solo_chain.genesis).checks if c.name == "tx signature"
+    )
+    assert signature.ok and "not checked" not in signature.detail
+    receipt["tx"]["batch_hash"] = "ab" * 32
+    receipt["tx"]["envelope"]["signature"] = "00" * 64
+    report = verify_receipt(receipt, solo_chain.genesis)
+    signature = next(c for c in report.checks if c.name == "tx signature")
+    assert report.ok and "not checked offline" in signature.detail
