@@ -300,9 +300,32 @@ def notary_verify(
     for check in report.checks:
         mark = "ok  " if check.ok else "FAIL"
         typer.echo(f"{mark} {check.name}" + (f" ({check.detail})" if check.detail else ""))
-    if not report.ok:
-        raise typer.Exit(1)
+    failure, record = report.failure, report.record
+    if failure is not None:
+        # The first failed check judges what was changed; later ones may fail because of it.
+        _fail(f"{failure.code} at {', '.join(failure.fields)}: not what the chain committed")
+    assert record is not None  # every check passed, so the record is proven
     typer.echo("receipt verified")
+    _echo_record(record)
+
+
+def _echo_record(record: dict[str, Any]) -> None:
+    """The proven record (never the receipt's own copy): what the verifier vouches for."""
+    from datetime import UTC, datetime, timedelta
+
+    def block_time(ms: int) -> str:
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    expires = record.get("expires_at")
+    typer.echo(f"  document sha256  {record['hash']}")
+    typer.echo(f"  title            {json.dumps(record['title'], ensure_ascii=False)}")
+    typer.echo(f"  owner            {record['owner']}")
+    typer.echo(
+        f"  anchored         block {record['height']} at {block_time(record['anchored_at'])}"
+    )
+    typer.echo(f"  expires          {'never' if expires is None else block_time(expires)}")
+    typer.echo(f"  tx               {record['tx_hash']}")
 
 
 @app.command("reindex")

@@ -85,13 +85,30 @@ def get_receipt(document_hash: HashPath, platform: PlatformDep) -> dict[str, Any
     return receipt
 
 
-@router.post("/verify", summary="Check a receipt against this chain's genesis")
+class CheckAnswer(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+    code: str = Field(description="stable: what a failure of this check means")
+    fields: list[str] = Field(description="receipt paths this check judges (dotted)")
+
+
+class VerifyAnswer(BaseModel):
+    ok: bool
+    checks: list[CheckAnswer]
+    failure: CheckAnswer | None = Field(
+        description="the first failed check: it names the part of the receipt that was changed"
+    )
+    record: dict[str, Any] | None = Field(
+        description="the anchored record as the proofs show it; null unless every check passed"
+    )
+
+
+@router.post(
+    "/verify", summary="Check a receipt against this chain's genesis", response_model=VerifyAnswer
+)
 def verify(request: VerifyRequest, platform: PlatformDep) -> dict[str, Any]:
-    report = verify_receipt(request.receipt, platform.genesis)
-    result = report.to_json()
-    if request.document_sha256 is not None:
-        anchored = request.receipt.get("tx", {}).get("envelope", {}).get("body", {})
-        matches = anchored.get("args", {}).get("hash") == request.document_sha256
-        result["checks"].append({"name": "document hash matches", "ok": matches, "detail": ""})
-        result["ok"] = result["ok"] and matches
-    return result
+    report = verify_receipt(
+        request.receipt, platform.genesis, document_sha256=request.document_sha256
+    )
+    return report.to_json()

@@ -2,3 +2,5 @@
 
 TITLE_CHARS_MAX = 200
 DOCUMENT_BYTES_MAX = 64 * 1024 * 1024  # for uploads through the API; the CLI hashes any size
+SIGNATURES_MAX = 1_000  # block or tree-head signatures one receipt may carry (one per member)
+MEMBERSHIP_CHANGES_MAX = 10_000  # governance blocks one receipt may replay (bounded work)
