@@ -201,6 +201,9 @@ class Code(StrEnum):
     LIQUIDITY_INSUFFICIENT = "liquidity_insufficient"
     # contract-to-contract helpers
     TRANSFER_NOT_FOUND = "transfer_not_found"
+    # files (pain.001 imports): one message id per initiating party
+    MESSAGE_INVALID = "message_invalid"
+    MSG_ID_REUSED = "msg_id_reused"
 
 
 C = Code

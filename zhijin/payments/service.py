@@ -30,7 +30,9 @@ from zhijin.platform.runtime import Platform
 
 __all__ = [
     "CONTRACT",
+    "MSG_ID_REUSED",
     "STATEMENT_LINES_MAX",
+    "TRANSFER_ID_TAKEN",
     "PaymentRefused",
     "account_iban",
     "create_fx_quote",
@@ -74,9 +76,18 @@ _NOT_FOUND = frozenset(
 )
 
 
+# The API's answer to a client id that names a transfer the caller may not read: the id is
+# taken, and nothing else (not which fields differ, which would confirm the other party's payee,
+# amount or reference).  The contract itself answers exists_with_different_fields.
+TRANSFER_ID_TAKEN = "transfer_id_taken"
+TRANSFER_ID_TAKEN_MESSAGE = "this transfer id is already in use: choose another (a random one)"
+MSG_ID_REUSED = Code.MSG_ID_REUSED.value
+_CONFLICTS = frozenset({Code.EXISTS_WITH_DIFFERENT_FIELDS.value, TRANSFER_ID_TAKEN})
+
+
 def http_status_for(code: str) -> int:
     """The HTTP status of a refusal: one status per contract code, stable like the code."""
-    if code == Code.EXISTS_WITH_DIFFERENT_FIELDS:
+    if code in _CONFLICTS or code == Code.MSG_ID_REUSED:
         return 409
     if code == Code.NOT_AUTHORIZED:
         return 403
