@@ -138,3 +138,133 @@ def test_whoever_may_read_the_transfer_keeps_the_precise_conflict(api: Api) -> N
     same = move("shared-1", "c-alice", "c-carol", SECRET_AMOUNT, reference=SECRET_REFERENCE)
     replay = api.client.post("/api/v1/transfers", json=same, headers=alice)
     assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+
+
+# -- pain.001: a MsgId is accepted once per initiating party ---------------------------------------
+
+XML_HEADERS = {"Content-Type": "application/xml"}
+
+
+def _file(message_id: str, ends: list[str], party_id: str | None = None, amount: str = "10.00"):
+    from .pain001 import Pain001, PaymentInfo, Tx, build
+
+    transactions = [
+        Tx(end, amount, "CNY", creditor_iban=None, creditor_other_id="bob-cny") for end in ends
+    ]
+    return build(
+        Pain001(
+            message_id=message_id,
+            payments=[
+                PaymentInfo("PMT-1", transactions, debtor_iban=None, debtor_other_id="alice-cny")
+            ],
+            initiating_party_id=party_id,
+        )
+    )
+
+
+def _upload(api: Api, xml: bytes, **params: Any) -> Any:
+    headers = {**api.headers, **XML_HEADERS}
+    return api.client.post(
+        "/api/v1/payments/iso20022/pain001", content=xml, headers=headers, params=params
+    )
+
+
+def _balances(api: Api) -> tuple[int, int]:
+    alice = api.get("/api/v1/accounts/alice-cny").json()["balance_posted"]
+    bob = api.get("/api/v1/accounts/bob-cny").json()["balance_posted"]
+    return alice, bob
+
+
+def _booked(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [b["end_to_end_id"] for b in response.json()["booked"]]
+
+
+def _refused_reused(response: Any, *, same_file: bool) -> None:
+    assert response.status_code == 409, response.text
+    problem = response.json()
+    assert problem["code"] == "msg_id_reused"
+    assert problem["same_file"] is same_file and problem["first_height"] >= 1
+
+
+def test_a_corrected_resend_under_the_same_msg_id_is_refused_and_books_nothing(api: Api) -> None:
+    books(api)
+    assert _booked(_upload(api, _file("MSG-A", ["E-1", "E-2"]))) == ["E-1", "E-2"]
+    before = _balances(api)
+    assert before == (100_000 - 2_000, 2_000)
+    # The case: the same MsgId, every end-to-end id changed.
+    _refused_reused(_upload(api, _file("MSG-A", ["E-1b", "E-2b"])), same_file=False)
+    # Another amount, linked this time: refused all the same.
+    _refused_reused(
+        _upload(api, _file("MSG-A", ["E-3"], amount="1.00"), linked="true"), same_file=False
+    )
+    # The very same bytes again: refused too, saying it is the file booked the first time.
+    _refused_reused(_upload(api, _file("MSG-A", ["E-1", "E-2"])), same_file=True)
+    assert _balances(api) == before
+    # A new MsgId books.
+    assert _booked(_upload(api, _file("MSG-B", ["E-1", "E-2"]))) == ["E-1", "E-2"]
+    assert _balances(api) == (100_000 - 4_000, 4_000)
+
+
+def test_a_file_with_nothing_to_book_still_uses_its_msg_id(api: Api) -> None:
+    books(api)
+    nothing = _upload(api, _file("MSG-N", ["E-1"], amount="5000.00"))  # exceeds_credits
+    assert _booked(nothing) == []
+    assert [r["code"] for r in nothing.json()["rejected"]] == ["exceeds_credits"]
+    _refused_reused(_upload(api, _file("MSG-N", ["E-1"], amount="1.00")), same_file=False)
+    assert _balances(api) == (100_000, 0)
+
+
+def test_two_initiating_parties_may_use_the_same_msg_id_once_each(api: Api) -> None:
+    books(api)
+    first = _upload(api, _file("MSG-P", ["E-1"], party_id="91310000MA1FL1XQ5B"))
+    second = _upload(api, _file("MSG-P", ["E-1"], party_id="91110000802100433B"))
+    assert _booked(first) == _booked(second) == ["E-1"]
+    ids = {r.json()["booked"][0]["transfer_id"] for r in (first, second)}
+    assert len(ids) == 2  # same MsgId, PmtInfId and EndToEndId: still two transfers
+    assert _balances(api) == (100_000 - 2_000, 2_000)
+    _refused_reused(
+        _upload(api, _file("MSG-P", ["E-9"], party_id="91310000MA1FL1XQ5B")), same_file=False
+    )
+    # No party id: the uploader is the party, a key of its own.
+    assert _booked(_upload(api, _file("MSG-P", ["E-1"]))) == ["E-1"]
+    assert _balances(api) == (100_000 - 3_000, 3_000)
+
+
+def test_a_file_of_several_parts_claims_its_msg_id_in_its_first_part(api: Api) -> None:
+    books(api)
+    api.ok("/api/v1/transfers", move("dep-more", "settle-cny", "alice-cny", 1_000_000))
+    ends = [f"E-{index}" for index in range(150)]
+    booked = _booked(_upload(api, _file("MSG-BIG", ends, amount="0.01")))
+    assert booked == ends  # two parts, both booked
+    _refused_reused(_upload(api, _file("MSG-BIG", ends[:120], amount="0.01")), same_file=False)
+    assert _balances(api)[1] == 150
+
+
+def test_concurrent_files_under_one_msg_id_book_only_one(api: Api) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    books(api)
+    files = [_file("MSG-RACE", [f"R{n}-1", f"R{n}-2"]) for n in range(4)]
+    with ThreadPoolExecutor(max_workers=len(files)) as pool:
+        responses = list(pool.map(lambda xml: _upload(api, xml), files))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 409, 409, 409], [r.text for r in responses]
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json()["code"] == "msg_id_reused"
+    assert _balances(api) == (100_000 - 2_000, 2_000)
+
+
+def test_a_used_msg_id_stays_used_after_a_restart(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    init_data_dir(settings, members=1)
+    token = (tmp_path / "operator-token").read_text().strip()
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        api = Api(client, token)
+        books(api)
+        assert _booked(_upload(api, _file("MSG-R", ["E-1"]))) == ["E-1"]
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        api = Api(client, token)
+        _refused_reused(_upload(api, _file("MSG-R", ["E-2"])), same_file=False)
+        assert _balances(api) == (100_000 - 1_000, 1_000)

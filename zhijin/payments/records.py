@@ -142,6 +142,7 @@ class keys:  # lower case: a namespace of key builders, read as `keys.account(id
     EXPIRY = "payments/expiry/"
     QUOTE = "payments/quote/"
     FEE = "payments/fee/"
+    MESSAGE = "payments/message/"
     EXPIRY_TIME_DIGITS = 20  # zero-padded block time, so key order is time order
 
     @staticmethod
@@ -167,6 +168,12 @@ class keys:  # lower case: a namespace of key builders, read as `keys.account(id
     @staticmethod
     def fee(product: str, currency: str) -> str:
         return f"{keys.FEE}{product}/{currency}"
+
+    @staticmethod
+    def message(scoped_key: str) -> str:
+        """A file's message id (pain.001 MsgId) claimed by its sender, as a hash: no MsgId or
+        party identification in the clear on chain."""
+        return keys.MESSAGE + scoped_key
 
 
 @dataclass(frozen=True, slots=True)

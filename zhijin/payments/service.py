@@ -11,6 +11,7 @@ balance that checks the books must not trust a projection.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from zhijin.chain.codec import canonical
 from zhijin.chain.errors import NotFound, ZhijinError
 from zhijin.identity.errors import Forbidden
 from zhijin.payments import iso20022 as iso
@@ -487,6 +489,38 @@ def _resolver(platform: Platform) -> iso.AccountResolver:
     return resolve
 
 
+def _file_claim(platform: Platform, sender: str, message_key: str) -> dict[str, Any] | None:
+    scoped = hashlib.sha256(canonical([sender, message_key])).hexdigest()
+    claim: dict[str, Any] | None = platform.node.state_get(keys.message(scoped))
+    return claim
+
+
+def _reused(
+    platform: Platform, error: PaymentRefused, *, sender: str, message_key: str, digest: str
+) -> PaymentRefused:
+    """msg_id_reused with what the committed claim says: when the MsgId was first booked, and
+    whether it was this very file (a client retrying after a lost answer: it was booked)."""
+    claim = _file_claim(platform, sender, message_key)
+    if claim is None:  # cannot happen once refused; keep the contract's answer as it is
+        return error
+    return PaymentRefused(
+        MSG_ID_REUSED,
+        error.message,
+        same_file=claim["digest"] == digest,
+        first_height=claim["height"],
+        parts_booked=claim["parts_booked"],
+        parts=claim["parts"],
+    )
+
+
+def _named(item: iso.ImportedTransfer | iso.RejectedTransfer) -> dict[str, Any]:
+    return {
+        "index": item.index,
+        "payment_information_id": item.payment_information_id,
+        "end_to_end_id": item.end_to_end_id,
+    }
+
+
 def import_pain001(
     platform: Platform,
     gateway: MemberGateway,
@@ -497,9 +531,11 @@ def import_pain001(
 ) -> dict[str, Any]:
     """Book a pain.001's credit transfers: each is booked or named as rejected with a code.
 
-    Ids derive from the uploader and the file's MsgId/PmtInfId/EndToEndId, so uploading the
-    same file again books nothing twice (its transfers answer `exists`).  `linked`: all the
-    accepted transfers in one all-or-nothing chain (at most 100).
+    A MsgId is accepted once per uploader and initiating party: the first part of the file
+    claims it on chain in the same tx as its transfers (`import_transfers`), so a second file
+    under it, whatever its content and even the very same bytes, is refused `msg_id_reused`
+    and books nothing.  `linked`: all the accepted transfers in one all-or-nothing chain (at
+    most 100).  Ids still derive from the uploader, party, MsgId, PmtInfId and EndToEndId.
     """
     if len(xml) > limits.PAIN001_BYTES_MAX:
         raise PaymentRefused("pain001_too_large", f"at most {limits.PAIN001_BYTES_MAX} bytes")
@@ -508,30 +544,31 @@ def import_pain001(
     by_id = {item.transfer_id: item for item in parsed.accepted}
     booked: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = [
-        {
-            "index": r.index,
-            "payment_information_id": r.payment_information_id,
-            "end_to_end_id": r.end_to_end_id,
-            "code": r.code,
-            "message": r.message,
-        }
-        for r in parsed.rejected
+        {**_named(r), "code": r.code, "message": r.message} for r in parsed.rejected
     ]
-    for args in parsed.transfer_batches(linked=linked):
-        summary = create_transfers(platform, gateway, transfers=args["transfers"], sender=sender)
+    # A file with nothing to book still claims its MsgId: it was received and answered.
+    batches = parsed.transfer_batches(linked=linked) or [{"transfers": []}]
+    digest = hashlib.sha256(xml).hexdigest()
+    message = {"key": parsed.message_key, "digest": digest, "parts": len(batches)}
+    for part, batch in enumerate(batches):
+        args = {"message": {**message, "part": part}, "transfers": batch["transfers"]}
+        try:
+            summary = _submit(platform, gateway, "import_transfers", args, sender=sender)
+        except PaymentRefused as error:
+            if error.code != MSG_ID_REUSED:
+                raise
+            raise _reused(
+                platform, error, sender=uploader, message_key=parsed.message_key, digest=digest
+            ) from None
         for result in summary["results"]:
             item = by_id[result["id"]]  # the contract answers with the ids it was given
-            named = {
-                "index": item.index,
-                "payment_information_id": item.payment_information_id,
-                "end_to_end_id": item.end_to_end_id,
-            }
             if result["result"] == Code.OK:
                 booked.append(
-                    {**named, "transfer_id": item.transfer_id, "exists": result["exists"]}
+                    {**_named(item), "transfer_id": item.transfer_id, "exists": result["exists"]}
                 )
             else:
-                rejected.append({**named, "code": result["result"], "message": result["message"]})
+                code, text = result["result"], result["message"]
+                rejected.append({**_named(item), "code": code, "message": text})
     rejected.sort(key=lambda r: r["index"])
     return {
         "message_id": parsed.message_id,
