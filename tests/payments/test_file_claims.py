@@ -73,6 +73,9 @@ def test_a_claim_is_the_senders_own() -> None:
     # The same message key sent by another sender is that sender's claim, not Alice's.
     claim = _parts(xml)[0]
     assert chain.ok("import_transfers", {**claim, "transfers": []}, sender=BANK.did)["ok"] == 0
+    claims = {k: v for k, v in chain.state.raw.items() if k.startswith("payments/message/")}
+    assert len(claims) == 2
+    assert all(b"M-4" not in key.encode() + value for key, value in claims.items())
 
 
 def test_initiating_party_ids_make_their_own_keys_and_transfer_ids() -> None:

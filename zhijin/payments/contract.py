@@ -44,11 +44,9 @@ file's message id, claimed by its first part).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from zhijin.chain.codec import canonical
 from zhijin.chain.contract import MEMBER_PREFIX, Context, Contract, TxInfo
 from zhijin.payments import fx, ledger, limits
 from zhijin.payments.authorization import Actor
@@ -276,7 +274,7 @@ def import_transfers(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     first part (0) claims; parts 1.. of the same file (same digest) follow in order, once each.
     """
     message, items = _file_part(args)
-    key = keys.message(hashlib.sha256(canonical([ctx.tx.sender, message["key"]])).hexdigest())
+    key = keys.message(ctx.tx.sender, message["key"])
     claim = ctx.get(key)
     _check_claim(claim, message)
     summary = _summary([])

@@ -30,6 +30,7 @@ strictly.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -170,10 +171,10 @@ class keys:  # lower case: a namespace of key builders, read as `keys.account(id
         return f"{keys.FEE}{product}/{currency}"
 
     @staticmethod
-    def message(scoped_key: str) -> str:
-        """A file's message id (pain.001 MsgId) claimed by its sender, as a hash: no MsgId or
-        party identification in the clear on chain."""
-        return keys.MESSAGE + scoped_key
+    def message(sender: str, message_key: str) -> str:
+        """A file's message id (the hashed pain.001 MsgId per party) as claimed by `sender`:
+        hashed again with the sender, so each sender claims in its own name only."""
+        return keys.MESSAGE + hashlib.sha256(canonical([sender, message_key])).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from zhijin.chain.codec import canonical
 from zhijin.chain.errors import NotFound, ZhijinError
 from zhijin.identity.errors import Forbidden
 from zhijin.payments import iso20022 as iso
@@ -490,8 +489,7 @@ def _resolver(platform: Platform) -> iso.AccountResolver:
 
 
 def _file_claim(platform: Platform, sender: str, message_key: str) -> dict[str, Any] | None:
-    scoped = hashlib.sha256(canonical([sender, message_key])).hexdigest()
-    claim: dict[str, Any] | None = platform.node.state_get(keys.message(scoped))
+    claim: dict[str, Any] | None = platform.node.state_get(keys.message(sender, message_key))
     return claim
 
 
