@@ -268,3 +268,39 @@ def test_a_used_msg_id_stays_used_after_a_restart(tmp_path: Path) -> None:
         api = Api(client, token)
         _refused_reused(_upload(api, _file("MSG-R", ["E-2"])), same_file=False)
         assert _balances(api) == (100_000 - 1_000, 1_000)
+
+
+def test_the_same_file_after_an_import_stopped_between_parts_books_only_the_rest(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zhijin.chain.errors import Unavailable
+    from zhijin.payments import service
+
+    books(api)
+    api.ok("/api/v1/transfers", move("dep-more", "settle-cny", "alice-cny", 1_000_000))
+    real_submit = service._submit
+
+    def stop_before_part_1(*args: Any, **kwargs: Any) -> Any:
+        if args[2] == "import_transfers" and args[3]["message"]["part"] == 1:
+            raise Unavailable("commit_timeout", "the tx was not committed in time")
+        return real_submit(*args, **kwargs)
+
+    ends = [f"E-{index}" for index in range(150)]
+    xml = _file("MSG-STOP", ends, amount="0.01")
+    with monkeypatch.context() as patch:
+        patch.setattr(service, "_submit", stop_before_part_1)
+        stopped = _upload(api, xml)
+    assert stopped.status_code == 503, stopped.text
+    assert _balances(api)[1] == 100  # part 0 only
+    # Another file under the MsgId is still refused, saying the first stopped midway.
+    other = _upload(api, _file("MSG-STOP", ["X-1"], amount="0.01"))
+    _refused_reused(other, same_file=False)
+    assert (other.json()["parts_booked"], other.json()["parts"]) == (1, 2)
+    # The same bytes complete it: part 1 is booked, part 0 answered as it was the first time.
+    resumed = _upload(api, xml)
+    assert _booked(resumed) == ends
+    assert resumed.json()["resumed_from_part"] == 1
+    assert not any(b["exists"] for b in resumed.json()["booked"])
+    assert _balances(api)[1] == 150
+    _refused_reused(_upload(api, xml), same_file=True)
+    assert _balances(api)[1] == 150

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from zhijin.chain.codec import canonical
+
 from .helpers import ALICE, BANK, Call, Chain, world
 from .pain001 import Pain001, PaymentInfo, Tx, build
 from .test_iso20022 import CAROL_IBAN, parse
@@ -24,6 +26,7 @@ def _parts(xml: bytes, *, linked: bool = False) -> list[dict[str, Any]]:
     message = {
         "key": imported.message_key,
         "digest": hashlib.sha256(xml).hexdigest(),
+        "plan": hashlib.sha256(canonical(batches)).hexdigest(),
         "parts": len(batches),
     }
     return [
@@ -60,6 +63,9 @@ def test_parts_follow_in_order_once_each_and_only_of_the_claiming_file() -> None
     assert chain.fails("import_transfers", parts[2], sender=ALICE) == "message_invalid"
     other = _parts(_file("M-3", [f"x{index}" for index in range(250)]))
     assert chain.fails("import_transfers", other[1], sender=ALICE) == "msg_id_reused"
+    # The same bytes whose accounts now resolve otherwise (another plan) are another file.
+    replanned = {**parts[1], "message": {**parts[1]["message"], "plan": "1" * 64}}
+    assert chain.fails("import_transfers", replanned, sender=ALICE) == "msg_id_reused"
     chain.ok("import_transfers", parts[1], sender=ALICE)
     assert chain.fails("import_transfers", parts[1], sender=ALICE) == "msg_id_reused"
     chain.ok("import_transfers", parts[2], sender=ALICE)
@@ -95,13 +101,47 @@ def test_initiating_party_ids_make_their_own_keys_and_transfer_ids() -> None:
     "change",
     [
         {"message": None},
-        {"message": {"key": "x", "digest": "0" * 64, "part": 0, "parts": 1}},
-        {"message": {"key": "0" * 64, "digest": "0" * 64, "part": 1, "parts": 1}},
-        {"message": {"key": "0" * 64, "digest": "0" * 64, "part": 0, "parts": 0}},
-        {"message": {"key": "0" * 64, "digest": "0" * 64, "part": True, "parts": 2}},
-        {"message": {"key": "0" * 64, "digest": "0" * 64, "part": 0, "parts": 101}},
-        {"message": {"key": "0" * 64, "digest": "0" * 64, "part": 0, "parts": 2}, "transfers": []},
-        {"message": {"key": "0" * 64, "digest": "0" * 64, "part": 0, "parts": 1, "more": 1}},
+        {"message": {"key": "x", "digest": "0" * 64, "plan": "0" * 64, "part": 0, "parts": 1}},
+        {"message": {"key": "0" * 64, "digest": "0" * 64, "plan": "0" * 64, "part": 1, "parts": 1}},
+        {"message": {"key": "0" * 64, "digest": "0" * 64, "plan": "0" * 64, "part": 0, "parts": 0}},
+        {
+            "message": {
+                "key": "0" * 64,
+                "digest": "0" * 64,
+                "plan": "0" * 64,
+                "part": True,
+                "parts": 2,
+            }
+        },
+        {
+            "message": {
+                "key": "0" * 64,
+                "digest": "0" * 64,
+                "plan": "0" * 64,
+                "part": 0,
+                "parts": 101,
+            }
+        },
+        {
+            "message": {
+                "key": "0" * 64,
+                "digest": "0" * 64,
+                "plan": "0" * 64,
+                "part": 0,
+                "parts": 2,
+            },
+            "transfers": [],
+        },
+        {
+            "message": {
+                "key": "0" * 64,
+                "digest": "0" * 64,
+                "plan": "0" * 64,
+                "part": 0,
+                "parts": 1,
+                "more": 1,
+            }
+        },
     ],
 )
 def test_malformed_parts_are_refused_whole(change: dict[str, Any]) -> None:
@@ -112,6 +152,6 @@ def test_malformed_parts_are_refused_whole(change: dict[str, Any]) -> None:
 
 def test_a_malformed_transfer_list_is_refused_whole() -> None:
     chain = Chain()
-    message = {"key": "0" * 64, "digest": "0" * 64, "part": 0, "parts": 1}
+    message = {"key": "0" * 64, "digest": "0" * 64, "plan": "0" * 64, "part": 0, "parts": 1}
     for args in ({"message": message}, {"message": message, "transfers": [{}] * 101}):
         assert chain.fails("import_transfers", args, sender=ALICE) == "batch_invalid"

@@ -721,6 +721,8 @@ async def import_pain001(
     caller: CallerDep,
     linked: Annotated[bool, Query(description="all accepted transfers, all or nothing")] = False,
 ) -> dict[str, Any]:
+    """A MsgId is accepted once per initiating party: any second file under it, even the same
+    bytes, is 409 `msg_id_reused` (with `same_file`) and books nothing."""
     _require_member_side(caller)
     if caller.principal is not None and caller.identity is not None:
         caller.identity.authorize(

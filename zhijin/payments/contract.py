@@ -16,7 +16,7 @@ Methods (a tx may call the first seven; the helpers are reachable only through `
 | set_fee_schedule | {"product", "currency", "fee_account_id", "fixed_amount", "rate_bps", "min_amount", "max_amount"} | {"product", "currency", "version"} |
 | create_fx_quote | {"id", "source_currency", "target_currency", "rate", "spread_bps", "expires_at_ms", "source_liquidity_account_id", "target_liquidity_account_id", "spread_account_id"?, "max_target_amount"?} | {"id", "result": "ok", "exists"} |
 | pay_fx | {"id", "quote_id", "debit_account_id", "credit_account_id", "source_amount" or "target_amount", "reference"?} | {"id", "result": "ok", "exists", "quote_id", "source_amount", "spread_amount", "target_amount", "rate", "rounding", "transfer_ids", ...} |
-| import_transfers | {"message": {"key", "digest", "part", "parts"}, "transfers": [transfer, ...]} (0-100) | create_transfers' answer plus {"part", "parts"} |
+| import_transfers | {"message": {"key", "digest", "plan", "part", "parts"}, "transfers": [transfer, ...]} (0-100) | create_transfers' answer plus {"part", "parts"} |
 | transfer (helper) | one transfer, without `linked` | its item result; raises PaymentsError if refused |
 | get_account (helper) | {"account_id"} | the account record with its balances |
 | get_transfer (helper) | {"transfer_id"} | the transfer record, and "pending" state for a hold |
@@ -214,7 +214,7 @@ def pay_fx(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _file_part(args: object) -> tuple[dict[str, Any], list[Any]]:
-    """{"message": {"key", "digest", "part", "parts"}, "transfers": [0-100 items]}."""
+    """{"message": {"key", "digest", "plan", "part", "parts"}, "transfers": [0-100 items]}."""
     if type(args) is not dict or set(args) != {"message", "transfers"}:
         raise PaymentsError(Code.BATCH_INVALID, 'args are {"message": {...}, "transfers": [...]}')
     message, items = args["message"], args["transfers"]
@@ -224,8 +224,8 @@ def _file_part(args: object) -> tuple[dict[str, Any], list[Any]]:
         )
     if (
         type(message) is not dict
-        or set(message) != {"key", "digest", "part", "parts"}
-        or not all(_is_sha256_hex(message[name]) for name in ("key", "digest"))
+        or set(message) != {"key", "digest", "plan", "part", "parts"}
+        or not all(_is_sha256_hex(message[name]) for name in ("key", "digest", "plan"))
         or type(message["parts"]) is not int
         or type(message["part"]) is not int
         or not 0 <= message["part"] < message["parts"] <= limits.FILE_PARTS_MAX
@@ -233,7 +233,7 @@ def _file_part(args: object) -> tuple[dict[str, Any], list[Any]]:
     ):
         raise PaymentsError(
             Code.MESSAGE_INVALID,
-            "message is {key, digest: sha-256 hex, part: 0 <= part < parts <= "
+            "message is {key, digest, plan: sha-256 hex, part: 0 <= part < parts <= "
             f"{limits.FILE_PARTS_MAX}}}; only a file of one part may have no transfers",
         )
     return message, items
@@ -250,7 +250,7 @@ def _check_claim(claim: dict[str, Any] | None, message: dict[str, Any]) -> None:
         if part != 0:
             raise PaymentsError(Code.MESSAGE_INVALID, f"part {part} of a file not begun")
         return
-    if claim["digest"] != message["digest"] or claim["parts"] != message["parts"]:
+    if any(claim[name] != message[name] for name in ("digest", "plan", "parts")):
         raise PaymentsError(
             Code.MSG_ID_REUSED,
             f"the message id was used by another file, first booked at height {claim['height']}",
@@ -271,7 +271,8 @@ def import_transfers(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
 
     The claim is keyed by the tx's sender and the message key (a hash of the initiating party
     and the MsgId, which stay off chain), so one sender cannot take another's message ids.  The
-    first part (0) claims; parts 1.. of the same file (same digest) follow in order, once each.
+    first part (0) claims; parts 1.. of the same file (same digest: its bytes, and plan: all its
+    parts' transfers) follow in order, once each.
     """
     message, items = _file_part(args)
     key = keys.message(ctx.tx.sender, message["key"])
@@ -280,15 +281,17 @@ def import_transfers(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     summary = _summary([])
     if items:
         summary = create_transfers(ctx, {"transfers": items})
-    first = claim or {"height": ctx.block.height, "tx_hash": ctx.tx.tx_hash}
+    height = ctx.block.height if claim is None else claim["height"]
+    tx_hashes = [] if claim is None else claim["tx_hashes"]
     ctx.put(
         key,
         {
             "digest": message["digest"],
+            "plan": message["plan"],
             "parts": message["parts"],
             "parts_booked": message["part"] + 1,
-            "height": first["height"],
-            "tx_hash": first["tx_hash"],
+            "height": height,  # of the first part
+            "tx_hashes": [*tx_hashes, ctx.tx.tx_hash],  # one per part: their results stay
         },
     )
     return {**summary, "part": message["part"], "parts": message["parts"]}

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from zhijin.chain.codec import canonical, decode
 from zhijin.chain.errors import NotFound, ZhijinError
 from zhijin.identity.errors import Forbidden
 from zhijin.payments import iso20022 as iso
@@ -519,6 +520,25 @@ def _named(item: iso.ImportedTransfer | iso.RejectedTransfer) -> dict[str, Any]:
     }
 
 
+def _booked_parts(
+    platform: Platform, claim: dict[str, Any] | None, message: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The results of the parts of this very file (same bytes, same plan) that an interrupted
+    import booked, read from their committed txs; none for a file not begun, or another file,
+    or one fully booked (whose resend the contract refuses)."""
+    if claim is None or claim["parts_booked"] >= claim["parts"]:
+        return []
+    if any(claim[name] != message[name] for name in ("digest", "plan", "parts")):
+        return []
+    summaries = []
+    for tx_hash in claim["tx_hashes"]:
+        stored = platform.store.get_tx(bytes.fromhex(tx_hash))
+        if stored is None:  # committed state names it, so the store holds it
+            raise NotFound("tx_not_found", f"no committed tx {tx_hash}")
+        summaries.append(decode(stored.result)["return"])
+    return summaries
+
+
 def import_pain001(
     platform: Platform,
     gateway: MemberGateway,
@@ -532,48 +552,66 @@ def import_pain001(
     A MsgId is accepted once per uploader and initiating party: the first part of the file
     claims it on chain in the same tx as its transfers (`import_transfers`), so a second file
     under it, whatever its content and even the very same bytes, is refused `msg_id_reused`
-    and books nothing.  `linked`: all the accepted transfers in one all-or-nothing chain (at
-    most 100).  Ids still derive from the uploader, party, MsgId, PmtInfId and EndToEndId.
+    and books nothing.  The one exception completes the first acceptance: the same bytes again
+    after an import stopped between two parts book only the parts not booked yet, and answer
+    for the whole file.  `linked`: all the accepted transfers in one all-or-nothing chain (at
+    most 100).  Ids derive from the uploader, party, MsgId, PmtInfId and EndToEndId.
     """
     if len(xml) > limits.PAIN001_BYTES_MAX:
         raise PaymentRefused("pain001_too_large", f"at most {limits.PAIN001_BYTES_MAX} bytes")
     uploader = sender or gateway.node.key.did
     parsed = iso.parse_pain001(xml, resolve_account=_resolver(platform), id_namespace=uploader)
-    by_id = {item.transfer_id: item for item in parsed.accepted}
-    booked: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = [
-        {**_named(r), "code": r.code, "message": r.message} for r in parsed.rejected
-    ]
     # A file with nothing to book still claims its MsgId: it was received and answered.
     batches = parsed.transfer_batches(linked=linked) or [{"transfers": []}]
-    digest = hashlib.sha256(xml).hexdigest()
-    message = {"key": parsed.message_key, "digest": digest, "parts": len(batches)}
-    for part, batch in enumerate(batches):
-        args = {"message": {**message, "part": part}, "transfers": batch["transfers"]}
+    message: dict[str, Any] = {
+        "key": parsed.message_key,
+        "digest": hashlib.sha256(xml).hexdigest(),
+        "plan": hashlib.sha256(canonical(batches)).hexdigest(),
+        "parts": len(batches),
+    }
+    summaries = _booked_parts(
+        platform, _file_claim(platform, uploader, parsed.message_key), message
+    )
+    resumed_from = len(summaries)
+    for part in range(resumed_from, len(batches)):
+        args = {"message": {**message, "part": part}, "transfers": batches[part]["transfers"]}
         try:
-            summary = _submit(platform, gateway, "import_transfers", args, sender=sender)
+            summaries.append(_submit(platform, gateway, "import_transfers", args, sender=sender))
         except PaymentRefused as error:
             if error.code != MSG_ID_REUSED:
                 raise
             raise _reused(
-                platform, error, sender=uploader, message_key=parsed.message_key, digest=digest
+                platform,
+                error,
+                sender=uploader,
+                message_key=parsed.message_key,
+                digest=message["digest"],
             ) from None
-        for result in summary["results"]:
-            item = by_id[result["id"]]  # the contract answers with the ids it was given
-            if result["result"] == Code.OK:
-                booked.append(
-                    {**_named(item), "transfer_id": item.transfer_id, "exists": result["exists"]}
-                )
-            else:
-                code, text = result["result"], result["message"]
-                rejected.append({**_named(item), "code": code, "message": text})
-    rejected.sort(key=lambda r: r["index"])
     return {
         "message_id": parsed.message_id,
         "linked": linked,
-        "booked": booked,
-        "rejected": rejected,
+        **_answer(parsed, summaries),
+        "resumed_from_part": resumed_from,
     }
+
+
+def _answer(parsed: iso.Pain001Import, summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The file's booked and rejected transactions, in file order, from the parse (rejected
+    before booking) and each part's results (the contract answers with the ids it was given)."""
+    by_id = {item.transfer_id: item for item in parsed.accepted}
+    booked: list[dict[str, Any]] = []
+    rejected = [{**_named(r), "code": r.code, "message": r.message} for r in parsed.rejected]
+    for result in (result for summary in summaries for result in summary["results"]):
+        item = by_id[result["id"]]
+        if result["result"] == Code.OK:
+            booked.append(
+                {**_named(item), "transfer_id": item.transfer_id, "exists": result["exists"]}
+            )
+        else:
+            code, text = result["result"], result["message"]
+            rejected.append({**_named(item), "code": code, "message": text})
+    rejected.sort(key=lambda r: r["index"])
+    return {"booked": booked, "rejected": rejected}
 
 
 def export_pacs008(
