@@ -40,6 +40,7 @@ class Pain001:
     extra_header: str = ""  # raw XML inserted in GrpHdr, to break the schema on purpose
     created_at: str = "2024-05-01T09:30:00+08:00"
     initiating_party: str = "Zhijin Trading Co"
+    initiating_party_id: str | None = None  # an OrgId/Othr/Id, e.g. a unified social credit code
     raw: list[str] = field(default_factory=list)
 
 
@@ -61,7 +62,14 @@ def build(document: Pain001) -> bytes:
     if document.control_sum is not None:
         parts.append(f"<CtrlSum>{document.control_sum}</CtrlSum>")
     parts.append(document.extra_header)
-    parts.append(f"<InitgPty><Nm>{escape(document.initiating_party)}</Nm></InitgPty></GrpHdr>")
+    party_id = (
+        ""
+        if document.initiating_party_id is None
+        else f"<Id><OrgId><Othr><Id>{escape(document.initiating_party_id)}</Id></Othr></OrgId></Id>"
+    )
+    parts.append(
+        f"<InitgPty><Nm>{escape(document.initiating_party)}</Nm>{party_id}</InitgPty></GrpHdr>"
+    )
     for payment in document.payments:
         parts.append(
             f"<PmtInf><PmtInfId>{escape(payment.payment_information_id)}</PmtInfId>"

@@ -348,7 +348,8 @@ def test_pain001_import_names_every_rejection(api: Api) -> None:
         "E2E-4": "exceeds_credits",
     }
     again = api.client.post("/api/v1/payments/iso20022/pain001", content=xml, headers=headers)
-    assert [b["exists"] for b in again.json()["booked"]] == [True]
+    assert again.status_code == 409 and again.json()["code"] == "msg_id_reused"
+    assert again.json()["same_file"] is True
     assert api.get("/api/v1/accounts/bob-cny").json()["balance_posted"] == 1_000
     linked = api.client.post(
         "/api/v1/payments/iso20022/pain001",

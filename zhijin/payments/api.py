@@ -9,7 +9,8 @@ Refusals are problem+json with the contract's stable code (`service.http_status_
 Who may call: the node operator (the operator's bearer token), acting as this node's member.
 Transfers are idempotent by the client's id: a retry with the same body gets the same body back
 (with `Idempotent-Replayed: true`), the same id with another body 409
-`exists_with_different_fields`.
+`exists_with_different_fields` naming the fields, or 409 `transfer_id_taken` (nothing more) when
+the transfer holding the id is one the caller may not read.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from zhijin.chain.errors import NotFound
 from zhijin.identity.counters import Reservation
 from zhijin.identity.errors import Forbidden
 from zhijin.identity.rbac import Permission, Principal, Resource, Scope, permissions_of
@@ -335,6 +337,46 @@ def _authorize_party(caller: Caller, platform: Platform, record: dict[str, Any])
     _authorize(caller, platform, side, Permission.TRANSACTION_READ)
 
 
+def _may_read_transfer(caller: Caller, platform: Platform, transfer_id: str) -> bool:
+    """Whether the caller may read the transfer `transfer_id` (the rule of GET /transfers/{id});
+    a transfer the projection does not hold yet counts as not readable."""
+    try:
+        _authorize_party(caller, platform, service.get_transfer(platform, transfer_id=transfer_id))
+    except (Forbidden, NotFound):
+        return False
+    return True
+
+
+def _taken(
+    error: service.PaymentRefused, caller: Caller, platform: Platform, transfer_id: str
+) -> service.PaymentRefused:
+    """An id conflict with a transfer the caller may not read says only that the id is taken:
+    "differs in: amount, reference" would confirm another customer's payee, amount and
+    reference to whoever guessed them.  Whoever may read the transfer keeps the precise answer."""
+    if error.code != Code.EXISTS_WITH_DIFFERENT_FIELDS or _may_read_transfer(
+        caller, platform, transfer_id
+    ):
+        return error
+    return service.PaymentRefused(
+        service.TRANSFER_ID_TAKEN, service.TRANSFER_ID_TAKEN_MESSAGE, id=transfer_id
+    )
+
+
+def _hide_foreign_conflicts(
+    caller: Caller, platform: Platform, summary: dict[str, Any]
+) -> dict[str, Any]:
+    """`_taken` for each item of a batch's answer (at most TRANSFERS_PER_BATCH_MAX)."""
+    results = []
+    for item in summary["results"]:
+        if item["result"] == Code.EXISTS_WITH_DIFFERENT_FIELDS and not _may_read_transfer(
+            caller, platform, item["id"]
+        ):
+            message = service.TRANSFER_ID_TAKEN_MESSAGE
+            item = {"id": item["id"], "result": service.TRANSFER_ID_TAKEN, "message": message}
+        results.append(item)
+    return {**summary, "results": results}
+
+
 def _require_member_side(caller: Caller) -> None:
     """Operator or staff of this member only (bulk files, books)."""
     if caller.principal is not None and caller.principal.member_did is None:
@@ -502,11 +544,14 @@ def create_transfer(
     _validated(parse_transfer, body.args(), id=body.id)
     payment = _authorize_transfer_request(caller, platform, body)
     reservation = _put_to_policy(caller, platform, [payment])
-    result = _settled(
-        caller,
-        reservation,
-        lambda: service.transfer(platform, gateway, request=body.args(), sender=caller.sender),
-    )
+    try:
+        result = _settled(
+            caller,
+            reservation,
+            lambda: service.transfer(platform, gateway, request=body.args(), sender=caller.sender),
+        )
+    except service.PaymentRefused as error:
+        raise _taken(error, caller, platform, body.id) from None
     return _replayed(response, result)
 
 
@@ -522,11 +567,15 @@ def create_transfer_batch(
             _validated(parse_transfer, args, index=index, id=args["id"])
     payments = [_authorize_transfer_request(caller, platform, item) for item in body.transfers]
     reservation = _put_to_policy(caller, platform, payments)
-    result = _settled(
+    result = _hide_foreign_conflicts(
         caller,
-        reservation,
-        lambda: service.create_transfers(
-            platform, gateway, transfers=transfers, sender=caller.sender
+        platform,
+        _settled(
+            caller,
+            reservation,
+            lambda: service.create_transfers(
+                platform, gateway, transfers=transfers, sender=caller.sender
+            ),
         ),
     )
     if reservation is not None and caller.identity is not None:
@@ -557,16 +606,19 @@ def _resolve(
     if caller.principal is not None:
         request = TransferIn(id=body.id, pending_id=pending_id, amount=body.amount)
         _authorize_transfer_request(caller, platform, request)
-    result = service.resolve_pending(
-        platform,
-        gateway,
-        pending_id=pending_id,
-        transfer_id=body.id,
-        post=post,
-        amount=body.amount,
-        reference=body.reference,
-        sender=caller.sender,
-    )
+    try:
+        result = service.resolve_pending(
+            platform,
+            gateway,
+            pending_id=pending_id,
+            transfer_id=body.id,
+            post=post,
+            amount=body.amount,
+            reference=body.reference,
+            sender=caller.sender,
+        )
+    except service.PaymentRefused as error:
+        raise _taken(error, caller, platform, body.id) from None
     return _replayed(response, result)
 
 
@@ -668,11 +720,14 @@ def pay_fx(
             amount=body.source_amount,
         )
     reservation = _put_to_policy(caller, platform, [payment])
-    result = _settled(
-        caller,
-        reservation,
-        lambda: service.pay_fx(platform, gateway, payment=body.args(), sender=caller.sender),
-    )
+    try:
+        result = _settled(
+            caller,
+            reservation,
+            lambda: service.pay_fx(platform, gateway, payment=body.args(), sender=caller.sender),
+        )
+    except service.PaymentRefused as error:
+        raise _taken(error, caller, platform, body.id) from None
     if payment is not None and payment.amount_minor is None and principal and identity:
         sized = replace(payment, amount_minor=result["source_amount"])
         record_moved(identity, principal, sized)  # known now that it has executed
@@ -713,6 +768,8 @@ async def import_pain001(
     caller: CallerDep,
     linked: Annotated[bool, Query(description="all accepted transfers, all or nothing")] = False,
 ) -> dict[str, Any]:
+    """A MsgId is accepted once per initiating party: any second file under it, even the same
+    bytes, is 409 `msg_id_reused` (with `same_file`) and books nothing."""
     _require_member_side(caller)
     if caller.principal is not None and caller.identity is not None:
         caller.identity.authorize(

@@ -82,9 +82,10 @@ create_accounts, per item (`ACCOUNT_PRECEDENCE`):
 | 13 | not_authorized | the signer may not open this account (see the authorisation rule) |
 | 14 | platform_account_owner_must_be_member | a settlement, fee or fx-liquidity account not owned by the opening member |
 
-The single-request methods (set_account_status, set_fee_schedule, create_fx_quote, pay_fx and
-the contract-to-contract helpers) raise `PaymentsError` with the first applicable code of their
-tables, which `docs/payments.md` lists; their codes are the members of `Code`.
+The single-request methods (set_account_status, set_fee_schedule, create_fx_quote, pay_fx, the
+whole-tx checks of import_transfers (`FILE_PART_PRECEDENCE`) and the contract-to-contract
+helpers) raise `PaymentsError` with the first applicable code of their tables, which
+`docs/payments.md` lists; their codes are the members of `Code`.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ __all__ = [
     "ACCOUNT_PRECEDENCE",
     "ACCOUNT_STATUS_PRECEDENCE",
     "FEE_SCHEDULE_PRECEDENCE",
+    "FILE_PART_PRECEDENCE",
     "FX_PAYMENT_PRECEDENCE",
     "FX_QUOTE_PRECEDENCE",
     "TRANSFER_PRECEDENCE",
@@ -201,6 +203,9 @@ class Code(StrEnum):
     LIQUIDITY_INSUFFICIENT = "liquidity_insufficient"
     # contract-to-contract helpers
     TRANSFER_NOT_FOUND = "transfer_not_found"
+    # files (pain.001 imports): one message id per initiating party
+    MESSAGE_INVALID = "message_invalid"
+    MSG_ID_REUSED = "msg_id_reused"
 
 
 C = Code
@@ -341,6 +346,14 @@ FX_PAYMENT_PRECEDENCE: tuple[Code, ...] = (
     C.OVERFLOWS_CREDITS,
     C.EXCEEDS_CREDITS,
     C.LIQUIDITY_INSUFFICIENT,
+)
+
+
+# import_transfers (one part of a file): the whole tx fails with the first of these.
+FILE_PART_PRECEDENCE: tuple[Code, ...] = (
+    C.BATCH_INVALID,
+    C.MESSAGE_INVALID,
+    C.MSG_ID_REUSED,
 )
 
 

@@ -6,7 +6,7 @@ safe, holds (pending transfers) are posted in full or in part, voided, or expire
 timeout, and every failure has a stable code with a documented precedence (`codes`).  Amounts
 are integer minor units of the account's currency; no float ever touches money.
 
-Methods (a tx may call the first six; the helpers are reachable only through `ctx.call`):
+Methods (a tx may call the first seven; the helpers are reachable only through `ctx.call`):
 
 | method | args | returns |
 |---|---|---|
@@ -16,6 +16,7 @@ Methods (a tx may call the first six; the helpers are reachable only through `ct
 | set_fee_schedule | {"product", "currency", "fee_account_id", "fixed_amount", "rate_bps", "min_amount", "max_amount"} | {"product", "currency", "version"} |
 | create_fx_quote | {"id", "source_currency", "target_currency", "rate", "spread_bps", "expires_at_ms", "source_liquidity_account_id", "target_liquidity_account_id", "spread_account_id"?, "max_target_amount"?} | {"id", "result": "ok", "exists"} |
 | pay_fx | {"id", "quote_id", "debit_account_id", "credit_account_id", "source_amount" or "target_amount", "reference"?} | {"id", "result": "ok", "exists", "quote_id", "source_amount", "spread_amount", "target_amount", "rate", "rounding", "transfer_ids", ...} |
+| import_transfers | {"message": {"key", "digest", "plan", "part", "parts"}, "transfers": [transfer, ...]} (0-100) | create_transfers' answer plus {"part", "parts"} |
 | transfer (helper) | one transfer, without `linked` | its item result; raises PaymentsError if refused |
 | get_account (helper) | {"account_id"} | the account record with its balances |
 | get_transfer (helper) | {"transfer_id"} | the transfer record, and "pending" state for a hold |
@@ -37,7 +38,8 @@ At the end of every block `expire_pending` releases the holds whose timeout has 
 
 State keys (all under "payments/"; see `records.keys`): account/<id> (record and its four
 balance counters), transfer/<id> (immutable), pending/<id> (a hold's status), expiry/<20-digit
-block time>/<id> (holds by expiry), quote/<id>, fee/<product>/<currency>.
+block time>/<id> (holds by expiry), quote/<id>, fee/<product>/<currency>, message/<hash> (a
+file's message id, claimed by its first part).
 """
 
 from __future__ import annotations
@@ -208,6 +210,93 @@ def pay_fx(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return _single(ctx, parse_fx_payment(args), fx.pay_fx)
 
 
+# -- files: one message id per sender and initiating party ----------------------------------------
+
+
+def _file_part(args: object) -> tuple[dict[str, Any], list[Any]]:
+    """{"message": {"key", "digest", "plan", "part", "parts"}, "transfers": [0-100 items]}."""
+    if type(args) is not dict or set(args) != {"message", "transfers"}:
+        raise PaymentsError(Code.BATCH_INVALID, 'args are {"message": {...}, "transfers": [...]}')
+    message, items = args["message"], args["transfers"]
+    if type(items) is not list or len(items) > limits.TRANSFERS_PER_BATCH_MAX:
+        raise PaymentsError(
+            Code.BATCH_INVALID, f"transfers is a list of 0 to {limits.TRANSFERS_PER_BATCH_MAX}"
+        )
+    if (
+        type(message) is not dict
+        or set(message) != {"key", "digest", "plan", "part", "parts"}
+        or not all(_is_sha256_hex(message[name]) for name in ("key", "digest", "plan"))
+        or type(message["parts"]) is not int
+        or type(message["part"]) is not int
+        or not 0 <= message["part"] < message["parts"] <= limits.FILE_PARTS_MAX
+        or (not items and message["parts"] != 1)
+    ):
+        raise PaymentsError(
+            Code.MESSAGE_INVALID,
+            "message is {key, digest, plan: sha-256 hex, part: 0 <= part < parts <= "
+            f"{limits.FILE_PARTS_MAX}}}; only a file of one part may have no transfers",
+        )
+    return message, items
+
+
+def _is_sha256_hex(value: object) -> bool:
+    return type(value) is str and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _check_claim(claim: dict[str, Any] | None, message: dict[str, Any]) -> None:
+    """A message id is the first file's: its parts, in order, once each; nothing else."""
+    part = message["part"]
+    if claim is None:
+        if part != 0:
+            raise PaymentsError(Code.MESSAGE_INVALID, f"part {part} of a file not begun")
+        return
+    if any(claim[name] != message[name] for name in ("digest", "plan", "parts")):
+        raise PaymentsError(
+            Code.MSG_ID_REUSED,
+            f"the message id was used by another file, first booked at height {claim['height']}",
+        )
+    if part < claim["parts_booked"]:
+        raise PaymentsError(
+            Code.MSG_ID_REUSED,
+            f"this file was booked at height {claim['height']}; a message id is accepted once",
+        )
+    if part > claim["parts_booked"]:
+        raise PaymentsError(Code.MESSAGE_INVALID, f"part {part} before {claim['parts_booked']}")
+
+
+def import_transfers(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """One part of a file's transfers (a pain.001), booked like create_transfers, and the claim
+    of its message id in the same tx: so two files under one message id can never both book,
+    whatever their content, on every member and across restarts.
+
+    The claim is keyed by the tx's sender and the message key (a hash of the initiating party
+    and the MsgId, which stay off chain), so one sender cannot take another's message ids.  The
+    first part (0) claims; parts 1.. of the same file (same digest: its bytes, and plan: all its
+    parts' transfers) follow in order, once each.
+    """
+    message, items = _file_part(args)
+    key = keys.message(ctx.tx.sender, message["key"])
+    claim = ctx.get(key)
+    _check_claim(claim, message)
+    summary = _summary([])
+    if items:
+        summary = create_transfers(ctx, {"transfers": items})
+    height = ctx.block.height if claim is None else claim["height"]
+    tx_hashes = [] if claim is None else claim["tx_hashes"]
+    ctx.put(
+        key,
+        {
+            "digest": message["digest"],
+            "plan": message["plan"],
+            "parts": message["parts"],
+            "parts_booked": message["part"] + 1,
+            "height": height,  # of the first part
+            "tx_hashes": [*tx_hashes, ctx.tx.tx_hash],  # one per part: their results stay
+        },
+    )
+    return {**summary, "part": message["part"], "parts": message["parts"]}
+
+
 # -- helpers for other contracts (ctx.call only) --------------------------------------------------
 
 
@@ -252,7 +341,7 @@ def expire_pending(ctx: Context) -> None:
     book.flush()
 
 
-_DEBITING_METHODS = frozenset({"create_transfers", "pay_fx"})
+_DEBITING_METHODS = frozenset({"create_transfers", "import_transfers", "pay_fx"})
 
 
 def _prefetch(tx: TxInfo, args: dict[str, Any]) -> list[str]:
@@ -277,7 +366,7 @@ def _prefetch(tx: TxInfo, args: dict[str, Any]) -> list[str]:
         # sender signed itself reads a member key only when the sender is a member acting in
         # its own name, and members' keys stay in the node's cache.
         wanted.append(MEMBER_PREFIX + tx.sender)
-    if method == "create_transfers" and type(args.get("transfers")) is list:
+    if method in ("create_transfers", "import_transfers") and type(args.get("transfers")) is list:
         for item in args["transfers"][: limits.TRANSFERS_PER_BATCH_MAX]:
             if type(item) is dict:
                 add(keys.transfer, item.get("id"))
@@ -307,6 +396,7 @@ PAYMENTS_CONTRACT = Contract(
         "set_fee_schedule": set_fee_schedule,
         "create_fx_quote": create_fx_quote,
         "pay_fx": pay_fx,
+        "import_transfers": import_transfers,
         "transfer": transfer,
         "get_account": get_account,
         "get_transfer": get_transfer,

@@ -8,8 +8,10 @@ entity declarations and external resources forbidden (no XXE, no entity expansio
 Import turns each credit transfer of a pain.001 into a create_transfers item, or names why not
 (`RejectedTransfer.code`, stable): IBAN and BIC are checked with python-stdnum, amounts are
 converted to minor units exactly with `Decimal` (an amount with more decimals than its currency
-has is refused, never rounded), and the transfer id is derived from the uploader's namespace and
-the file's own identifiers, so uploading the same file twice books nothing twice.
+has is refused, never rounded), and the transfer id is derived from the uploader's namespace,
+the initiating party's identification and the file's own identifiers, so the same transaction
+never books twice.  `Pain001Import.message_key` names the file's MsgId per initiating party for
+the contract's once-only claim (`import_transfers`).
 
 Dates and times in exported messages come from the caller (block time), never the wall clock.
 """
@@ -166,6 +168,16 @@ class Pain001Import:
     message_id: str
     accepted: tuple[ImportedTransfer, ...]
     rejected: tuple[RejectedTransfer, ...]
+    # GrpHdr/InitgPty/Id as (path, text) leaves in document order, or None when the file names no party id
+    # (then the uploader is the initiating party).
+    initiating_party: tuple[tuple[str, str], ...] | None = None
+
+    @property
+    def message_key(self) -> str:
+        """The file's message id per initiating party, hashed: the MsgId and a party's id stay
+        off chain, the contract sees only this key (scoped again by the uploader)."""
+        party = None if self.initiating_party is None else [list(p) for p in self.initiating_party]
+        return hashlib.sha256(canonical([PAIN001, party, self.message_id])).hexdigest()
 
     def transfer_batches(self, *, linked: bool) -> list[dict[str, Any]]:
         """create_transfers args for the accepted transfers.
@@ -259,9 +271,31 @@ def _check_agent(reader: _Reader, element: ET.Element | None) -> None:
         raise _Reject("bic_invalid", f"BIC {bic} is not a valid ISO 9362 code")
 
 
-def _transfer_id(namespace: str, message_id: str, information_id: str, end_to_end: str) -> str:
+def _transfer_id(namespace: Any, message_id: str, information_id: str, end_to_end: str) -> str:
     digest = hashlib.sha256(canonical([namespace, message_id, information_id, end_to_end]))
     return _TRANSFER_ID_PREFIX + digest.hexdigest()[:_TRANSFER_ID_HASH_CHARS]
+
+
+def _initiating_party(
+    reader: _Reader, initiation: ET.Element
+) -> tuple[tuple[str, str], ...] | None:
+    """Every leaf of GrpHdr/InitgPty/Id (an OrgId's BIC, LEI or other id and its scheme, or a
+    PrvtId's), as (path, text) in document order; None without an Id.  The name (Nm) is not an
+    identification: two parties may share one, and one party may spell it two ways."""
+    party = reader.find(initiation, "p:GrpHdr/p:InitgPty/p:Id")
+    if party is None:
+        return None
+    leaves: list[tuple[str, str]] = []
+
+    def walk(element: ET.Element, path: str) -> None:
+        children = list(element)
+        if not children:
+            leaves.append((path, (element.text or "").strip()))
+        for child in children:
+            walk(child, f"{path}/{child.tag.rpartition('}')[2]}")
+
+    walk(party, "Id")
+    return tuple(leaves)
 
 
 def _amount(reader: _Reader, element: ET.Element) -> tuple[int, str]:
@@ -312,13 +346,19 @@ def parse_pain001(
     Raises Iso20022Error when the file as a whole is unusable (not well-formed, not valid
     against the XSD, too large, or its NbOfTxs/CtrlSum disagree with its content); otherwise
     each credit transfer is either accepted or rejected with a code, independently.
-    `id_namespace` (the uploader's DID) keeps two uploaders' ids apart.
+    `id_namespace` (the uploader's DID) keeps two uploaders' ids apart, and InitgPty/Id two
+    initiating parties' (a file without one keeps the ids it had before parties counted).
     """
     root = _load_pain001(xml)
     reader = _Reader()
     initiation = reader.find(root, "p:CstmrCdtTrfInitn")
     assert initiation is not None  # the XSD requires it
     message_id = reader.text(initiation, "p:GrpHdr/p:MsgId") or ""
+    party = _initiating_party(reader, initiation)
+    # Two parties may use the same MsgId, PmtInfId and EndToEndId: a named party is part of the
+    # ids.  Without one the ids are as before parties counted, so a file imported then and sent
+    # again still finds its transfers.
+    namespace: Any = id_namespace if party is None else [id_namespace, [list(p) for p in party]]
     _check_controls(reader, initiation)
     accepted: list[ImportedTransfer] = []
     rejected: list[RejectedTransfer] = []
@@ -352,7 +392,7 @@ def parse_pain001(
                         resolve_account=resolve_account,
                         debtor=debtor,
                         index=index,
-                        ids=(id_namespace, message_id, information_id, end_to_end),
+                        ids=(namespace, message_id, information_id, end_to_end),
                     )
                 )
             except _Reject as problem:
@@ -366,7 +406,12 @@ def parse_pain001(
                     )
                 )
             index += 1
-    return Pain001Import(message_id=message_id, accepted=tuple(accepted), rejected=tuple(rejected))
+    return Pain001Import(
+        message_id=message_id,
+        accepted=tuple(accepted),
+        rejected=tuple(rejected),
+        initiating_party=party,
+    )
 
 
 def _check_controls(reader: _Reader, initiation: ET.Element) -> None:
@@ -410,7 +455,7 @@ def _credit_transfer(
     resolve_account: AccountResolver,
     debtor: ResolvedAccount,
     index: int,
-    ids: tuple[str, str, str, str],
+    ids: tuple[Any, str, str, str],
 ) -> ImportedTransfer:
     amount, code = _amount(reader, element)
     _check_agent(reader, reader.find(element, "p:CdtrAgt"))

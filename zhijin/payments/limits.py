@@ -53,6 +53,9 @@ CURRENCY_TENDER_DATE = date(2025, 1, 1)
 # ISO 20022 files.
 PAIN001_BYTES_MAX = 8 * 1024 * 1024
 PAIN001_TRANSACTIONS_MAX = 10_000
+# A file's accepted transfers go on chain in parts of at most TRANSFERS_PER_BATCH_MAX, one tx
+# each; the first part claims the file's message id (see contract.import_transfers).
+FILE_PARTS_MAX = -(-PAIN001_TRANSACTIONS_MAX // TRANSFERS_PER_BATCH_MAX)
 XML_ERRORS_REPORTED_MAX = 20
 
 # Queries (phase 2 API pages mirror the chain's page bound).

@@ -30,6 +30,7 @@ strictly.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -142,6 +143,7 @@ class keys:  # lower case: a namespace of key builders, read as `keys.account(id
     EXPIRY = "payments/expiry/"
     QUOTE = "payments/quote/"
     FEE = "payments/fee/"
+    MESSAGE = "payments/message/"
     EXPIRY_TIME_DIGITS = 20  # zero-padded block time, so key order is time order
 
     @staticmethod
@@ -167,6 +169,12 @@ class keys:  # lower case: a namespace of key builders, read as `keys.account(id
     @staticmethod
     def fee(product: str, currency: str) -> str:
         return f"{keys.FEE}{product}/{currency}"
+
+    @staticmethod
+    def message(sender: str, message_key: str) -> str:
+        """A file's message id (the hashed pain.001 MsgId per party) as claimed by `sender`:
+        hashed again with the sender, so each sender claims in its own name only."""
+        return keys.MESSAGE + hashlib.sha256(canonical([sender, message_key])).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

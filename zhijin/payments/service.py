@@ -11,6 +11,7 @@ balance that checks the books must not trust a projection.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from zhijin.chain.codec import canonical, decode
 from zhijin.chain.errors import NotFound, ZhijinError
 from zhijin.identity.errors import Forbidden
 from zhijin.payments import iso20022 as iso
@@ -30,7 +32,9 @@ from zhijin.platform.runtime import Platform
 
 __all__ = [
     "CONTRACT",
+    "MSG_ID_REUSED",
     "STATEMENT_LINES_MAX",
+    "TRANSFER_ID_TAKEN",
     "PaymentRefused",
     "account_iban",
     "create_fx_quote",
@@ -74,9 +78,18 @@ _NOT_FOUND = frozenset(
 )
 
 
+# The API's answer to a client id that names a transfer the caller may not read: the id is
+# taken, and nothing else (not which fields differ, which would confirm the other party's payee,
+# amount or reference).  The contract itself answers exists_with_different_fields.
+TRANSFER_ID_TAKEN = "transfer_id_taken"
+TRANSFER_ID_TAKEN_MESSAGE = "this transfer id is already in use: choose another (a random one)"
+MSG_ID_REUSED = Code.MSG_ID_REUSED.value
+_CONFLICTS = frozenset({Code.EXISTS_WITH_DIFFERENT_FIELDS.value, TRANSFER_ID_TAKEN})
+
+
 def http_status_for(code: str) -> int:
     """The HTTP status of a refusal: one status per contract code, stable like the code."""
-    if code == Code.EXISTS_WITH_DIFFERENT_FIELDS:
+    if code in _CONFLICTS or code == Code.MSG_ID_REUSED:
         return 409
     if code == Code.NOT_AUTHORIZED:
         return 403
@@ -476,6 +489,56 @@ def _resolver(platform: Platform) -> iso.AccountResolver:
     return resolve
 
 
+def _file_claim(platform: Platform, sender: str, message_key: str) -> dict[str, Any] | None:
+    claim: dict[str, Any] | None = platform.node.state_get(keys.message(sender, message_key))
+    return claim
+
+
+def _reused(
+    platform: Platform, error: PaymentRefused, *, sender: str, message_key: str, digest: str
+) -> PaymentRefused:
+    """msg_id_reused with what the committed claim says: when the MsgId was first booked, and
+    whether it was this very file (a client retrying after a lost answer: it was booked)."""
+    claim = _file_claim(platform, sender, message_key)
+    if claim is None:  # cannot happen once refused; keep the contract's answer as it is
+        return error
+    return PaymentRefused(
+        MSG_ID_REUSED,
+        error.message,
+        same_file=claim["digest"] == digest,
+        first_height=claim["height"],
+        parts_booked=claim["parts_booked"],
+        parts=claim["parts"],
+    )
+
+
+def _named(item: iso.ImportedTransfer | iso.RejectedTransfer) -> dict[str, Any]:
+    return {
+        "index": item.index,
+        "payment_information_id": item.payment_information_id,
+        "end_to_end_id": item.end_to_end_id,
+    }
+
+
+def _booked_parts(
+    platform: Platform, claim: dict[str, Any] | None, message: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The results of the parts of this very file (same bytes, same plan) that an interrupted
+    import booked, read from their committed txs; none for a file not begun, or another file,
+    or one fully booked (whose resend the contract refuses)."""
+    if claim is None or claim["parts_booked"] >= claim["parts"]:
+        return []
+    if any(claim[name] != message[name] for name in ("digest", "plan", "parts")):
+        return []
+    summaries = []
+    for tx_hash in claim["tx_hashes"]:
+        stored = platform.store.get_tx(bytes.fromhex(tx_hash))
+        if stored is None:  # committed state names it, so the store holds it
+            raise NotFound("tx_not_found", f"no committed tx {tx_hash}")
+        summaries.append(decode(stored.result)["return"])
+    return summaries
+
+
 def import_pain001(
     platform: Platform,
     gateway: MemberGateway,
@@ -486,48 +549,69 @@ def import_pain001(
 ) -> dict[str, Any]:
     """Book a pain.001's credit transfers: each is booked or named as rejected with a code.
 
-    Ids derive from the uploader and the file's MsgId/PmtInfId/EndToEndId, so uploading the
-    same file again books nothing twice (its transfers answer `exists`).  `linked`: all the
-    accepted transfers in one all-or-nothing chain (at most 100).
+    A MsgId is accepted once per uploader and initiating party: the first part of the file
+    claims it on chain in the same tx as its transfers (`import_transfers`), so a second file
+    under it, whatever its content and even the very same bytes, is refused `msg_id_reused`
+    and books nothing.  The one exception completes the first acceptance: the same bytes again
+    after an import stopped between two parts book only the parts not booked yet, and answer
+    for the whole file.  `linked`: all the accepted transfers in one all-or-nothing chain (at
+    most 100).  Ids derive from the uploader, party, MsgId, PmtInfId and EndToEndId.
     """
     if len(xml) > limits.PAIN001_BYTES_MAX:
         raise PaymentRefused("pain001_too_large", f"at most {limits.PAIN001_BYTES_MAX} bytes")
     uploader = sender or gateway.node.key.did
     parsed = iso.parse_pain001(xml, resolve_account=_resolver(platform), id_namespace=uploader)
-    by_id = {item.transfer_id: item for item in parsed.accepted}
-    booked: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = [
-        {
-            "index": r.index,
-            "payment_information_id": r.payment_information_id,
-            "end_to_end_id": r.end_to_end_id,
-            "code": r.code,
-            "message": r.message,
-        }
-        for r in parsed.rejected
-    ]
-    for args in parsed.transfer_batches(linked=linked):
-        summary = create_transfers(platform, gateway, transfers=args["transfers"], sender=sender)
-        for result in summary["results"]:
-            item = by_id[result["id"]]  # the contract answers with the ids it was given
-            named = {
-                "index": item.index,
-                "payment_information_id": item.payment_information_id,
-                "end_to_end_id": item.end_to_end_id,
-            }
-            if result["result"] == Code.OK:
-                booked.append(
-                    {**named, "transfer_id": item.transfer_id, "exists": result["exists"]}
-                )
-            else:
-                rejected.append({**named, "code": result["result"], "message": result["message"]})
-    rejected.sort(key=lambda r: r["index"])
+    # A file with nothing to book still claims its MsgId: it was received and answered.
+    batches = parsed.transfer_batches(linked=linked) or [{"transfers": []}]
+    message: dict[str, Any] = {
+        "key": parsed.message_key,
+        "digest": hashlib.sha256(xml).hexdigest(),
+        "plan": hashlib.sha256(canonical(batches)).hexdigest(),
+        "parts": len(batches),
+    }
+    summaries = _booked_parts(
+        platform, _file_claim(platform, uploader, parsed.message_key), message
+    )
+    resumed_from = len(summaries)
+    for part in range(resumed_from, len(batches)):
+        args = {"message": {**message, "part": part}, "transfers": batches[part]["transfers"]}
+        try:
+            summaries.append(_submit(platform, gateway, "import_transfers", args, sender=sender))
+        except PaymentRefused as error:
+            if error.code != MSG_ID_REUSED:
+                raise
+            raise _reused(
+                platform,
+                error,
+                sender=uploader,
+                message_key=parsed.message_key,
+                digest=message["digest"],
+            ) from None
     return {
         "message_id": parsed.message_id,
         "linked": linked,
-        "booked": booked,
-        "rejected": rejected,
+        **_answer(parsed, summaries),
+        "resumed_from_part": resumed_from,
     }
+
+
+def _answer(parsed: iso.Pain001Import, summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The file's booked and rejected transactions, in file order, from the parse (rejected
+    before booking) and each part's results (the contract answers with the ids it was given)."""
+    by_id = {item.transfer_id: item for item in parsed.accepted}
+    booked: list[dict[str, Any]] = []
+    rejected = [{**_named(r), "code": r.code, "message": r.message} for r in parsed.rejected]
+    for result in (result for summary in summaries for result in summary["results"]):
+        item = by_id[result["id"]]
+        if result["result"] == Code.OK:
+            booked.append(
+                {**_named(item), "transfer_id": item.transfer_id, "exists": result["exists"]}
+            )
+        else:
+            code, text = result["result"], result["message"]
+            rejected.append({**_named(item), "code": code, "message": text})
+    rejected.sort(key=lambda r: r["index"])
+    return {"booked": booked, "rejected": rejected}
 
 
 def export_pacs008(
