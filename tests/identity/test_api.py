@@ -714,3 +714,12 @@ def test_a_justification_travels_in_the_body_never_in_the_url(client: TestClient
     assert [e.reason for e in reads] == [reason]
     extra = client.post(f"{url}/read", json={**query, "urgent": True}, headers=regulator)
     assert extra.status_code == 422
+
+
+def test_a_look_alike_login_gets_409_login_confusable(client: TestClient) -> None:
+    password = new_password()
+    first = client.post(f"{API}/register", json={"login": "wang.xiaoming", "password": password})
+    assert first.status_code == 201, first.text
+    look_alike = {"login": "wang.xiaom\u0456ng", "password": new_password()}  # Cyrillic і
+    refused = client.post(f"{API}/register", json=look_alike)
+    assert refused.status_code == 409 and refused.json()["code"] == "login_confusable"
