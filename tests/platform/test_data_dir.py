@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from zhijin.chain.files import LooseFileMode, write_private
+from zhijin.platform.cluster import init_network
 from zhijin.platform.runtime import Platform, check_operator_token, init_data_dir
 from zhijin.platform.settings import Settings
 
@@ -100,3 +101,12 @@ def test_rewriting_a_loose_file_makes_it_owner_only(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         write_private(path, "newer", exclusive=True)
     assert path.read_text() == "new" and not (tmp_path / "token.tmp").exists()
+
+
+def test_a_local_cluster_layout_is_owner_only(tmp_path: Path) -> None:
+    root = tmp_path / "net"
+    init_network(root, members=2, nats=1)
+    modes = _modes(root)
+    assert any(p.name == "member-1.key" for p in modes) and len(modes) > 8
+    for path, mode in modes.items():
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path} has mode {mode:04o}"

@@ -511,7 +511,7 @@ def serve_peer(config_path: Path) -> None:
     platform.start()
     server_file = platform.settings.data / "server.json"
     url = f"http://{config.host}:{config.port}"
-    server_file.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    write_private(server_file, json.dumps({"url": url, "pid": os.getpid()}))
     try:
         app = create_app(platform.settings, platform=platform)  # type: ignore[arg-type]
         install_cluster_routes(app)
@@ -820,6 +820,7 @@ class LocalNetwork:
         config = self.layout["peers"][index]["config"]
         log_path = self.root / f"peer{index}.log"
         env = {**os.environ, "ZHIJIN_LOG": os.environ.get("ZHIJIN_LOG", "INFO")}
+        touch_private(log_path)
         with open(log_path, "ab") as log_file:
             self.peers[index] = subprocess.Popen(
                 [sys.executable, "-m", "zhijin", "serve", "--cluster", config],
@@ -866,7 +867,7 @@ class LocalNetwork:
             block_interval_ms=template.block_interval_ms,
         )
         self.layout["peers"].append({"config": str(config_path), "url": f"http://127.0.0.1:{port}"})
-        (self.root / NETWORK_FILE).write_text(json.dumps(self.layout, indent=2) + "\n")
+        write_private(self.root / NETWORK_FILE, json.dumps(self.layout, indent=2) + "\n")
         self.peers.append(None)
         return index, key
 
@@ -883,7 +884,7 @@ class LocalNetwork:
             "nats": [s.process.pid if s.process else None for s in self.nats],
             "peers": [p.pid if p else None for p in self.peers],
         }
-        (self.root / "pids.json").write_text(json.dumps(pids))
+        write_private(self.root / "pids.json", json.dumps(pids))
 
     def kill_peer(self, index: int) -> None:
         process = self.peers[index]
