@@ -4,13 +4,16 @@ group or others hold any bit (chain/files.py)."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from zhijin.chain.files import LooseFileMode, write_private
+from zhijin.chain.files import LooseFileMode, touch_private, write_private
 from zhijin.platform.cluster import init_network
 from zhijin.platform.runtime import Platform, check_operator_token, init_data_dir
 from zhijin.platform.settings import Settings
@@ -110,3 +113,32 @@ def test_a_local_cluster_layout_is_owner_only(tmp_path: Path) -> None:
     assert any(p.name == "member-1.key" for p in modes) and len(modes) > 8
     for path, mode in modes.items():
         assert mode == (0o700 if path.is_dir() else 0o600), f"{path} has mode {mode:04o}"
+
+
+def test_touching_an_open_database_keeps_sqlites_locks(tmp_path: Path) -> None:
+    # Closing any descriptor of a file drops the process's POSIX locks on it, SQLite's too: a
+    # second engine on an open database must not open the file to "create" it.
+    path = tmp_path / "shared.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")  # a RESERVED lock: no other writer until COMMIT
+    try:
+        touch_private(path)
+        other = subprocess.run(
+            [sys.executable, "-c", _TRY_WRITE, str(path)], capture_output=True, text=True
+        )
+        assert other.stdout.strip() == "locked", other.stderr
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+_TRY_WRITE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)
+try:
+    conn.execute("BEGIN IMMEDIATE")
+    print("written")
+except sqlite3.OperationalError:
+    print("locked")
+"""

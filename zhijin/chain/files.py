@@ -81,9 +81,17 @@ def make_private_dir(path: Path) -> None:
 
 def touch_private(path: Path) -> None:
     """Create an empty owner-only file if it is absent (a SQLite database before SQLite opens
-    it: SQLite gives its -wal and -shm files the database file's mode)."""
+    it: SQLite gives its -wal and -shm files the database file's mode).
+
+    An existing file is never opened: closing any descriptor of a file drops every POSIX lock
+    this process holds on it, and SQLite's locks on an open database are such locks."""
     make_private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE)
+    if path.exists():
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return  # created meanwhile, by SQLite or another process
     os.close(fd)
 
 
