@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, text
 
 from tests.identity.helpers import Clock
 from zhijin.identity import limits, totp
-from zhijin.identity.confusables import login_skeleton
+from zhijin.identity.confusables import skeleton_digest
 from zhijin.identity.errors import (
     AuthenticationFailed,
     Conflict,
@@ -669,7 +669,9 @@ def test_a_look_alike_login_is_refused(service: IdentityService, look_alike: str
 
 def test_different_logins_are_accepted(service: IdentityService) -> None:
     register(service, login="wang.xiaoming")
-    for index, login in enumerate(("wang.xiaoping", "wang.xiaoming2", "王小明")):
+    # The last: the longest login of the Hangul syllable with the longest skeleton (7 to 1).
+    logins = ("wang.xiaoping", "wang.xiaoming2", "王小明", "\uaf66" * limits.LOGIN_CHARS_MAX)
+    for index, login in enumerate(logins):
         service.register(
             login=login, password=PASSWORD, kind="individual", source=RequestSource(f"x{index}")
         )
@@ -718,7 +720,7 @@ def test_existing_logins_get_skeletons_and_the_older_look_alike_keeps_its(
     # A database from before the column: drop it, then add two look-alikes.
     with engine.begin() as conn:
         conn.execute(text(f"DROP INDEX {LOGIN_SKELETON_INDEX}"))
-        conn.execute(text("ALTER TABLE identity_users DROP COLUMN login_skeleton"))
+        conn.execute(text("ALTER TABLE identity_users DROP COLUMN login_skeleton_sha256"))
         for user_id, login, created in (
             ("u_new", "wang.xiaom\u0456ng", 2),
             ("u_old", "wang.xiaoming", 1),
@@ -733,8 +735,10 @@ def test_existing_logins_get_skeletons_and_the_older_look_alike_keeps_its(
     with caplog.at_level("WARNING", logger="zhijin.identity"):
         create_tables(engine)
     with engine.connect() as conn:
-        skeletons = dict(conn.execute(text("SELECT id, login_skeleton FROM identity_users")).all())
-    assert skeletons == {"u_old": login_skeleton("wang.xiaoming"), "u_new": None}
+        skeletons = dict(
+            conn.execute(text("SELECT id, login_skeleton_sha256 FROM identity_users")).all()
+        )
+    assert skeletons == {"u_old": skeleton_digest("wang.xiaoming"), "u_new": None}
     assert "u_new" in caplog.text
     with pytest.raises(Conflict) as refused:
         IdentityStore(engine).create_user(

@@ -15,11 +15,12 @@ because UTS #39's skeleton alone keeps fullwidth and case differences apart.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 import icu
 
-__all__ = ["login_skeleton"]
+__all__ = ["login_skeleton", "skeleton_digest"]
 
 # ICU documents a configured SpoofChecker as safe to share between threads, but PyICU's
 # wrapper gives no such promise; a lock costs nothing next to the Argon2 hash of a registration.
@@ -32,3 +33,8 @@ def login_skeleton(normalized_login: str) -> str:
     with _LOCK:
         skeleton: str = _CHECKER.getSkeleton(0, normalized_login)
     return skeleton
+
+
+def skeleton_digest(normalized_login: str) -> str:
+    """SHA-256 (hex) of the skeleton: what the unique index holds, fixed in size."""
+    return hashlib.sha256(login_skeleton(normalized_login).encode()).hexdigest()

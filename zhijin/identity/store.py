@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from zhijin.chain.codec import canonical
 from zhijin.chain.errors import InvariantViolation
 from zhijin.identity import limits
-from zhijin.identity.confusables import login_skeleton
+from zhijin.identity.confusables import skeleton_digest
 from zhijin.identity.errors import Conflict
 from zhijin.identity.rbac import Role
 from zhijin.identity.tables import (
@@ -128,7 +128,7 @@ class IdentityStore:
         member_did: str | None = None,
     ) -> UserRow:
         user_id = "u_" + secrets.token_hex(12)
-        skeleton = login_skeleton(login)
+        skeleton = skeleton_digest(login)
         self._check_login_free(login, skeleton)
         try:
             with self.engine.begin() as conn:
@@ -136,7 +136,7 @@ class IdentityStore:
                     insert(users).values(
                         id=user_id,
                         login=login,
-                        login_skeleton=skeleton,
+                        login_skeleton_sha256=skeleton,
                         kind=kind,
                         member_did=member_did,
                         status="active",
@@ -168,7 +168,7 @@ class IdentityStore:
             same = (
                 conn.execute(
                     select(users.c.login).where(
-                        or_(users.c.login == login, users.c.login_skeleton == skeleton)
+                        or_(users.c.login == login, users.c.login_skeleton_sha256 == skeleton)
                     )
                 )
                 .scalars()

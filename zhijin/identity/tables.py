@@ -27,17 +27,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from zhijin.identity import limits
-from zhijin.identity.confusables import login_skeleton
+from zhijin.identity.confusables import skeleton_digest
 
 log = logging.getLogger("zhijin.identity")
 
 __all__ = ["METADATA", "create_tables"]
 
 METADATA = MetaData()
-# A skeleton may be longer than its login (each "m" becomes "rn"); a prototype is at most a
-# few characters, so four times the longest login is ample.
-LOGIN_SKELETON_CHARS_MAX = limits.LOGIN_CHARS_MAX * 4
 LOGIN_SKELETON_INDEX = "ux_identity_users_login_skeleton"
 
 users = Table(
@@ -45,10 +41,11 @@ users = Table(
     METADATA,
     Column("id", String(40), primary_key=True),
     Column("login", String(128), nullable=False, unique=True),  # normalised (NFKC, casefold)
-    # The UTS #39 skeleton of the login (confusables.py), unique so that two look-alike names
-    # registering at the same moment cannot both win.  NULL only on a row that already looked
-    # like an older one when the column was added (see _backfill_login_skeletons).
-    Column("login_skeleton", String(LOGIN_SKELETON_CHARS_MAX)),
+    # SHA-256 of the login's UTS #39 skeleton (confusables.py), unique so that two look-alike
+    # names registering at the same moment cannot both win; a digest, because a skeleton can be
+    # seven times its login (Hangul syllables decompose) and an index key has a size limit.
+    # NULL only on a row that already looked like an older one when the column was added.
+    Column("login_skeleton_sha256", String(64)),
     Column("kind", String(20), nullable=False),  # individual | sme_owner | institution_staff
     Column("member_did", String(128)),  # the institution of a staff member
     Column("did", String(128)),  # the user's own DID, once they have one
@@ -60,7 +57,7 @@ users = Table(
     Column("last_login_ms", BigInteger),
     Column("last_lat_e6", Integer),
     Column("last_lon_e6", Integer),
-    Index(LOGIN_SKELETON_INDEX, "login_skeleton", unique=True),
+    Index(LOGIN_SKELETON_INDEX, "login_skeleton_sha256", unique=True),
 )
 
 user_roles = Table(
@@ -248,12 +245,12 @@ def _add_column(engine: Engine, table: Table, column: str, ddl_type: str) -> Non
 def _add_missing_columns(engine: Engine) -> None:
     """Columns added after a table first shipped: create_all makes new tables only."""
     _add_column(engine, devices, "device_sealed", "TEXT")
-    _add_column(engine, users, "login_skeleton", f"VARCHAR({LOGIN_SKELETON_CHARS_MAX})")
+    _add_column(engine, users, "login_skeleton_sha256", "VARCHAR(64)")
     _backfill_login_skeletons(engine)
     with engine.begin() as conn:
         conn.execute(
             text(
-                f"CREATE UNIQUE INDEX IF NOT EXISTS {LOGIN_SKELETON_INDEX} ON {users.name} (login_skeleton)"
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {LOGIN_SKELETON_INDEX} ON {users.name} (login_skeleton_sha256)"
             )
         )
 
@@ -267,16 +264,18 @@ def _backfill_login_skeletons(engine: Engine) -> None:
     with engine.connect() as conn:
         taken = set(
             conn.execute(
-                select(users.c.login_skeleton).where(users.c.login_skeleton.is_not(None))
+                select(users.c.login_skeleton_sha256).where(
+                    users.c.login_skeleton_sha256.is_not(None)
+                )
             ).scalars()
         )
         rows = conn.execute(
             select(users.c.id, users.c.login)
-            .where(users.c.login_skeleton.is_(None))
+            .where(users.c.login_skeleton_sha256.is_(None))
             .order_by(users.c.created_ms, users.c.id)
         ).all()
     for row in rows:
-        skeleton = login_skeleton(row.login)
+        skeleton = skeleton_digest(row.login)
         if skeleton in taken:
             log.warning(
                 "user %s has a login that looks like an older user's (same UTS #39 skeleton); "
@@ -286,7 +285,9 @@ def _backfill_login_skeletons(engine: Engine) -> None:
             continue
         taken.add(skeleton)
         with engine.begin() as conn:
-            conn.execute(update(users).where(users.c.id == row.id).values(login_skeleton=skeleton))
+            conn.execute(
+                update(users).where(users.c.id == row.id).values(login_skeleton_sha256=skeleton)
+            )
 
 
 def create_tables(engine: Engine) -> None:
