@@ -5,9 +5,9 @@ BIN    := $(VENV)/bin
 DATA   ?= ./var
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest bench clean nats-server chromium
+.PHONY: run test lint typecheck pytest bench clean nats-server chromium icu
 
-$(BIN)/zhijin: pyproject.toml
+$(BIN)/zhijin: pyproject.toml | icu
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -25,6 +25,11 @@ lint: $(BIN)/zhijin
 
 typecheck: $(BIN)/zhijin
 	$(BIN)/mypy zhijin
+
+# PyICU (UTS #39 skeletons for look-alike logins) builds against Debian's ICU.
+icu:
+	@pkg-config --exists icu-uc 2>/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq libicu-dev pkg-config)
 
 # Cluster tests start their own NATS servers from the Debian package.
 nats-server:

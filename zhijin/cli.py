@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from zhijin.chain.errors import ZhijinError
+from zhijin.chain.files import write_private
 from zhijin.identity.cli import audit_app, identity_app
 from zhijin.payments.cli import pay_app
 from zhijin.platform.cluster_cli import cluster_app
@@ -379,7 +380,7 @@ def serve(
     if not settings.genesis_path.exists():
         _fail(f"no genesis in {data}: run `zhijin chain init --data {data}` first")
     server_file = settings.data / "server.json"
-    server_file.write_text(json.dumps({"url": f"http://{host}:{port}", "pid": os.getpid()}))
+    write_private(server_file, json.dumps({"url": f"http://{host}:{port}", "pid": os.getpid()}))
     try:
         serve_app(create_app(settings), host=host, port=port, log_level="info")
     finally:

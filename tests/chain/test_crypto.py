@@ -7,6 +7,7 @@ import stat
 import pytest
 
 from zhijin.chain.crypto import BadKey, KeyPair, did_from_public_key, public_key_from_did, verify
+from zhijin.chain.files import LooseFileMode
 
 
 def test_did_key_vectors(shared_dir) -> None:
@@ -58,7 +59,7 @@ def test_key_files_are_private_and_round_trip(tmp_path) -> None:
     assert KeyPair.load(path) == key
     assert key.seed.hex() not in repr(key)
     os.chmod(path, 0o644)
-    with pytest.raises(BadKey):
+    with pytest.raises(LooseFileMode, match=f"key file {path} has mode 0644.*chmod 600 {path}"):
         KeyPair.load(path)
 
 

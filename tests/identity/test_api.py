@@ -403,12 +403,12 @@ def test_personal_data_needs_consent_for_member_staff(client: TestClient) -> Non
     regulator = create_staff(client, roles={Role.REGULATOR})
     unjustified = client.get(url, params=query, headers=regulator)
     assert unjustified.status_code == 403 and unjustified.json()["code"] == "justification_required"
-    justified = client.get(
-        url,
-        params={**query, "justification": "inspection case 2026-17 on account opening"},
-        headers=regulator,
+    reason = "inspection case 2026-17 on account opening"
+    justified = client.post(
+        f"{url}/read", json={**query, "justification": reason}, headers=regulator
     )
-    assert justified.status_code == 200
+    assert justified.status_code == 200, justified.text
+    assert reason not in str(justified.request.url)
     reads = [
         e
         for e in identity_of(client).audit.entries(after_seq=0, limit=1000)
@@ -636,3 +636,90 @@ def test_login_lockout_csrf_and_audit_on_postgresql(tmp_path: Path, pg_url: str)
         engine = _platform(pg_client).platform_engine
         with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
             conn.execute(text("UPDATE identity_audit_log SET outcome='ok' WHERE seq=1"))
+
+
+# -- authorisation before lookup, strict schemas, justifications in the body ------------------
+def _submit_kyc(client: TestClient, headers: dict[str, str]) -> None:
+    _save_person(client, headers)
+    document = {
+        "kind": "id_card_front",
+        "media_type": "image/png",
+        "content_base64": base64.b64encode(b"\x89PNG front").decode(),
+    }
+    answer = client.post(f"{API}/kyc", json={"documents": [document]}, headers=headers)
+    assert answer.status_code == 201, answer.text
+
+
+def test_a_customer_is_refused_before_any_case_is_looked_up(client: TestClient) -> None:
+    subject = register_and_login(client)
+    subject_id = me(client, subject)["user_id"]
+    _submit_kyc(client, subject)
+    other = register_and_login(client)
+    answers = [
+        client.post(f"{API}/kyc/{user_id}/review", json={"approve": True}, headers=other)
+        for user_id in (subject_id, "u_no_such_user")
+    ]
+    assert [a.status_code for a in answers] == [403, 403]
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].json()["code"] == "permission_denied"
+    # The same for issuing, revoking and role changes: the refusal does not depend on the target.
+    for path, body in (
+        ("/credentials", {"subject_user_id": subject_id}),
+        ("/credentials", {"subject_user_id": "u_no_such_user"}),
+        ("/credentials/urn:uuid:none/revoke", {"reason": "forged"}),
+        (f"/users/{subject_id}/roles", {"role": "customer"}),
+        ("/users/u_no_such_user/roles", {"role": "customer"}),
+    ):
+        refused = client.post(f"{API}{path}", json=body, headers=other)
+        assert refused.status_code == 403 and refused.json()["code"] == "permission_denied", path
+    officer = create_staff(client, roles={Role.COMPLIANCE_OFFICER})
+    missing = client.post(
+        f"{API}/kyc/u_no_such_user/review", json={"approve": True}, headers=officer
+    )
+    assert missing.status_code == 422 and missing.json()["code"] == "no_pending_case"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/register", {"login": "someone.new", "password": "pw-long-enough-1", "admin": True}),
+        ("/login", {"login": "someone", "password": "pw", "totp": "123456"}),
+    ],
+)
+def test_unknown_fields_are_refused(client: TestClient, path: str, body: dict[str, Any]) -> None:
+    answer = client.post(f"{API}{path}", json=body)
+    assert answer.status_code == 422
+    assert identity_of(client).store.user_by_login("someone.new") is None
+
+
+def test_a_justification_travels_in_the_body_never_in_the_url(client: TestClient) -> None:
+    customer = register_and_login(client)
+    customer_id = me(client, customer)["user_id"]
+    _save_person(client, customer)
+    regulator = create_staff(client, roles={Role.REGULATOR})
+    reason = "inspection case 2026-18 on account opening"
+    url = f"{API}/users/{customer_id}/personal-data"
+    query = {"fields": ["name"], "purpose": "supervision", "justification": reason}
+    in_query = client.get(url, params=query, headers=regulator)
+    assert in_query.status_code == 422 and in_query.json()["code"] == "justification_in_query"
+    entries = identity_of(client).audit.entries(after_seq=0, limit=1000)
+    assert not any(e.action == "personal_data.read" and e.outcome == "ok" for e in entries)
+    in_body = client.post(f"{url}/read", json=query, headers=regulator)
+    assert in_body.status_code == 200 and in_body.json() == {"name": "王小明"}
+    reads = [
+        e
+        for e in identity_of(client).audit.entries(after_seq=0, limit=1000)
+        if e.action == "personal_data.read" and e.outcome == "ok"
+    ]
+    assert [e.reason for e in reads] == [reason]
+    extra = client.post(f"{url}/read", json={**query, "urgent": True}, headers=regulator)
+    assert extra.status_code == 422
+
+
+def test_a_look_alike_login_gets_409_login_confusable(client: TestClient) -> None:
+    password = new_password()
+    first = client.post(f"{API}/register", json={"login": "wang.xiaoming", "password": password})
+    assert first.status_code == 201, first.text
+    look_alike = {"login": "wang.xiaom\u0456ng", "password": new_password()}  # Cyrillic і
+    refused = client.post(f"{API}/register", json=look_alike)
+    assert refused.status_code == 409 and refused.json()["code"] == "login_confusable"

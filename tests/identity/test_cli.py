@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from zhijin.chain.crypto import KeyPair
+from zhijin.chain.files import LooseFileMode
 from zhijin.chain.tx import make_body, sign_tx
 from zhijin.cli import app
 from zhijin.identity.rbac import Principal, Role
@@ -355,7 +356,7 @@ def test_production_refuses_a_missing_key_and_an_open_key_file(tmp_path: Path) -
     production = settings.model_copy(update={"vault_key_file": operator_key})
     assert load_vault_keys(production).active_key_id == "k1"
     operator_key.chmod(0o644)
-    with pytest.raises(IdentitySettingsError, match="readable by others"):
+    with pytest.raises(LooseFileMode, match=r"mode 0644.*chmod 600"):
         load_vault_keys(production)
     operator_key.chmod(0o600)
     platform = Platform(production)  # an operator key in production: starts

@@ -20,6 +20,7 @@ from zhijin.identity.rbac import (
     Scope,
     matrix_markdown,
     require,
+    require_permission,
 )
 
 ROLES = [
@@ -295,4 +296,15 @@ def test_docs_carry_the_current_matrix() -> None:
     docs = Path(__file__).resolve().parents[2] / "docs" / "identity.md"
     assert matrix_markdown() in docs.read_text(encoding="utf-8"), (
         "regenerate the table in docs/identity.md"
+    )
+
+
+def test_require_permission_looks_only_at_roles() -> None:
+    customer = Principal("u1", frozenset({Role.CUSTOMER}))
+    with pytest.raises(Forbidden) as refused:
+        require_permission(customer, Permission.KYC_REVIEW)
+    assert refused.value.code == "permission_denied"
+    compliance = Principal("u2", frozenset({Role.COMPLIANCE_OFFICER}), member_did="did:key:zB")
+    assert require_permission(compliance, Permission.KYC_REVIEW) == (
+        (Role.COMPLIANCE_OFFICER, Scope.MEMBER),
     )

@@ -8,10 +8,11 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from tests.identity.helpers import Clock
 from zhijin.identity import limits, totp
+from zhijin.identity.confusables import skeleton_digest
 from zhijin.identity.errors import (
     AuthenticationFailed,
     Conflict,
@@ -28,9 +29,10 @@ from zhijin.identity.errors import (
 from zhijin.identity.passwords import Argon2Params, PasswordHasher
 from zhijin.identity.ratelimit import MemoryRateLimitStore
 from zhijin.identity.rbac import Principal, Role
-from zhijin.identity.service import IdentityService, IssuedSession, RequestSource
+from zhijin.identity.service import IdentityService, IssuedSession, RequestSource, normalize_login
 from zhijin.identity.stepup import DEFAULT_POLICY, GeoPoint, MovedAmount, RiskContext
-from zhijin.identity.tables import audit_log
+from zhijin.identity.store import IdentityStore
+from zhijin.identity.tables import LOGIN_SKELETON_INDEX, audit_log, create_tables
 from zhijin.identity.vault import Vault
 
 PASSWORD = "correct horse battery staple"
@@ -644,3 +646,110 @@ def test_a_device_is_known_only_from_the_sign_in_after_its_first(
     assert service.device_known(principal=second, source=RequestSource(ip="x")) is None
     token = service.create_api_token(principal=second, name="accounting app").principal
     assert service.device_known(principal=token, source=RequestSource(ip="x")) is True
+
+
+# -- look-alike logins (UTS #39 skeletons) ---------------------------------------------------
+LOOK_ALIKES = (
+    "wang.xiaom\u0456ng",  # Cyrillic і (U+0456)
+    "wang.xiaorning",  # "rn" for "m"
+    "ＷＡＮＧ.ＸＩＡＯＭＩＮＧ",  # fullwidth, upper case
+    "Wang.XiaoMing",
+    "ｗａｎｇ.xiaom\u0456ng",  # fullwidth and Cyrillic together
+)
+
+
+@pytest.mark.parametrize("look_alike", LOOK_ALIKES)
+def test_a_look_alike_login_is_refused(service: IdentityService, look_alike: str) -> None:
+    register(service, login="wang.xiaoming")
+    with pytest.raises(Conflict) as refused:
+        service.register(
+            login=look_alike, password=PASSWORD, kind="individual", source=RequestSource("x")
+        )
+    exact = normalize_login(look_alike) == "wang.xiaoming"
+    assert refused.value.code == ("login_taken" if exact else "login_confusable")
+    assert service.store.user_by_login(normalize_login(look_alike)) is None or exact
+
+
+def test_different_logins_are_accepted(service: IdentityService) -> None:
+    register(service, login="wang.xiaoming")
+    # The last: the longest login of the Hangul syllable with the longest skeleton (7 to 1).
+    logins = ("wang.xiaoping", "wang.xiaoming2", "王小明", "\uaf66" * limits.LOGIN_CHARS_MAX)
+    for index, login in enumerate(logins):
+        service.register(
+            login=login, password=PASSWORD, kind="individual", source=RequestSource(f"x{index}")
+        )
+        assert service.store.user_by_login(login) is not None
+
+
+class _RivalFirst(IdentityStore):
+    """A store where a look-alike registration commits between this one's check and insert,
+    as when two requests race."""
+
+    rival_done = False
+
+    def _check_login_free(self, login: str, skeleton: str) -> None:
+        super()._check_login_free(login, skeleton)
+        if not self.rival_done:
+            self.rival_done = True
+            IdentityStore(self.engine).create_user(
+                login="wang.xiaom\u0456ng",
+                kind="individual",
+                password_hash="x",
+                roles=frozenset({Role.CUSTOMER}),
+                granted_by="self-registration",
+                now_ms=1,
+            )
+
+
+def test_of_two_racing_look_alikes_one_wins(engine: Engine) -> None:
+    store = _RivalFirst(engine)
+    with pytest.raises(Conflict) as lost:
+        store.create_user(
+            login="wang.xiaoming",
+            kind="individual",
+            password_hash="x",
+            roles=frozenset({Role.CUSTOMER}),
+            granted_by="self-registration",
+            now_ms=2,
+        )
+    assert lost.value.code == "login_confusable"
+    assert store.user_by_login("wang.xiaom\u0456ng") is not None
+    assert store.user_by_login("wang.xiaoming") is None
+
+
+def test_existing_logins_get_skeletons_and_the_older_look_alike_keeps_its(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A database from before the column: drop it, then add two look-alikes.
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP INDEX {LOGIN_SKELETON_INDEX}"))
+        conn.execute(text("ALTER TABLE identity_users DROP COLUMN login_skeleton_sha256"))
+        for user_id, login, created in (
+            ("u_new", "wang.xiaom\u0456ng", 2),
+            ("u_old", "wang.xiaoming", 1),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO identity_users (id, login, kind, status, password_hash,"
+                    " totp_enabled, created_ms) VALUES (:i, :l, 'individual', 'active', 'x', 0, :c)"
+                ),
+                {"i": user_id, "l": login, "c": created},
+            )
+    with caplog.at_level("WARNING", logger="zhijin.identity"):
+        create_tables(engine)
+    with engine.connect() as conn:
+        skeletons = dict(
+            conn.execute(text("SELECT id, login_skeleton_sha256 FROM identity_users")).all()
+        )
+    assert skeletons == {"u_old": skeleton_digest("wang.xiaoming"), "u_new": None}
+    assert "u_new" in caplog.text
+    with pytest.raises(Conflict) as refused:
+        IdentityStore(engine).create_user(
+            login="wang.xiaorning",
+            kind="individual",
+            password_hash="x",
+            roles=frozenset({Role.CUSTOMER}),
+            granted_by="self-registration",
+            now_ms=3,
+        )
+    assert refused.value.code == "login_confusable"

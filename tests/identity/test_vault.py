@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from tests.identity.helpers import Clock
+from zhijin.chain.files import LooseFileMode
 from zhijin.identity import limits
 from zhijin.identity.errors import AuthenticationFailed, DecryptionFailed, InvalidInput, LockedOut
 from zhijin.identity.kyc import PERSON_SCHEMA
@@ -212,7 +213,7 @@ def test_key_file(tmp_path: Path, vault_keys: VaultKeys) -> None:
     )
     assert vault_keys.master_keys["k1"].hex() not in repr(loaded) + repr(Vault(loaded))
     path.chmod(0o644)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(LooseFileMode, match="chmod 600"):
         VaultKeys.load(path)
 
 

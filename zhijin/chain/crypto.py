@@ -18,6 +18,7 @@ import nacl.exceptions
 import nacl.signing
 
 from zhijin.chain.errors import ZhijinError
+from zhijin.chain.files import check_secret_file, write_private
 
 __all__ = [
     "KeyPair",
@@ -109,18 +110,11 @@ class KeyPair:
 
     def save(self, path: Path) -> None:
         """Write the seed as hex to a new file readable only by its owner (mode 0600)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(self.seed.hex() + "\n")
+        write_private(path, self.seed.hex() + "\n", exclusive=True)
 
     @classmethod
     def load(cls, path: Path) -> KeyPair:
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise BadKey(
-                message=f"key file {path} is readable by others (mode {mode:o}); chmod 600"
-            )
+        check_secret_file(path, "key file")
         try:
             seed = bytes.fromhex(path.read_text().strip())
         except ValueError as exc:

@@ -19,6 +19,7 @@ from zhijin.chain.codec import canonical, sha256
 from zhijin.chain.contract import GOVERNANCE_CONFIG_KEY, MEMBER_PREFIX, Member
 from zhijin.chain.crypto import BadKey, public_key_from_did
 from zhijin.chain.errors import ZhijinError
+from zhijin.chain.files import write_private
 
 __all__ = [
     "MEMBERS_MAX",
@@ -102,7 +103,8 @@ class Genesis:
             raise GenesisError(message="; ".join(problems))
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+        # Public within the consortium, but it sits with the keys: owner-only like them.
+        write_private(path, json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Genesis:

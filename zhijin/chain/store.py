@@ -15,6 +15,7 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -40,9 +41,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from zhijin.chain.codec import canonical, decode, decode_trusted
+from zhijin.chain.files import touch_private
 
 SQLITE_CACHE_KIB = 64 * 1024  # page cache per pooled chain-store connection
 PREFETCH_CHUNK = 900  # keys per IN (...) query, below SQLite's bound-parameter limit
@@ -207,11 +210,20 @@ def _sqlite_cache(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _create_private_sqlite(url: str) -> None:
+    # SQLite creates a database file with the umask's mode (often 0644) and gives its -wal and
+    # -shm files the database file's mode: creating it owner-only first covers all three.
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        touch_private(Path(database))
+
+
 def make_engine(url: str, *, pooled: bool = False) -> Engine:
     """An engine for `url`.  SQLite connections are opened per use unless `pooled`: the chain
     store keeps a few open, so each block's inserts find the index pages in the connection's
     page cache instead of reading them again from the file."""
     if url.startswith("sqlite"):
+        _create_private_sqlite(url)
         pool = {"pool_size": 4, "max_overflow": 8} if pooled else {"poolclass": NullPool}
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -17,6 +17,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from zhijin.chain.files import touch_private
+
 __all__ = ["audit_app", "identity_app"]
 
 identity_app = typer.Typer(help="Users, vault keys (identity domain).", no_args_is_help=True)
@@ -232,6 +234,7 @@ def _key_file_for_rotation(settings: Any) -> tuple[Any, Any, str]:
 
 
 def _node_lock(data: Path) -> Any:
+    touch_private(data / "node.lock")
     handle = open(data / "node.lock", "a+")  # noqa: SIM115 - held while the command runs
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -410,6 +410,9 @@ class PersonalDataService:
 
     def review_kyc(self, *, principal: Principal, subject_user_id: str, approve: bool) -> str:
         """A compliance officer of the bank decides a pending case ("approved"/"rejected")."""
+        self.identity.authorize_permission(
+            principal=principal, permission=Permission.KYC_REVIEW, target=f"kyc:{subject_user_id}"
+        )
         case = self.identity.store.kyc_case(subject_user_id)
         if case is None or case["status"] != "pending":
             raise InvalidInput("no_pending_case", "no pending KYC case for this user")
@@ -441,6 +444,11 @@ class PersonalDataService:
     ) -> dict[str, Any]:
         """A bank officer issues the credential for an approved case.  Review (compliance) and
         issuance (officer) are different roles: four eyes on every KYC credential."""
+        self.identity.authorize_permission(
+            principal=principal,
+            permission=Permission.CREDENTIAL_ISSUE,
+            target=f"kyc:{subject_user_id}",
+        )
         case = self.identity.store.kyc_case(subject_user_id)
         if case is None or case["status"] != "approved":
             raise InvalidInput("case_not_approved", "the KYC case is not approved")
@@ -519,6 +527,11 @@ class PersonalDataService:
     def revoke_credential(
         self, *, principal: Principal, credential_id: str, issuer: IssuingMember, reason: str
     ) -> None:
+        self.identity.authorize_permission(
+            principal=principal,
+            permission=Permission.CREDENTIAL_REVOKE,
+            target=f"credential:{credential_id}",
+        )
         with self.identity.store.engine.connect() as conn:
             row = conn.execute(
                 select(credentials).where(credentials.c.id == credential_id)

@@ -45,6 +45,7 @@ __all__ = [
     "matrix_markdown",
     "permissions_of",
     "require",
+    "require_permission",
 ]
 
 
@@ -313,6 +314,19 @@ def _justification(
     return text
 
 
+def require_permission(
+    principal: Principal, permission: Permission
+) -> tuple[tuple[Role, Scope], ...]:
+    """Rules 1 and 2 alone, which depend only on the principal's roles: the grants of
+    `permission`, or Forbidden.  A service runs this before it looks anything up, so a caller
+    without the permission learns nothing about whether the resource exists."""
+    _check_role_conflict(principal)
+    grants = permissions_of(principal.roles).get(permission)
+    if not grants:
+        raise Forbidden("permission_denied", f"no role of this user grants {permission}")
+    return grants
+
+
 def require(
     principal: Principal,
     permission: Permission,
@@ -321,10 +335,7 @@ def require(
     justification: str | None = None,
 ) -> Grant:
     """The grant that lets `principal` do `permission` on `resource`, or Forbidden."""
-    _check_role_conflict(principal)
-    grants = permissions_of(principal.roles).get(permission)
-    if not grants:
-        raise Forbidden("permission_denied", f"no role of this user grants {permission}")
+    grants = require_permission(principal, permission)
     usable = [(role, scope) for role, scope in grants if _in_scope(principal, scope, resource)]
     if not usable:
         raise Forbidden("out_of_scope", f"{permission} is not granted for this resource")

@@ -55,6 +55,7 @@ from zhijin.identity.rbac import (
     Resource,
     Role,
     require,
+    require_permission,
 )
 from zhijin.identity.stepup import (
     DEFAULT_POLICY,
@@ -348,6 +349,9 @@ class IdentityService:
         return user
 
     def grant_role(self, *, principal: Principal, user_id: str, role: Role) -> None:
+        self.authorize_permission(
+            principal=principal, permission=Permission.ROLE_ASSIGN, target=f"user:{user_id}"
+        )
         target = self.store.user_by_id(user_id)
         if target is None:
             raise InvalidInput("unknown_user", "no such user")
@@ -959,6 +963,22 @@ class IdentityService:
         return codes
 
     # -- authorisation guard -------------------------------------------------------------------
+    def authorize_permission(
+        self, *, principal: Principal, permission: Permission, target: str
+    ) -> None:
+        """`rbac.require_permission` (the role-only rules) with refusals audited: call it
+        before any lookup whose outcome (found or not) would otherwise reach the caller."""
+        try:
+            require_permission(principal, permission)
+        except Forbidden as exc:
+            self._record(
+                actor=f"user:{principal.user_id}",
+                action=str(permission),
+                target=target,
+                outcome=exc.code,
+            )
+            raise
+
     def authorize(
         self,
         *,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine
 
 from zhijin.chain.errors import ContractError, TxRejected, ZhijinError
+from zhijin.chain.files import check_secret_file, write_private
 from zhijin.chain.node import Node
 from zhijin.chain.tx import make_body, sign_tx
 from zhijin.identity import limits
@@ -78,14 +78,7 @@ class IdentitySettingsError(ZhijinError):
 def write_vault_keys(path: Path, keys: VaultKeys, *, origin: str) -> None:
     """Write a key file (mode 0600) through a temporary file, so a crash leaves either the old
     file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump({**keys.to_json(), "origin": origin}, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_private(path, json.dumps({**keys.to_json(), "origin": origin}, indent=2, sort_keys=True))
 
 
 def create_local_vault_key(path: Path) -> VaultKeys:
@@ -129,11 +122,7 @@ def load_vault_keys(settings: Any) -> VaultKeys:
             )
         log.warning("no vault key file: creating a local one at %s", path)
         return create_local_vault_key(path)
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise IdentitySettingsError(
-            message=f"vault key file {path} is readable by others (mode {mode:o}); chmod 600"
-        )
+    check_secret_file(path, "vault key file")
     try:
         data = json.loads(path.read_text())
         keys = VaultKeys.from_json(data)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from zhijin.chain.codec import canonical
 from zhijin.chain.errors import InvariantViolation
 from zhijin.identity import limits
+from zhijin.identity.confusables import skeleton_digest
 from zhijin.identity.errors import Conflict
 from zhijin.identity.rbac import Role
 from zhijin.identity.tables import (
@@ -127,12 +128,15 @@ class IdentityStore:
         member_did: str | None = None,
     ) -> UserRow:
         user_id = "u_" + secrets.token_hex(12)
+        skeleton = skeleton_digest(login)
+        self._check_login_free(login, skeleton)
         try:
             with self.engine.begin() as conn:
                 conn.execute(
                     insert(users).values(
                         id=user_id,
                         login=login,
+                        login_skeleton_sha256=skeleton,
                         kind=kind,
                         member_did=member_did,
                         status="active",
@@ -151,11 +155,33 @@ class IdentityStore:
                         )
                     )
         except IntegrityError as exc:
+            # Another registration won the race: say which rule it broke.
+            self._check_login_free(login, skeleton)
             raise Conflict("login_taken", "this login name is not available") from exc
         user = self.user_by_id(user_id)
         if user is None:
             raise InvariantViolation("a user just inserted cannot be read back")
         return user
+
+    def _check_login_free(self, login: str, skeleton: str) -> None:
+        with self.engine.connect() as conn:
+            same = (
+                conn.execute(
+                    select(users.c.login).where(
+                        or_(users.c.login == login, users.c.login_skeleton_sha256 == skeleton)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        if login in same:
+            raise Conflict("login_taken", "this login name is not available")
+        if same:
+            raise Conflict(
+                "login_confusable",
+                "this login name looks like one already in use (letters from another script "
+                "or look-alike characters); choose another",
+            )
 
     def user_by_login(self, login: str) -> UserRow | None:
         with self.engine.connect() as conn:

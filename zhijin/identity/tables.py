@@ -6,6 +6,8 @@ and recovery codes are SHA-256 hashes, TOTP secrets and personal data are vault 
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -19,19 +21,31 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     inspect,
+    select,
     text,
+    update,
 )
 from sqlalchemy.exc import DBAPIError
+
+from zhijin.identity.confusables import skeleton_digest
+
+log = logging.getLogger("zhijin.identity")
 
 __all__ = ["METADATA", "create_tables"]
 
 METADATA = MetaData()
+LOGIN_SKELETON_INDEX = "ux_identity_users_login_skeleton"
 
 users = Table(
     "identity_users",
     METADATA,
     Column("id", String(40), primary_key=True),
     Column("login", String(128), nullable=False, unique=True),  # normalised (NFKC, casefold)
+    # SHA-256 of the login's UTS #39 skeleton (confusables.py), unique so that two look-alike
+    # names registering at the same moment cannot both win; a digest, because a skeleton can be
+    # seven times its login (Hangul syllables decompose) and an index key has a size limit.
+    # NULL only on a row that already looked like an older one when the column was added.
+    Column("login_skeleton_sha256", String(64)),
     Column("kind", String(20), nullable=False),  # individual | sme_owner | institution_staff
     Column("member_did", String(128)),  # the institution of a staff member
     Column("did", String(128)),  # the user's own DID, once they have one
@@ -43,6 +57,7 @@ users = Table(
     Column("last_login_ms", BigInteger),
     Column("last_lat_e6", Integer),
     Column("last_lon_e6", Integer),
+    Index(LOGIN_SKELETON_INDEX, "login_skeleton_sha256", unique=True),
 )
 
 user_roles = Table(
@@ -246,18 +261,64 @@ _POSTGRES_APPEND_ONLY = (
 )
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Columns added after a table first shipped: create_all makes new tables only."""
-    present = {c["name"] for c in inspect(engine).get_columns(devices.name)}
-    if "device_sealed" in present:
+def _add_column(engine: Engine, table: Table, column: str, ddl_type: str) -> None:
+    if column in {c["name"] for c in inspect(engine).get_columns(table.name)}:
         return
     try:
         with engine.begin() as conn:
-            conn.execute(text(f"ALTER TABLE {devices.name} ADD COLUMN device_sealed TEXT"))
+            conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column} {ddl_type}"))
     except DBAPIError:
         # Another process starting at the same moment may have added it first.
-        if "device_sealed" not in {c["name"] for c in inspect(engine).get_columns(devices.name)}:
+        if column not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
             raise
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added after a table first shipped: create_all makes new tables only."""
+    _add_column(engine, devices, "device_sealed", "TEXT")
+    _add_column(engine, users, "login_skeleton_sha256", "VARCHAR(64)")
+    _backfill_login_skeletons(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {LOGIN_SKELETON_INDEX} ON {users.name} (login_skeleton_sha256)"
+            )
+        )
+
+
+def _backfill_login_skeletons(engine: Engine) -> None:
+    """Skeletons for users created before the column, oldest first.  A user whose login looks
+    like an older one keeps NULL (the older one holds the skeleton) and the operator is told,
+    since one of the two may be posing as the other.  The unique index is created after this,
+    so the check is done here; the order is fixed, so two processes migrating at once write
+    the same values."""
+    with engine.connect() as conn:
+        taken = set(
+            conn.execute(
+                select(users.c.login_skeleton_sha256).where(
+                    users.c.login_skeleton_sha256.is_not(None)
+                )
+            ).scalars()
+        )
+        rows = conn.execute(
+            select(users.c.id, users.c.login)
+            .where(users.c.login_skeleton_sha256.is_(None))
+            .order_by(users.c.created_ms, users.c.id)
+        ).all()
+    for row in rows:
+        skeleton = skeleton_digest(row.login)
+        if skeleton in taken:
+            log.warning(
+                "user %s has a login that looks like an older user's (same UTS #39 skeleton); "
+                "review both accounts",
+                row.id,
+            )
+            continue
+        taken.add(skeleton)
+        with engine.begin() as conn:
+            conn.execute(
+                update(users).where(users.c.id == row.id).values(login_skeleton_sha256=skeleton)
+            )
 
 
 def create_tables(engine: Engine) -> None:

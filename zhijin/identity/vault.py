@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection, Engine, delete, func, insert, select, tuple_, update
 
 from zhijin.chain.codec import canonical
+from zhijin.chain.files import check_secret_file, write_private
 from zhijin.identity import limits
 from zhijin.identity.errors import DecryptionFailed, InvalidInput
 from zhijin.identity.tables import index_rotations, vault_index, vault_records
@@ -208,18 +209,11 @@ class VaultKeys:
 
     def save(self, path: Path) -> None:
         """Write a new key file readable only by its owner (mode 0600)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.to_json(), handle, indent=2, sort_keys=True)
+        write_private(path, json.dumps(self.to_json(), indent=2, sort_keys=True))
 
     @classmethod
     def load(cls, path: Path) -> VaultKeys:
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise InvalidInput(
-                "vault_keys", f"key file {path} is readable by others (mode {mode:o})"
-            )
+        check_secret_file(path, "vault key file")
         return cls.from_json(json.loads(path.read_text()))
 
 

@@ -34,6 +34,7 @@ from zhijin.chain.codec import decode
 from zhijin.chain.contract import ContractRegistry, Member
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.errors import NotFound, ZhijinError
+from zhijin.chain.files import make_private_dir, touch_private, write_private
 from zhijin.chain.genesis import Genesis
 from zhijin.chain.membership import MembershipHistory
 from zhijin.chain.node import now_ms
@@ -61,6 +62,7 @@ from zhijin.platform.runtime import (
     DEMO_MEMBER_ROLES,
     _lock_data_dir,
     build_identity_services,
+    check_data_dir,
 )
 from zhijin.platform.settings import Settings
 
@@ -122,7 +124,7 @@ class ClusterConfig:
         )
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        write_private(path, json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> ClusterConfig:
@@ -169,6 +171,7 @@ class ClusterPlatform:
     def __post_init__(self) -> None:
         self.settings = Settings(data=Path(self.config.data))
         self.genesis = Genesis.load(self.settings.genesis_path)
+        check_data_dir(self.settings)
         if self.genesis.ordering != "jetstream":
             raise ClusterError("not_a_cluster", "this genesis orders with 'solo', not 'jetstream'")
         vault_keys = load_identity_keys(self.settings)  # refuses weak production settings
@@ -508,7 +511,7 @@ def serve_peer(config_path: Path) -> None:
     platform.start()
     server_file = platform.settings.data / "server.json"
     url = f"http://{config.host}:{config.port}"
-    server_file.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    write_private(server_file, json.dumps({"url": url, "pid": os.getpid()}))
     try:
         app = create_app(platform.settings, platform=platform)  # type: ignore[arg-type]
         install_cluster_routes(app)
@@ -577,9 +580,9 @@ class NatsServer:
                 "no nats-server binary: install it (apt-get install nats-server) "
                 "or set ZHIJIN_NATS_SERVER",
             )
-        self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "nats.conf"
-        config.write_text(self.config_text())
+        write_private(config, self.config_text())
+        touch_private(self.directory / "nats.log")
         log_file = open(self.directory / "nats.log", "ab")  # noqa: SIM115 - the child holds it
         self.process = subprocess.Popen(
             [binary, "-c", str(config)],
@@ -659,7 +662,7 @@ def init_network(
         raise ClusterError("bad_members", f"--members must be 1..{MEMBERS_MAX_LOCAL}")
     if (root / NETWORK_FILE).exists():
         raise ClusterError("network_exists", f"{root} holds a network already")
-    root.mkdir(parents=True, exist_ok=True)
+    make_private_dir(root)
     servers = [] if nats_urls else make_nats_servers(root / "nats", nats)
     urls = tuple(nats_urls) or tuple(s.url for s in servers)
     keys = [KeyPair.generate() for _ in range(members)]
@@ -687,7 +690,7 @@ def init_network(
     peers = []
     for i, key in enumerate(keys):
         data = root / f"peer{i}"
-        (data / "keys").mkdir(parents=True, exist_ok=True)
+        make_private_dir(data / "keys")
         genesis.save(data / "genesis.json")
         key_path = data / "keys" / f"member-{i}.key"
         key.save(key_path)
@@ -721,7 +724,7 @@ def init_network(
         ],
         "peers": peers,
     }
-    (root / NETWORK_FILE).write_text(json.dumps(network, indent=2) + "\n")
+    write_private(root / NETWORK_FILE, json.dumps(network, indent=2) + "\n")
     return network
 
 
@@ -750,7 +753,7 @@ def lay_out_joining_peer(
         raise ClusterError("not_a_cluster", "this genesis orders with 'solo', not 'jetstream'")
     if (data / "genesis.json").exists():
         raise ClusterError("data_dir_in_use", f"{data} holds a genesis already")
-    (data / "keys").mkdir(parents=True, exist_ok=True)
+    make_private_dir(data / "keys")
     genesis.save(data / "genesis.json")
     create_local_vault_key(data / "vault.key")  # local origin: production brings its own
     if key_path is None:
@@ -817,6 +820,7 @@ class LocalNetwork:
         config = self.layout["peers"][index]["config"]
         log_path = self.root / f"peer{index}.log"
         env = {**os.environ, "ZHIJIN_LOG": os.environ.get("ZHIJIN_LOG", "INFO")}
+        touch_private(log_path)
         with open(log_path, "ab") as log_file:
             self.peers[index] = subprocess.Popen(
                 [sys.executable, "-m", "zhijin", "serve", "--cluster", config],
@@ -863,7 +867,7 @@ class LocalNetwork:
             block_interval_ms=template.block_interval_ms,
         )
         self.layout["peers"].append({"config": str(config_path), "url": f"http://127.0.0.1:{port}"})
-        (self.root / NETWORK_FILE).write_text(json.dumps(self.layout, indent=2) + "\n")
+        write_private(self.root / NETWORK_FILE, json.dumps(self.layout, indent=2) + "\n")
         self.peers.append(None)
         return index, key
 
@@ -880,7 +884,7 @@ class LocalNetwork:
             "nats": [s.process.pid if s.process else None for s in self.nats],
             "peers": [p.pid if p else None for p in self.peers],
         }
-        (self.root / "pids.json").write_text(json.dumps(pids))
+        write_private(self.root / "pids.json", json.dumps(pids))
 
     def kill_peer(self, index: int) -> None:
         process = self.peers[index]

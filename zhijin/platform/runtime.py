@@ -1,8 +1,10 @@
 """Assembling a running node from a data directory: genesis, keys, store, node, orderer.
 
 A data directory holds `genesis.json`, the chain database (SQLite by default), and for local
-and demo networks the member key files under `keys/` (mode 0600).  One process at a time may
-run a node on a data directory: `node.lock` is held with an exclusive advisory lock.
+and demo networks the member key files under `keys/`.  Everything in it is owner-only
+(directories 0700, files 0600, see chain/files.py); a secret file open to group or others
+stops the node at start.  One process at a time may run a node on a data directory:
+`node.lock` is held with an exclusive advisory lock.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ from sqlalchemy import Engine
 from zhijin.chain.contract import ContractRegistry, Member
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.errors import ZhijinError
+from zhijin.chain.files import (
+    check_secret_file,
+    loose_mode,
+    make_private_dir,
+    touch_private,
+    write_private,
+)
 from zhijin.chain.genesis import Genesis
 from zhijin.chain.node import Node, now_ms
 from zhijin.chain.ordering.solo import SoloOrderer
@@ -50,6 +59,7 @@ __all__ = [
     "IdentityServices",
     "Platform",
     "build_identity_services",
+    "check_data_dir",
     "init_data_dir",
     "load_genesis",
     "load_node_key",
@@ -83,7 +93,7 @@ def init_data_dir(
         raise DataDirError(message=f"--members must be 1..{MEMBERS_MAX_LOCAL}")
     if settings.genesis_path.exists():
         raise DataDirError(message=f"{settings.genesis_path} exists: this data directory is in use")
-    settings.data.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.data)
     keys = [KeyPair.generate() for _ in range(members)]
     member_records = []
     for index, key in enumerate(keys):
@@ -103,16 +113,10 @@ def init_data_dir(
     genesis.validate()
     genesis.save(settings.genesis_path)
     token = secrets.token_urlsafe(32)
-    _write_private(settings.data / OPERATOR_TOKEN_FILE, token + "\n")
+    write_private(settings.data / OPERATOR_TOKEN_FILE, token + "\n")
     if settings.vault_key is None and not settings.vault_key_path.exists():
         create_local_vault_key(settings.vault_key_path)  # identity vault (local origin, 0600)
     return genesis
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 def load_genesis(settings: Settings) -> Genesis:
@@ -136,10 +140,29 @@ def load_node_key(settings: Settings, genesis: Genesis) -> KeyPair:
     )
 
 
+def check_data_dir(settings: Settings) -> None:
+    """At start: refuse an operator token open to group or others (keys and vault keys are
+    checked by their loaders), and warn when others may list or enter the data directory."""
+    token = settings.data / OPERATOR_TOKEN_FILE
+    if token.exists():
+        check_secret_file(token, "operator token")
+    mode = loose_mode(settings.data)
+    if mode is not None:
+        log.warning(
+            "data directory %s has mode %04o: others may list it and open any file a mistake "
+            "left readable; run `chmod 700 %s`",
+            settings.data,
+            mode,
+            settings.data,
+        )
+
+
 def check_operator_token(settings: Settings, presented: str) -> bool:
     path = settings.data / OPERATOR_TOKEN_FILE
     if not path.exists() or not presented:
         return False
+    # Checked on every use too: a token loosened while the node runs stops working at once.
+    check_secret_file(path, "operator token")
     expected = hashlib.sha256(path.read_text().strip().encode()).digest()
     return hmac.compare_digest(expected, hashlib.sha256(presented.encode()).digest())
 
@@ -199,9 +222,11 @@ class Platform:
 
     def __post_init__(self) -> None:
         self.genesis = load_genesis(self.settings)
+        check_data_dir(self.settings)
         vault_keys = load_identity_keys(self.settings)  # refuses weak production settings
-        self._lock_file = _lock_data_dir(self.settings.data)
+        # Every file is checked before the lock is taken: a refusal then leaves no lock held.
         key = load_node_key(self.settings, self.genesis)
+        self._lock_file = _lock_data_dir(self.settings.data)
         self.store = ChainStore(self.settings.chain_database_url())
         self.node = Node(store=self.store, genesis=self.genesis, registry=self.registry, key=key)
         self.orderer = SoloOrderer(
@@ -281,6 +306,7 @@ class Platform:
 
 
 def _lock_data_dir(data: Path) -> IO[str]:
+    touch_private(data / "node.lock")
     handle = open(data / "node.lock", "a+")  # noqa: SIM115 - held for the node's lifetime
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
