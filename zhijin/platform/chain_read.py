@@ -1,0 +1,138 @@
+"""Who reads what of the chain: the one read policy every route that returns chain data uses.
+
+A consortium chain is not a public chain.  Headers, hashes, signatures, proofs and signed tree
+heads are public: they let anyone check the chain's integrity without learning its business.
+Transaction bodies (sender, accounts, amounts, references, titles) and results are for the
+consortium: this node's member (its operator token), the member's staff whose roles grant
+`transaction.read` beyond their own (bank officers, analysts, compliance officers), auditors
+and the regulator.  A signed-in end user sees the bodies of their own transactions: those
+they sent (sender = their DID) and those that name one of their accounts (each domain says
+whom its transactions name, see `PartyFinder`).  Anyone else gets the public part, marked
+`"visibility": "redacted"`.
+
+Staff of another member are read as anyone: they act through their own member's node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Request
+
+from zhijin.chain.codec import decode
+from zhijin.chain.errors import ZhijinError
+from zhijin.chain.store import ChainStore, StoredTx
+from zhijin.identity.errors import Forbidden, SessionInvalid
+from zhijin.identity.rbac import Permission, Principal, Scope, require
+from zhijin.identity.web import get_identity, optional_user
+from zhijin.platform.runtime import Platform, check_operator_token
+
+__all__ = [
+    "ANYONE",
+    "REDACTED_DETAIL",
+    "BodyRestricted",
+    "ChainReader",
+    "ChainReaderDep",
+    "PartyFinder",
+    "Visibility",
+    "chain_reader",
+    "reader_of",
+    "request_principal",
+]
+
+Visibility = Literal["full", "redacted"]
+PartyFinder = Callable[[ChainStore, Mapping[str, Any]], frozenset[str]]
+"""The DIDs a tx body names besides its sender (payments: the owners of its accounts)."""
+
+REDACTED_DETAIL = (
+    "transaction bodies and results are for consortium members, auditors, the regulator and "
+    "the customers they belong to; sign in to see your own"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReader:
+    """What one caller may read: every body (`members`), or only those naming `did`."""
+
+    members: bool = False
+    did: str | None = None  # a signed-in end user's DID
+
+    def may_read_sent_by(self, sender: str) -> bool:
+        """Whether this caller may read what `sender` wrote on chain (without other parties)."""
+        return self.members or (self.did is not None and sender == self.did)
+
+    def may_read(self, store: ChainStore, tx: StoredTx) -> bool:
+        """Whether this caller may see the body and result of `tx`."""
+        if self.may_read_sent_by(tx.sender):
+            return True
+        if self.did is None:
+            return False
+        body = decode(tx.body)
+        return any(self.did in find(store, body) for find in party_finders())
+
+    def require_sent_by(self, sender: str) -> None:
+        """Refuse with 403 `chain_body_restricted` unless `may_read_sent_by(sender)`."""
+        if not self.may_read_sent_by(sender):
+            raise BodyRestricted(message=REDACTED_DETAIL)
+
+
+class BodyRestricted(ZhijinError):
+    code = "chain_body_restricted"
+    http_status = 403
+
+
+ANYONE = ChainReader()
+MEMBERS = ChainReader(members=True)
+
+
+def party_finders() -> Sequence[PartyFinder]:
+    # The composition root knows the domains; the policy only asks it.
+    from zhijin.platform.contracts import default_party_finders
+
+    return default_party_finders()
+
+
+def _reads_every_transaction(principal: Principal) -> bool:
+    """Staff whose roles grant `transaction.read` for their member or for all (not only their
+    own).  `require` also refuses a principal holding roles that must never meet."""
+    try:
+        grant = require(principal, Permission.TRANSACTION_READ)
+    except Forbidden:
+        return False
+    return grant.scope is not Scope.OWN
+
+
+def reader_of(principal: Principal | None, platform: Platform) -> ChainReader:
+    """The read policy for an authenticated principal (None: anyone)."""
+    if principal is None:
+        return ANYONE
+    if principal.member_did is not None:
+        own_member = principal.member_did == platform.node.key.did
+        return MEMBERS if own_member and _reads_every_transaction(principal) else ANYONE
+    return ChainReader(did=platform.identity.user_did(principal=principal))
+
+
+def request_principal(request: Request) -> Principal | None:
+    """The signed-in caller, or None.  A bad bearer token is refused (an API client must hear
+    of it); a stale session cookie is not: the page that sent it shows the sign-in form, and
+    what it reads is read as anyone's."""
+    try:
+        return optional_user(request, get_identity(request))
+    except SessionInvalid:
+        if request.headers.get("authorization"):
+            raise
+        return None
+
+
+def chain_reader(request: Request) -> ChainReader:
+    """FastAPI dependency: the operator's bearer token reads as the member, else the caller."""
+    platform: Platform = request.app.state.platform
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and check_operator_token(platform.settings, token.strip()):
+        return MEMBERS
+    return reader_of(request_principal(request), platform)
+
+
+ChainReaderDep = Annotated[ChainReader, Depends(chain_reader)]
