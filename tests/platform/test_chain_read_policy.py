@@ -250,3 +250,26 @@ def test_a_receipt_is_for_its_owner_and_still_verifies_offline(chain: Chain) -> 
         "/api/v1/notary/verify", json={"receipt": receipt.json(), "document_sha256": digest}
     )
     assert checked.status_code == 200 and checked.json()["ok"] is True
+
+
+def test_free_text_going_on_chain_is_bounded(chain: Chain) -> None:
+    """References and titles stay on chain forever: each has one bound, at the API edge."""
+    from zhijin.notary import limits as notary_limits
+    from zhijin.payments import limits as payments_limits
+
+    title = "x" * (notary_limits.TITLE_CHARS_MAX + 1)
+    digest = hashlib.sha256(b"long title").hexdigest()
+    refused = chain.client.post(
+        "/api/v1/notary/anchors", json={"hash": digest, "title": title}, headers=chain.operator
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "invalid_request"
+    reference = "R" * (payments_limits.REFERENCE_CHARS_MAX + 1)
+    too_long = chain.client.post(
+        "/api/v1/transfers",
+        json=_move("pay-long", "acct-alice-77", "acct-bob-88", 10, reference=reference),
+        headers=chain.alice,
+    )
+    assert too_long.status_code == 422 and too_long.json()["code"] == "invalid_request"
+    html = chain.client.get("/").text
+    assert f'name="reference" maxlength="{payments_limits.REFERENCE_CHARS_MAX}"' in html
+    assert "never put personal data" in html and "请勿填写姓名" in html

@@ -26,7 +26,7 @@ from zhijin.platform.chain_read import REDACTED_DETAIL, ChainReader, ChainReader
 from zhijin.platform.deps import PlatformDep
 from zhijin.platform.problems import problem
 
-__all__ = ["TxView", "router", "tx_view"]
+__all__ = ["BlockView", "TxView", "router", "tx_view"]
 
 router = APIRouter(prefix="/api/v1/chain", tags=["chain"])
 
@@ -132,19 +132,35 @@ def get_tx(tx_hash: str, platform: PlatformDep, reader: ChainReaderDep) -> TxVie
     return tx_view(platform, reader, stored)
 
 
-@router.get("/blocks/{height}", summary="A block header, its signatures and its tx hashes")
-def get_block(height: int, platform: PlatformDep) -> dict[str, Any]:
+class BlockView(BaseModel):
+    """A block as anyone may read it: header, member signatures, tx hashes, tree head (no tx
+    body: those are behind `GET /txs/{hash}` and its read policy)."""
+
+    height: int
+    hash: str
+    header: dict[str, Any]
+    signatures: list[dict[str, Any]]
+    txs: list[str] = Field(description="the block's tx hashes, in order")
+    tree_head: dict[str, Any] | None
+
+
+@router.get(
+    "/blocks/{height}",
+    summary="A block header, its signatures and its tx hashes",
+    response_model=BlockView,
+)
+def get_block(height: int, platform: PlatformDep) -> BlockView:
     block = platform.store.get_block(height) if height >= 0 else None
     if block is None:
         raise NotFound("block_not_found", f"no block at height {height}")
-    return {
-        "height": height,
-        "hash": block.block_hash.hex(),
-        "header": block.header_json(),
-        "signatures": block.signatures,
-        "txs": [t.tx_hash.hex() for t in platform.store.txs_at(height)],
-        "tree_head": platform.store.tree_head(height),
-    }
+    return BlockView(
+        height=height,
+        hash=block.block_hash.hex(),
+        header=block.header_json(),
+        signatures=block.signatures,
+        txs=[t.tx_hash.hex() for t in platform.store.txs_at(height)],
+        tree_head=platform.store.tree_head(height),
+    )
 
 
 @router.get("/head", summary="The latest block and signed tree head")
