@@ -273,3 +273,22 @@ def test_free_text_going_on_chain_is_bounded(chain: Chain) -> None:
     html = chain.client.get("/").text
     assert f'name="reference" maxlength="{payments_limits.REFERENCE_CHARS_MAX}"' in html
     assert "never put personal data" in html and "请勿填写姓名" in html
+
+
+def _audited(chain: Chain, target: str) -> list[Any]:
+    from tests.platform.users import identity_of
+
+    entries = identity_of(chain.client).audit.entries(limit=10_000)
+    return [e for e in entries if e.target == target]
+
+
+def test_a_staff_read_of_a_body_is_in_the_access_audit_log(chain: Chain) -> None:
+    target = f"chain_tx:{chain.payment_tx}"
+    _assert_full(chain, chain.payment_tx, chain.alice)  # her own: not a privileged read
+    _assert_full(chain, chain.payment_tx, chain.operator)  # the member itself, like its CLI
+    assert _audited(chain, target) == []
+    auditor = create_staff(chain.client, roles={Role.AUDITOR})
+    _assert_full(chain, chain.payment_tx, auditor)
+    (entry,) = _audited(chain, target)
+    assert entry.actor == f"user:{me(chain.client, auditor)['user_id']}"
+    assert entry.action == "transaction.read" and entry.outcome == "granted"

@@ -60,9 +60,11 @@ async def create_anchor(
 PUBLIC_ANCHOR_FIELDS = ("hash", "height", "anchored_at", "tx_hash", "expires_at", "status")
 
 
-def _anchor_view(record: dict[str, Any], reader: ChainReader) -> dict[str, Any]:
+def _anchor_view(
+    record: dict[str, Any], reader: ChainReader, *, audited: str | None
+) -> dict[str, Any]:
     """The caller's view of an anchor record, by the chain's read policy."""
-    if reader.may_read_sent_by(record["owner"]):
+    if reader.may_read_sent_by(record["owner"], kind="notary_anchor", id=audited):
         return {**record, "visibility": "full"}
     public = {name: record[name] for name in PUBLIC_ANCHOR_FIELDS if name in record}
     return {**public, "visibility": "redacted"}
@@ -81,21 +83,24 @@ def list_anchors(
     """Members see every row whole; anyone else sees where and when each hash was anchored,
     and the title and owner of their own.  Who anchored what is a member's to know, so only
     members filter by another owner."""
+    reader.record_staff_read("notary_anchors", owner or "*")  # one entry per page, not per row
     if owner is not None:
-        reader.require_sent_by(owner)
+        reader.require_sent_by(owner, kind="notary_anchors", id=None)
     with platform.platform_engine.connect() as conn:
         rows = projection.list_anchors(conn, owner=owner, before_height=before_height, limit=limit)
     next_before = rows[-1]["height"] if len(rows) == limit else None
-    return {"anchors": [_anchor_view(r, reader) for r in rows], "next_before_height": next_before}
+    return {
+        "anchors": [_anchor_view(r, reader, audited=None) for r in rows],
+        "next_before_height": next_before,
+    }
 
 
 @router.get("/anchors/{document_hash}", summary="Look up an anchored document by its hash")
 def get_anchor(
     document_hash: HashPath, platform: PlatformDep, reader: ChainReaderDep
 ) -> dict[str, Any]:
-    return _anchor_view(
-        service.lookup(platform.store, document_hash, now_ms=platform.node.clock()), reader
-    )
+    record = service.lookup(platform.store, document_hash, now_ms=platform.node.clock())
+    return _anchor_view(record, reader, audited=document_hash)
 
 
 @router.get("/anchors/{document_hash}/receipt", summary="An offline-verifiable receipt")
@@ -107,7 +112,7 @@ def get_receipt(
     node.  Only for a final block: before a quorum signed it (cluster mode), a receipt could
     not be verified offline, so the client is told to come back (503 with Retry-After)."""
     record = service.lookup(platform.store, document_hash, now_ms=platform.node.clock())
-    reader.require_sent_by(record["owner"])
+    reader.require_sent_by(record["owner"], kind="notary_receipt", id=document_hash)
     receipt = build_receipt(platform.store, document_hash)
     height = receipt["block"]["header"]["height"]
     final_height = platform.final_height()

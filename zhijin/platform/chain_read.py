@@ -16,7 +16,7 @@ Staff of another member are read as anyone: they act through their own member's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
@@ -25,7 +25,7 @@ from zhijin.chain.codec import decode
 from zhijin.chain.errors import ZhijinError
 from zhijin.chain.store import ChainStore, StoredTx
 from zhijin.identity.errors import Forbidden, SessionInvalid
-from zhijin.identity.rbac import Permission, Principal, Scope, require
+from zhijin.identity.rbac import Permission, Principal, Resource, Scope, require
 from zhijin.identity.web import get_identity, optional_user
 from zhijin.platform.runtime import Platform, check_operator_token
 
@@ -52,29 +52,47 @@ REDACTED_DETAIL = (
 )
 
 
+Audit = Callable[[str, str], None]
+"""Records that staff read a body: (resource kind, resource id) into the access audit log."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChainReader:
-    """What one caller may read: every body (`members`), or only those naming `did`."""
+    """What one caller may read: every body (`members`), or only those naming `did`.  A staff
+    reader carries `audit`, so each body they read is in the access audit log, as every
+    privileged read is; the member's own operator token reads unrecorded, like its CLI."""
 
     members: bool = False
     did: str | None = None  # a signed-in end user's DID
+    audit: Audit | None = field(default=None, compare=False, repr=False)
 
-    def may_read_sent_by(self, sender: str) -> bool:
-        """Whether this caller may read what `sender` wrote on chain (without other parties)."""
-        return self.members or (self.did is not None and sender == self.did)
+    def record_staff_read(self, kind: str, resource_id: str) -> None:
+        """Write a staff reader's read of (kind, id) to the access audit log."""
+        if self.audit is not None:
+            self.audit(kind, resource_id)
+
+    def may_read_sent_by(self, sender: str, *, kind: str, id: str | None) -> bool:
+        """Whether this caller may read what `sender` wrote on chain (without other parties);
+        a staff read of it is recorded as (kind, id), or not at all when `id` is None (the
+        caller records one entry for many, as a listing does)."""
+        if self.members:
+            if id is not None:
+                self.record_staff_read(kind, id)
+            return True
+        return self.did is not None and sender == self.did
 
     def may_read(self, store: ChainStore, tx: StoredTx) -> bool:
         """Whether this caller may see the body and result of `tx`."""
-        if self.may_read_sent_by(tx.sender):
+        if self.may_read_sent_by(tx.sender, kind="chain_tx", id=tx.tx_hash.hex()):
             return True
         if self.did is None:
             return False
         body = decode(tx.body)
         return any(self.did in find(store, body) for find in party_finders())
 
-    def require_sent_by(self, sender: str) -> None:
-        """Refuse with 403 `chain_body_restricted` unless `may_read_sent_by(sender)`."""
-        if not self.may_read_sent_by(sender):
+    def require_sent_by(self, sender: str, *, kind: str, id: str | None) -> None:
+        """Refuse with 403 `chain_body_restricted` unless `may_read_sent_by` allows it."""
+        if not self.may_read_sent_by(sender, kind=kind, id=id):
             raise BodyRestricted(message=REDACTED_DETAIL)
 
 
@@ -104,13 +122,25 @@ def _reads_every_transaction(principal: Principal) -> bool:
     return grant.scope is not Scope.OWN
 
 
+def _staff_audit(principal: Principal, platform: Platform) -> Audit:
+    def audit(kind: str, resource_id: str) -> None:
+        resource = Resource(kind=kind, id=resource_id, member_did=principal.member_did)
+        platform.identity.authorize(
+            principal=principal, permission=Permission.TRANSACTION_READ, resource=resource
+        )
+
+    return audit
+
+
 def reader_of(principal: Principal | None, platform: Platform) -> ChainReader:
     """The read policy for an authenticated principal (None: anyone)."""
     if principal is None:
         return ANYONE
     if principal.member_did is not None:
         own_member = principal.member_did == platform.node.key.did
-        return MEMBERS if own_member and _reads_every_transaction(principal) else ANYONE
+        if not (own_member and _reads_every_transaction(principal)):
+            return ANYONE
+        return ChainReader(members=True, audit=_staff_audit(principal, platform))
     return ChainReader(did=platform.identity.user_did(principal=principal))
 
 
