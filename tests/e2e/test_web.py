@@ -333,6 +333,7 @@ def test_the_explorer_shows_a_body_only_to_whom_it_concerns(page: Page, server: 
     expect(page.locator("#block-txs-note")).to_be_hidden()
     page.locator("#logout").click()
     expect(page.locator("#view-signin")).to_be_visible()
+    expect(page.locator("#block-txs-card")).to_be_hidden()  # her bodies left with her
     _open_block(page, stored.height)
     # Signed out: the tx hash and the note, no body.
     expect(page.locator("#block-txs-note")).to_be_visible()

@@ -139,6 +139,9 @@ function setUser(user) {
   for (const element of document.querySelectorAll(".needs-user")) element.hidden = !user;
   $("who").replaceChildren(text(user ? `${user.login} · ${user.roles.join(", ")}` : ""));
   $("my-did").replaceChildren(text(user && user.did ? user.did : ""));
+  // Bodies shown to the last reader are theirs, not the next one's: a change of user clears them.
+  $("block-txs").replaceChildren();
+  $("block-txs-card").hidden = true;
 }
 
 function cell(row, value, className) {
