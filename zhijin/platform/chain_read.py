@@ -141,7 +141,10 @@ def reader_of(principal: Principal | None, platform: Platform) -> ChainReader:
         if not (own_member and _reads_every_transaction(principal)):
             return ANYONE
         return ChainReader(members=True, audit=_staff_audit(principal, platform))
-    return ChainReader(did=platform.identity.user_did(principal=principal))
+    try:
+        return ChainReader(did=platform.identity.user_did(principal=principal))
+    except Forbidden:  # an account that owns no DID (no_user_did) reads as anyone
+        return ANYONE
 
 
 def request_principal(request: Request) -> Principal | None:
