@@ -272,7 +272,8 @@ def _anchor_over_http(settings: Any, document_hash: str, title: str) -> Any:
         )
         if response.status_code != 200:
             _fail(f"server refused: {response.text}")
-        receipt = client.get(f"/api/v1/notary/anchors/{document_hash}/receipt")
+        # A receipt carries the anchoring tx whole: for members (the operator) and the owner.
+        receipt = client.get(f"/api/v1/notary/anchors/{document_hash}/receipt", headers=headers)
         receipt.raise_for_status()
         return receipt.json()
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -245,3 +246,6 @@ def test_catch_up_from_peers_past_stream_retention(make_network: NetworkFactory)
     assert verify_peer(network, 2).ok
     log_text = (network.root / "peer2.log").read_text()
     assert "catch-up: block 1 from a peer" in log_text
+    # A whole block holds tx bodies: a peer gives it to members only (signed requests).
+    unsigned = httpx.get(f"{network.urls[0]}/api/v1/cluster/blocks/1", timeout=10)
+    assert unsigned.status_code == 401 and unsigned.json()["code"] == "member_signature_required"

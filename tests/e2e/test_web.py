@@ -313,6 +313,36 @@ def test_explorer_and_security_headers(page: Page, server: Server) -> None:
     assert _console_errors(page) == []
 
 
+def _open_block(page: Page, height: int) -> None:
+    page.locator("nav button[data-view=explorer]").click()
+    page.locator("#blocks tr").filter(
+        has=page.get_by_role("cell", name=str(height), exact=True)
+    ).click()
+    expect(page.locator("#block-txs-card")).to_be_visible()
+
+
+def test_the_explorer_shows_a_body_only_to_whom_it_concerns(page: Page, server: Server) -> None:
+    _register_and_sign_in(page, "erin@example.com")
+    _open_and_fund(server, page.locator("#my-did").inner_text())
+    paid = server.op("GET", "/transfers/fund-alice")
+    stored = server.platform.store.get_tx(bytes.fromhex(paid["tx_hash"]))
+    assert stored is not None
+    _open_block(page, stored.height)
+    # The customer's own deposit: its body is hers to read.
+    expect(page.locator("#block-txs")).to_contain_text("alice-cny")
+    expect(page.locator("#block-txs-note")).to_be_hidden()
+    page.locator("#logout").click()
+    expect(page.locator("#view-signin")).to_be_visible()
+    expect(page.locator("#block-txs-card")).to_be_hidden()  # her bodies left with her
+    _open_block(page, stored.height)
+    # Signed out: the tx hash and the note, no body.
+    expect(page.locator("#block-txs-note")).to_be_visible()
+    expect(page.locator("#block-txs")).to_contain_text(paid["tx_hash"])
+    expect(page.locator("#block-txs")).not_to_contain_text("alice-cny")
+    expect(page.locator("#reference-warning")).to_contain_text("personal data")
+    assert _console_errors(page) == []
+
+
 def test_an_expired_session_returns_to_the_sign_in_form(page: Page, server: Server) -> None:
     from zhijin.identity import limits
 

@@ -53,15 +53,18 @@ def test_submit_and_wait_then_read_back(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["status"] == "committed" and answer["height"] >= 1
-    tx = client.get(f"/api/v1/chain/txs/{answer['tx_hash']}").json()
+    operator = {"Authorization": f"Bearer {client.token}"}  # type: ignore[attr-defined]
+    tx = client.get(f"/api/v1/chain/txs/{answer['tx_hash']}", headers=operator).json()
     assert tx["envelope"]["signer"] == key.did and tx["result"]["status"] == "ok"
+    public = client.get(f"/api/v1/chain/txs/{answer['tx_hash']}").json()
+    assert public["visibility"] == "redacted" and public["envelope"] is None
     block = client.get(f"/api/v1/chain/blocks/{answer['height']}").json()
     assert answer["tx_hash"] in block["txs"]
     head = client.get("/api/v1/chain/head").json()
     assert head["height"] >= answer["height"] and head["tree_head"]["tree_size"] >= 1
     proof = client.get(f"/api/v1/chain/proofs/inclusion/{answer['tx_hash']}").json()
     verify_inclusion_json(proof)
-    anchor = client.get(f"/api/v1/notary/anchors/{digest}").json()
+    anchor = client.get(f"/api/v1/notary/anchors/{digest}", headers=operator).json()
     assert anchor["owner"] == key.did and anchor["status"] == "valid"
 
 
@@ -122,7 +125,7 @@ def test_operator_anchor_needs_the_token(client: TestClient) -> None:
     assert created.status_code == 200 and created.json()["created"] is True
     again = client.post("/api/v1/notary/anchors", json={**body, "title": "retry"}, headers=headers)
     assert again.json() == {"created": False, "record": created.json()["record"]}
-    receipt = client.get(f"/api/v1/notary/anchors/{digest}/receipt").json()
+    receipt = client.get(f"/api/v1/notary/anchors/{digest}/receipt", headers=headers).json()
     check = client.post(
         "/api/v1/notary/verify", json={"receipt": receipt, "document_sha256": digest}
     )
@@ -141,11 +144,11 @@ def test_a_receipt_waits_for_finality(client: TestClient) -> None:
     platform = _platform(client)
     height = created.json()["record"]["height"]
     platform.final_height = lambda: height - 1  # type: ignore[method-assign]
-    early = client.get(f"/api/v1/notary/anchors/{digest}/receipt")
+    early = client.get(f"/api/v1/notary/anchors/{digest}/receipt", headers=headers)
     assert early.status_code == 503 and early.json()["code"] == "not_final"
     assert "Retry-After" in early.headers
     platform.final_height = lambda: height  # type: ignore[method-assign]
-    final = client.get(f"/api/v1/notary/anchors/{digest}/receipt")
+    final = client.get(f"/api/v1/notary/anchors/{digest}/receipt", headers=headers)
     assert final.status_code == 200 and final.json()["block"]["header"]["height"] == height
 
 
@@ -185,6 +188,8 @@ def test_anchor_listing_is_a_paginated_projection(client: TestClient) -> None:
     ).json()
     assert [a["hash"] for a in second["anchors"]] == digests[::-1][3:]
     assert second["next_before_height"] is None
-    mine = client.get("/api/v1/notary/anchors", params={"owner": "did:key:nobody"}).json()
+    mine = client.get(
+        "/api/v1/notary/anchors", params={"owner": "did:key:nobody"}, headers=headers
+    ).json()
     assert mine["anchors"] == []
     assert client.get("/api/v1/notary/anchors", params={"limit": 0}).status_code == 422

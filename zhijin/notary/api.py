@@ -1,4 +1,9 @@
-"""HTTP API of the notary: anchor (operator), look up, fetch a receipt, verify a receipt."""
+"""HTTP API of the notary: anchor (operator), look up, fetch a receipt, verify a receipt.
+
+Reads follow the chain's read policy (zhijin/platform/chain_read.py): anyone may learn where
+and when a hash was anchored and verify a receipt they hold; the title, the owner and the
+receipt (which carries the anchoring transaction) are for the owner and members.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from zhijin.chain.errors import Unavailable
 from zhijin.chain.limits import PAGE_SIZE_MAX
 from zhijin.notary import limits, projection, service
 from zhijin.notary.receipt import build_receipt, verify_receipt
+from zhijin.platform.chain_read import ChainReader, ChainReaderDep
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
 
 __all__ = ["router"]
@@ -49,30 +55,64 @@ async def create_anchor(
     )
 
 
+# What anyone may see of an anchor: where and when a hash was anchored, and until when.
+# The title and the owner are what its transaction said: members', or the owner's.
+PUBLIC_ANCHOR_FIELDS = ("hash", "height", "anchored_at", "tx_hash", "expires_at", "status")
+
+
+def _anchor_view(
+    record: dict[str, Any], reader: ChainReader, *, audited: str | None
+) -> dict[str, Any]:
+    """The caller's view of an anchor record, by the chain's read policy."""
+    if reader.may_read_sent_by(record["owner"], kind="notary_anchor", id=audited):
+        return {**record, "visibility": "full"}
+    public = {name: record[name] for name in PUBLIC_ANCHOR_FIELDS if name in record}
+    return {**public, "visibility": "redacted"}
+
+
 @router.get("/anchors", summary="Anchored documents, newest first (paginated)")
 def list_anchors(
     platform: PlatformDep,
+    reader: ChainReaderDep,
     owner: Annotated[str | None, Query(max_length=256, description="only this owner's")] = None,
     before_height: Annotated[
         int | None, Query(ge=0, description="next page: the last row's height")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 50,
 ) -> dict[str, Any]:
+    """Members see every row whole; anyone else sees where and when each hash was anchored,
+    and the title and owner of their own.  Who anchored what is a member's to know, so only
+    members filter by another owner."""
+    reader.record_staff_read("notary_anchors", owner or "*")  # one entry per page, not per row
+    if owner is not None:
+        reader.require_sent_by(owner, kind="notary_anchors", id=None)
     with platform.platform_engine.connect() as conn:
         rows = projection.list_anchors(conn, owner=owner, before_height=before_height, limit=limit)
     next_before = rows[-1]["height"] if len(rows) == limit else None
-    return {"anchors": rows, "next_before_height": next_before}
+    return {
+        "anchors": [_anchor_view(r, reader, audited=None) for r in rows],
+        "next_before_height": next_before,
+    }
 
 
 @router.get("/anchors/{document_hash}", summary="Look up an anchored document by its hash")
-def get_anchor(document_hash: HashPath, platform: PlatformDep) -> dict[str, Any]:
-    return service.lookup(platform.store, document_hash, now_ms=platform.node.clock())
+def get_anchor(
+    document_hash: HashPath, platform: PlatformDep, reader: ChainReaderDep
+) -> dict[str, Any]:
+    record = service.lookup(platform.store, document_hash, now_ms=platform.node.clock())
+    return _anchor_view(record, reader, audited=document_hash)
 
 
 @router.get("/anchors/{document_hash}/receipt", summary="An offline-verifiable receipt")
-def get_receipt(document_hash: HashPath, platform: PlatformDep) -> dict[str, Any]:
-    """Only for a final block: before a quorum signed it (cluster mode), a receipt could not be
-    verified offline, so the client is told to come back (503 with Retry-After)."""
+def get_receipt(
+    document_hash: HashPath, platform: PlatformDep, reader: ChainReaderDep
+) -> dict[str, Any]:
+    """For the anchor's owner and members only: a receipt carries the anchoring transaction
+    whole (403 `chain_body_restricted` for anyone else); verifying one needs nothing of the
+    node.  Only for a final block: before a quorum signed it (cluster mode), a receipt could
+    not be verified offline, so the client is told to come back (503 with Retry-After)."""
+    record = service.lookup(platform.store, document_hash, now_ms=platform.node.clock())
+    reader.require_sent_by(record["owner"], kind="notary_receipt", id=document_hash)
     receipt = build_receipt(platform.store, document_hash)
     height = receipt["block"]["header"]["height"]
     final_height = platform.final_height()

@@ -1,5 +1,8 @@
 """HTTP API of the chain: submit envelopes, read blocks and transactions, get proofs.
 
+Blocks (header, signatures, tx hashes, tree head), the head and proofs are public; a tx's body
+and result only for those the read policy lets see them (zhijin/platform/chain_read.py).
+
 The chain package is the core and imports nothing above it, so its routes live here.
 """
 
@@ -11,16 +14,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from zhijin.chain import limits
 from zhijin.chain.codec import decode
 from zhijin.chain.errors import NotFound, TxRejected, ZhijinError
 from zhijin.chain.merkle import LogTree, consistency_to_json, inclusion_to_json, leaf_hash
 from zhijin.chain.node import Admission
+from zhijin.chain.store import StoredTx
+from zhijin.platform.chain_read import REDACTED_DETAIL, ChainReader, ChainReaderDep, Visibility
 from zhijin.platform.deps import PlatformDep
 from zhijin.platform.problems import problem
 
-__all__ = ["router"]
+__all__ = ["BlockView", "TxView", "router", "tx_view"]
 
 router = APIRouter(prefix="/api/v1/chain", tags=["chain"])
 
@@ -85,34 +91,76 @@ async def submit_tx(
     return JSONResponse(body, status_code=status_code)
 
 
-@router.get("/txs/{tx_hash}", summary="A committed transaction with its result")
-def get_tx(tx_hash: str, platform: PlatformDep) -> dict[str, Any]:
+class TxView(BaseModel):
+    """A committed tx.  `visibility` says whether the caller may see its body and result
+    (docs/chain.md, "Who reads what"); a redacted view keeps only where the tx is."""
+
+    tx_hash: str
+    height: int
+    position: int
+    batch_hash: str | None
+    visibility: Visibility
+    envelope: dict[str, Any] | None = Field(description="null when redacted")
+    result: dict[str, Any] | None = Field(description="null when redacted")
+    redacted_detail: str | None = Field(default=None, description="why, when redacted")
+
+
+def tx_view(platform: PlatformDep, reader: ChainReader, stored: StoredTx) -> TxView:
+    """The caller's view of a committed tx, by the read policy."""
+    full = reader.may_read(platform.store, stored)
+    return TxView(
+        tx_hash=stored.tx_hash.hex(),
+        height=stored.height,
+        position=stored.position,
+        batch_hash=None if stored.batch_hash is None else stored.batch_hash.hex(),
+        visibility="full" if full else "redacted",
+        envelope=stored.envelope() if full else None,
+        result=decode(stored.result) if full else None,
+        redacted_detail=None if full else REDACTED_DETAIL,
+    )
+
+
+@router.get(
+    "/txs/{tx_hash}",
+    summary="A committed transaction: its body and result for those who may read them",
+    response_model=TxView,
+)
+def get_tx(tx_hash: str, platform: PlatformDep, reader: ChainReaderDep) -> TxView:
     stored = platform.store.get_tx(_hash_param(tx_hash))
     if stored is None:
         raise NotFound("tx_not_found", f"no committed tx {tx_hash}")
-    return {
-        "tx_hash": tx_hash,
-        "height": stored.height,
-        "position": stored.position,
-        "envelope": stored.envelope(),
-        "batch_hash": None if stored.batch_hash is None else stored.batch_hash.hex(),
-        "result": decode(stored.result),
-    }
+    return tx_view(platform, reader, stored)
 
 
-@router.get("/blocks/{height}", summary="A block header, its signatures and its tx hashes")
-def get_block(height: int, platform: PlatformDep) -> dict[str, Any]:
+class BlockView(BaseModel):
+    """A block as anyone may read it: header, member signatures, tx hashes, tree head (no tx
+    body: those are behind `GET /txs/{hash}` and its read policy)."""
+
+    height: int
+    hash: str
+    header: dict[str, Any]
+    signatures: list[dict[str, Any]]
+    txs: list[str] = Field(description="the block's tx hashes, in order")
+    tree_head: dict[str, Any] | None
+
+
+@router.get(
+    "/blocks/{height}",
+    summary="A block header, its signatures and its tx hashes",
+    response_model=BlockView,
+)
+def get_block(height: int, platform: PlatformDep) -> BlockView:
     block = platform.store.get_block(height) if height >= 0 else None
     if block is None:
         raise NotFound("block_not_found", f"no block at height {height}")
-    return {
-        "height": height,
-        "hash": block.block_hash.hex(),
-        "header": block.header_json(),
-        "signatures": block.signatures,
-        "txs": [t.tx_hash.hex() for t in platform.store.txs_at(height)],
-        "tree_head": platform.store.tree_head(height),
-    }
+    return BlockView(
+        height=height,
+        hash=block.block_hash.hex(),
+        header=block.header_json(),
+        signatures=block.signatures,
+        txs=[t.tx_hash.hex() for t in platform.store.txs_at(height)],
+        tree_head=platform.store.tree_head(height),
+    )
 
 
 @router.get("/head", summary="The latest block and signed tree head")

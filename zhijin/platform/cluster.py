@@ -55,6 +55,7 @@ from zhijin.identity.service import IdentityService
 from zhijin.identity.setup import create_local_vault_key, load_identity_keys
 from zhijin.platform.contracts import default_notifiers, default_projections, default_registry
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.member_request import check_member_request, member_request_headers
 from zhijin.platform.notifications import NotificationHub
 from zhijin.platform.projections import ProjectionRunner
 from zhijin.platform.runtime import (
@@ -342,9 +343,15 @@ class ClusterPlatform:
 
     def _fetch_block(self, height: int) -> dict[str, Any] | None:
         for peer in self.config.peers:
+            # A whole block holds tx bodies: peers answer members only (member_request.py).
+            headers = member_request_headers(
+                self.node.key, chain_id=self.genesis.chain_id, height=height, time_ms=now_ms()
+            )
             try:
                 response = httpx.get(
-                    f"{peer}/api/v1/cluster/blocks/{height}", timeout=HTTP_TIMEOUT_S
+                    f"{peer}/api/v1/cluster/blocks/{height}",
+                    headers=headers,
+                    timeout=HTTP_TIMEOUT_S,
                 )
             except httpx.HTTPError as exc:
                 log.info("catch-up: peer %s unreachable: %s", peer, exc)
@@ -410,9 +417,17 @@ def _status(request: Request) -> dict[str, Any]:
     return _platform(request.app).status()
 
 
-@cluster_router.get("/blocks/{height}", summary="A whole block, to catch up from")
+@cluster_router.get("/blocks/{height}", summary="A whole block, to catch up from (members only)")
 def _block(height: int, request: Request) -> dict[str, Any]:
-    return block_document(_platform(request.app).store, height)
+    platform = _platform(request.app)
+    check_member_request(
+        request.headers,
+        chain_id=platform.genesis.chain_id,
+        height=height,
+        now_ms=now_ms(),
+        members=platform.node.membership.latest().members,
+    )
+    return block_document(platform.store, height)
 
 
 @cluster_router.get("/signatures/{height}", summary="A block's header and stored signatures")

@@ -3,6 +3,8 @@ with the projections fed by their blocks and the vault schemas every domain seal
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine
 
 from zhijin.chain.contract import ContractRegistry
@@ -15,7 +17,16 @@ from zhijin.payments.contract import PAYMENTS_CONTRACT
 from zhijin.platform.notifications import Notifier
 from zhijin.platform.projections import Projection
 
-__all__ = ["default_notifiers", "default_projections", "default_registry", "vault_schemas"]
+if TYPE_CHECKING:  # chain_read imports the runtime, which imports this module
+    from zhijin.platform.chain_read import PartyFinder
+
+__all__ = [
+    "default_notifiers",
+    "default_party_finders",
+    "default_projections",
+    "default_registry",
+    "vault_schemas",
+]
 
 
 def default_registry() -> ContractRegistry:
@@ -36,6 +47,13 @@ def default_notifiers(platform_engine: Engine) -> list[Notifier]:
     from zhijin.payments.notifications import PaymentsNotifier
 
     return [PaymentsNotifier(platform_engine)]
+
+
+def default_party_finders() -> list[PartyFinder]:
+    """Whom each domain's transactions name, for the chain's read policy (chain_read.py)."""
+    from zhijin.payments.parties import account_owners
+
+    return [account_owners]
 
 
 def vault_schemas() -> dict[str, RecordSchema]:

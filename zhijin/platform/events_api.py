@@ -1,6 +1,8 @@
 """`GET /api/v1/events`: the live notification stream, as server-sent events.
 
-Anyone may listen and hears a `block` event per projected block (what the explorer shows).  A
+Anyone may listen and hears a `block` event per projected block (what the explorer shows):
+its height, time and tx count only, never a transaction body (the chain's read policy,
+zhijin/platform/chain_read.py).  A
 signed-in end user (session cookie or bearer token) also hears `payments` events for their own
 accounts.  Each event's `id` is its block height: a browser that reconnects sends the last one
 (`Last-Event-ID`, or `?after=`) and gets the blocks it missed, or a `reset` event when it
@@ -21,10 +23,11 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from zhijin.identity.errors import InvalidInput, SessionInvalid
+from zhijin.identity.errors import InvalidInput
 from zhijin.identity.rbac import Principal
 from zhijin.identity.service import IdentityService
-from zhijin.identity.web import get_identity, optional_user, request_source
+from zhijin.identity.web import get_identity, request_source
+from zhijin.platform.chain_read import request_principal
 from zhijin.platform.notifications import RETRY_MS, Notice, NotificationHub, Subscriber
 
 __all__ = ["router"]
@@ -38,18 +41,6 @@ SESSION_CHECK_S = 30.0
 def _sse(notice: Notice) -> str:
     data = json.dumps(notice.data, separators=(",", ":"), ensure_ascii=False)
     return f"id: {notice.height}\nevent: {notice.event}\ndata: {data}\n\n"
-
-
-def _reader(request: Request, identity: IdentityService) -> Principal | None:
-    """The signed-in reader, or None.  A bad bearer token is refused (an API client must
-    hear of it); a stale session cookie is not: the page that sent it already shows the sign-in
-    form, and its stream carries on as anyone's."""
-    try:
-        return optional_user(request, identity)
-    except SessionInvalid:
-        if request.headers.get("authorization"):
-            raise
-        return None
 
 
 def _resume_after(last_event_id: str | None, after: int | None) -> int | None:
@@ -78,7 +69,7 @@ async def events(
     hub: NotificationHub = platform.notifications
     identity = get_identity(request)
     resume = _resume_after(last_event_id, after)
-    principal = await run_in_threadpool(_reader, request, identity)
+    principal = await run_in_threadpool(request_principal, request)
     owner = None
     if principal is not None and principal.member_did is None:
         owner = await run_in_threadpool(identity.user_did, principal=principal)

@@ -139,6 +139,9 @@ function setUser(user) {
   for (const element of document.querySelectorAll(".needs-user")) element.hidden = !user;
   $("who").replaceChildren(text(user ? `${user.login} · ${user.roles.join(", ")}` : ""));
   $("my-did").replaceChildren(text(user && user.did ? user.did : ""));
+  // Bodies shown to the last reader are theirs, not the next one's: a change of user clears them.
+  $("block-txs").replaceChildren();
+  $("block-txs-card").hidden = true;
 }
 
 function cell(row, value, className) {
@@ -343,12 +346,53 @@ async function refreshExplorer() {
       cell(tr, block.header.tx_count);
       cell(tr, block.hash.slice(0, 24) + "…", "mono");
       cell(tr, block.header.log_size);
+      if (block.txs.length) {
+        tr.className = "clickable";
+        tr.addEventListener("click", () => showBlockTxs(h, block.txs));
+      }
       rows.push(tr);
     }
     body.replaceChildren(...rows);
   } catch (error) {
     flash(problemMessage(error), true);
   }
+}
+
+// A block's transactions.  Hashes and positions are public; a body and its result come back only
+// for those the chain's read policy lets see them (members' staff, auditors, the regulator, the
+// customers a transaction names); anyone else gets "visibility": "redacted".
+const BLOCK_TXS_SHOWN_MAX = 20;
+
+async function showBlockTxs(height, hashes) {
+  const out = $("block-txs");
+  $("block-txs-height").replaceChildren(text(`#${height}`));
+  const items = [];
+  let redacted = false;
+  for (const hash of hashes.slice(0, BLOCK_TXS_SHOWN_MAX)) {
+    const tx = await call("GET", `/chain/txs/${hash}`);
+    const li = document.createElement("li");
+    const code = document.createElement("code");
+    code.appendChild(text(`${tx.position}: ${hash}`));
+    li.appendChild(code);
+    if (tx.visibility === "full") {
+      const body = tx.envelope.body;
+      const pre = document.createElement("pre");
+      pre.appendChild(text(`${body.contract}.${body.method} · ${tx.result.status}\n`
+        + `sender ${body.sender}\n${JSON.stringify(body.args, null, 1)}`));
+      li.appendChild(pre);
+    } else {
+      redacted = true;
+    }
+    items.push(li);
+  }
+  if (hashes.length > BLOCK_TXS_SHOWN_MAX) {
+    const li = document.createElement("li");
+    li.appendChild(text(`… ${hashes.length - BLOCK_TXS_SHOWN_MAX} more`));
+    items.push(li);
+  }
+  out.replaceChildren(...items);
+  $("block-txs-note").hidden = !redacted;
+  $("block-txs-card").hidden = false;
 }
 
 async function checkDocument(event) {
@@ -362,13 +406,20 @@ async function checkDocument(event) {
   try {
     const record = await call("GET", `/notary/anchors/${hex}`);
     p.className = "ok";
-    p.appendChild(text(`Anchored at height ${record.height} on ${new Date(Number(record.anchored_at)).toISOString()}`
-      + ` by ${record.owner.slice(0, 24)}…: "${record.title}" (${record.status}). `));
-    const link = document.createElement("a");
-    link.href = `${API}/notary/anchors/${hex}/receipt`;
-    link.download = `${hex}.receipt.json`;
-    link.appendChild(text("Download receipt"));
-    p.appendChild(link);
+    const when = `Anchored at height ${record.height} on ${new Date(Number(record.anchored_at)).toISOString()}`;
+    if (record.visibility === "full") {
+      // The title and owner, and the receipt (it carries the anchoring transaction whole), are
+      // the owner's and the members'.
+      p.appendChild(text(`${when} by ${record.owner.slice(0, 24)}…: "${record.title}" (${record.status}). `));
+      const link = document.createElement("a");
+      link.href = `${API}/notary/anchors/${hex}/receipt`;
+      link.download = `${hex}.receipt.json`;
+      link.appendChild(text("Download receipt"));
+      p.appendChild(link);
+    } else {
+      p.appendChild(text(`${when} (${record.status}). 标题、所有者与存证回执仅对其所有者及联盟成员可见。`
+        + " The title, owner and receipt are for its owner and consortium members."));
+    }
   } catch (error) {
     p.className = "bad";
     p.appendChild(text(error instanceof Problem && error.status === 404 ? `Not anchored: ${hex}` : problemMessage(error)));
