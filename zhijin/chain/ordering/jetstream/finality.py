@@ -177,10 +177,6 @@ class FinalityTracker:
                 except Exception:  # a projection's failure must not stop finality
                     log.exception("finality listener failed at height %d", self.final_height)
 
-    def is_final(self, height: int) -> bool:
-        with self._cond:
-            return height <= self.final_height or height in self._final_above
-
     def wait_final(self, height: int, *, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         with self._cond:
@@ -190,9 +186,6 @@ class FinalityTracker:
                     return False
                 self._cond.wait(remaining)
             return True
-
-    def pending_heights(self) -> list[int]:
-        return sorted(self._votes)
 
 
 def stored_final_height(store: ChainStore, membership: MembershipHistory, head: int) -> int:

@@ -60,7 +60,6 @@ class OrdererStats:
     markers_published: int = 0
     resubscribes: int = 0
     apply_s: float = 0.0  # time spent applying (parse, verify, execute, commit)
-    votes_seen: int = 0
     vote_start_seq: int = 0  # where this run began reading the signature stream
 
 
@@ -601,7 +600,6 @@ class JetStreamOrderer:
         return list(range(start, head + 1))
 
     def _on_vote_message(self, seq: int, data: bytes, head: int) -> None:
-        self.stats.votes_seen += 1
         try:
             vote = BlockVote.decode(data)
         except ValueError as exc:

@@ -60,7 +60,6 @@ class VotePublisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self.acked = 0
-        self.failures = 0
 
     def add(self, vote: BlockVote) -> None:
         with self._lock:
@@ -113,7 +112,6 @@ class VotePublisher:
                     self._unacked.pop(entry.vote.msg_id, None)
                     self.acked += 1
                     continue
-                self.failures += 1
                 entry.attempts += 1
                 entry.due = now + min(
                     VOTE_RETRY_MAX_S, VOTE_RETRY_FIRST_S * 2 ** min(entry.attempts - 1, 16)
