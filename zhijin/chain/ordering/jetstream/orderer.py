@@ -491,14 +491,11 @@ class JetStreamOrderer:
             members = self.node.membership.latest().weights  # as of the head: marker rule
             for height, _ in self.cutter.on_marker(message, members):
                 self.stats.blocks += 1
-                self._after_commit(height)
+                self._queue_own_vote(height)
                 if self.halted is not None:
                     return
         if run:
             self.cutter.add_txs(run)
-
-    def _after_commit(self, height: int) -> None:
-        self._queue_own_vote(height)
 
     def _queue_own_vote(self, height: int) -> None:
         block = self.store.get_block(height)
