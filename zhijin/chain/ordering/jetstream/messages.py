@@ -28,28 +28,20 @@ class CutMarker:
     proposer: str
     signature: bytes
 
+    def _unsigned_json(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "height": self.height,
+            "time_ms": self.time_ms,
+            "first_seq": self.first_seq,
+            "proposer": self.proposer,
+        }
+
     def signed_bytes(self) -> bytes:
-        return canonical(
-            {
-                "chain_id": self.chain_id,
-                "height": self.height,
-                "time_ms": self.time_ms,
-                "first_seq": self.first_seq,
-                "proposer": self.proposer,
-            }
-        )
+        return canonical(self._unsigned_json())
 
     def encode(self) -> bytes:
-        return canonical(
-            {
-                "chain_id": self.chain_id,
-                "height": self.height,
-                "time_ms": self.time_ms,
-                "first_seq": self.first_seq,
-                "proposer": self.proposer,
-                "signature": self.signature.hex(),
-            }
-        )
+        return canonical({**self._unsigned_json(), "signature": self.signature.hex()})
 
     @property
     def msg_id(self) -> str:
