@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 from zhijin.chain import limits
 from zhijin.chain.errors import TxRejected
-from zhijin.chain.ordering.jetstream.limits import (
-    PENDING_TXS_MAX,
-)
+from zhijin.chain.ordering.jetstream.limits import PENDING_TXS_MAX
 from zhijin.chain.ordering.jetstream.messages import CutMarker, StreamMessage
 from zhijin.chain.ordering.jetstream.node import ClusterNode
 from zhijin.chain.ordering.jetstream.store import ClusterStore, StreamCursor

@@ -12,9 +12,7 @@ from typing import Any
 from zhijin.chain.block import Signature, valid_signatures
 from zhijin.chain.errors import invariant
 from zhijin.chain.membership import MembershipHistory
-from zhijin.chain.ordering.jetstream.limits import (
-    VOTE_BUFFER_HEIGHTS_MAX,
-)
+from zhijin.chain.ordering.jetstream.limits import VOTE_BUFFER_HEIGHTS_MAX
 from zhijin.chain.ordering.jetstream.messages import BlockVote
 from zhijin.chain.ordering.jetstream.store import ClusterStore
 from zhijin.chain.store import ChainStore
