@@ -8,14 +8,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import nats
-from nats.js import JetStreamContext, api
+from nats.js import JetStreamContext
 
 from zhijin.chain.block import BlockHeader, Signature
 from zhijin.chain.codec import canonical
@@ -30,18 +29,16 @@ from zhijin.chain.ordering.jetstream.limits import (
     APPLY_QUEUE_MAX,
     CUT_RETRY_S,
     FAILURE_BACKOFF_S,
-    IDLE_HEARTBEAT_S,
     MESSAGE_BYTES_MAX,
     PUBLISH_TIMEOUT_S,
-    STALL_S,
     STREAM_SETUP_S_MAX,
-    VOTE_LOCATE_S,
     VOTE_QUEUE_MAX,
     VOTE_REPLAY_MARGIN_S,
 )
 from zhijin.chain.ordering.jetstream.link import NatsLink, OrderingUnavailable, ensure_streams
 from zhijin.chain.ordering.jetstream.messages import BlockVote, CutMarker, StreamMessage
 from zhijin.chain.ordering.jetstream.node import ClusterNode
+from zhijin.chain.ordering.jetstream.reader import StreamReader, first_seq_since
 from zhijin.chain.ordering.jetstream.settings import OrderingSettings, StreamNames
 from zhijin.chain.ordering.jetstream.store import ClusterStore, StreamCursor
 from zhijin.chain.ordering.jetstream.votes import VotePublisher
@@ -55,10 +52,8 @@ log = logging.getLogger("zhijin.chain.jetstream")
 @dataclass(slots=True)
 class OrdererStats:
     applied_seq: int = 0
-    stream_last_seq: int = 0
     blocks: int = 0
     markers_published: int = 0
-    resubscribes: int = 0
     apply_s: float = 0.0  # time spent applying (parse, verify, execute, commit)
     vote_start_seq: int = 0  # where this run began reading the signature stream
 
@@ -98,6 +93,19 @@ class JetStreamOrderer:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._tasks: list[Future[Any]] = []
+        self._order_reader = StreamReader(
+            self._js,
+            subject=self.names.order_filter,
+            stream=self.names.order_stream,
+            stopping=self._stopping,
+            on_hole=self._halt_on_hole,
+        )
+        self._vote_reader = StreamReader(
+            self._js,
+            subject=self.names.sig_subject,
+            stream=self.names.sig_stream,
+            stopping=self._stopping,
+        )
         self._proposed: tuple[int, int, float] = (0, 0, 0.0)  # height, first seq, when
         self.votes = VotePublisher(self._send_vote)
         self.link.reconnect_listeners.append(self.votes.retry_now)
@@ -258,62 +266,35 @@ class JetStreamOrderer:
         )
 
     # -- reading the streams ---------------------------------------------------------------------
-    async def _subscribe(self, subject: str, stream: str, start_seq: int) -> Any:
-        js = self._js()
-        return await js.subscribe(
-            subject,
-            stream=stream,
-            ordered_consumer=True,
-            idle_heartbeat=IDLE_HEARTBEAT_S,
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-            config=api.ConsumerConfig(opt_start_seq=start_seq),
-            pending_msgs_limit=APPLY_QUEUE_MAX,
-        )
-
     async def _read_orders(self) -> None:
-        await self._read(
-            self.names.order_filter,
-            self.names.order_stream,
-            lambda: self.cutter.next_seq,
-            self._enqueue_order,
-        )
+        await self._order_reader.run(lambda: self.cutter.next_seq, self._enqueue_order)
 
     async def _read_votes(self) -> None:
         start_seq = 1
         for _ in range(10):  # bounded: on persistent failure, re-read the whole stream
             try:
-                start_seq = await self._vote_start_seq(self._vote_replay_start())
+                start_seq = await first_seq_since(
+                    self._js(),
+                    subject=self.names.sig_subject,
+                    stream=self.names.sig_stream,
+                    start_time=self._vote_replay_start(),
+                )
                 break
             except Exception as exc:
                 log.info("locating the vote replay start failed (%r); retrying", exc)
                 await asyncio.sleep(FAILURE_BACKOFF_S)
         self.stats.vote_start_seq = start_seq
-        await self._read(
-            self.names.sig_subject, self.names.sig_stream, lambda: start_seq, self._enqueue_vote
-        )
+        await self._vote_reader.run(lambda: start_seq, self._enqueue_vote)
 
-    async def _vote_start_seq(self, start_time: datetime) -> int:
-        """The first signature-stream sequence at or after `start_time`."""
-        js = self._js()
-        info = await js.stream_info(self.names.sig_stream)
-        after_last = int(info.state.last_seq) + 1
-        if info.state.messages == 0:
-            return after_last
-        sub = await js.subscribe(
-            self.names.sig_subject,
-            stream=self.names.sig_stream,
-            ordered_consumer=True,
-            deliver_policy=api.DeliverPolicy.BY_START_TIME,
-            config=api.ConsumerConfig(opt_start_time=start_time),
+    def _halt_on_hole(self, next_seq: int, seq: int) -> None:
+        # Applying past a hole would cut other blocks than the members did: stop, and catch
+        # up from other peers on the next start.
+        self.finality.halt_for(
+            self.node.head.height + 1,
+            self.node.head.block_hash,
+            f"stream messages {next_seq}..{seq - 1} are past retention: "
+            "restart this peer to catch up from other peers",
         )
-        try:
-            msg = await sub.next_msg(timeout=VOTE_LOCATE_S)
-            return int(msg.metadata.sequence.stream)
-        except nats.errors.TimeoutError:
-            return after_last  # nothing since then: read only what comes next
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
 
     def _vote_replay_start(self) -> datetime:
         """Where a (re)started peer begins reading votes: shortly before the first block that
@@ -328,91 +309,6 @@ class JetStreamOrderer:
         time_ms = block.header_json()["time_ms"] if block is not None else self.node.head.time_ms
         start_s = time_ms / 1000 - VOTE_REPLAY_MARGIN_S
         return datetime.fromtimestamp(max(start_s, 0), tz=UTC)
-
-    async def _read(
-        self,
-        subject: str,
-        stream: str,
-        start: Callable[[], int],
-        handle: Callable[[Any], Coroutine[Any, Any, int]],
-    ) -> None:
-        """Read `stream` in order from `start()`, re-subscribing when the reader stalls.
-
-        The ordered consumer lives on one server: when that server dies the consumer goes with
-        it, so a reader that hears nothing while the stream has more re-creates it from the
-        next sequence it needs.
-        """
-        next_seq = start()
-        while not self._stopping.is_set():
-            try:
-                sub = await self._subscribe(subject, stream, next_seq)
-            except Exception as exc:
-                log.info("subscribe to %s failed (%r); retrying", stream, exc)
-                await asyncio.sleep(FAILURE_BACKOFF_S)
-                continue
-            log.info("reading %s from %d", stream, next_seq)
-            quiet_since = time.monotonic()
-            try:
-                while not self._stopping.is_set():
-                    try:
-                        msg = await sub.next_msg(timeout=0.5)
-                    except nats.errors.TimeoutError:
-                        if time.monotonic() - quiet_since > STALL_S and await self._behind(
-                            stream, next_seq
-                        ):
-                            self.stats.resubscribes += 1
-                            log.info("reader of %s stalled at %d: re-subscribing", stream, next_seq)
-                            break
-                        continue
-                    quiet_since = time.monotonic()
-                    seq = msg.metadata.sequence.stream
-                    if seq < next_seq:
-                        continue  # a redelivery after a reset
-                    if seq > next_seq:
-                        if not await self._gap_is_purged(stream, next_seq, seq):
-                            break  # a message went missing: re-read from the one we need
-                        if stream == self.names.order_stream and next_seq > 1:
-                            # Applying past a hole would cut other blocks than the members
-                            # did: stop, and catch up from other peers on the next start.
-                            self.finality.halt_for(
-                                self.node.head.height + 1,
-                                self.node.head.block_hash,
-                                f"stream messages {next_seq}..{seq - 1} are past retention: "
-                                "restart this peer to catch up from other peers",
-                            )
-                            return
-                    next_seq = await handle(msg)
-            except Exception:
-                # A reader that died here would leave this peer deaf to the stream with no
-                # sign but a stalled height: log it and read again from where it stood.
-                log.exception("reading %s failed at %d; re-subscribing", stream, next_seq)
-                await asyncio.sleep(FAILURE_BACKOFF_S)
-            finally:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
-
-    async def _behind(self, stream: str, next_seq: int) -> bool:
-        try:
-            info = await self._js().stream_info(stream)
-        except Exception:
-            return True
-        if stream == self.names.order_stream:
-            self.stats.stream_last_seq = info.state.last_seq
-        return bool(info.state.last_seq >= next_seq)
-
-    async def _gap_is_purged(self, stream: str, next_seq: int, seq: int) -> bool:
-        """A jump in sequence is fine only if the messages in between are gone from the stream
-        (retention); then the chain must come from another peer (cluster.py's catch-up)."""
-        try:
-            info = await self._js().stream_info(stream)
-        except Exception:
-            return False
-        if info.state.first_seq > next_seq:
-            log.error(
-                "%s: messages %d..%d are past the stream's retention", stream, next_seq, seq - 1
-            )
-            return True
-        return False
 
     async def _enqueue_order(self, msg: Any) -> int:
         seq = msg.metadata.sequence.stream
@@ -616,7 +512,7 @@ class JetStreamOrderer:
             "state_root": head.state_root.hex(),
             "final_height": self.finality.final_height,
             "applied_seq": self.stats.applied_seq,
-            "stream_last_seq": self.stats.stream_last_seq,
+            "stream_last_seq": self._order_reader.last_seq,
             "pending_txs": len(self.cutter.pending),
             "apply_queue": self._messages.qsize(),
             "markers_published": self.stats.markers_published,
@@ -625,7 +521,7 @@ class JetStreamOrderer:
             "rejected_votes": self.finality.rejected_votes,
             "votes_unacked": self.votes.pending(),
             "vote_start_seq": self.stats.vote_start_seq,
-            "resubscribes": self.stats.resubscribes,
+            "resubscribes": self._order_reader.resubscribes + self._vote_reader.resubscribes,
             "blocks_applied": self.stats.blocks,
             "apply_s": round(self.stats.apply_s, 3),
             "halted": None if self.halted is None else self.halted.to_json(),
