@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from nats.js import JetStreamContext
 
@@ -48,6 +48,8 @@ __all__ = ["JetStreamOrderer", "OrdererStats"]
 
 log = logging.getLogger("zhijin.chain.jetstream")
 
+T = TypeVar("T")
+
 
 @dataclass(slots=True)
 class OrdererStats:
@@ -78,16 +80,9 @@ class JetStreamOrderer:
         self.settings = settings
         self.names = StreamNames(node.genesis.chain_id)
         self.link = NatsLink(settings.nats_urls, name)
-        cursor = store.cursor_at(node.head.height) or StreamCursor(1)
-        self.cutter = StreamCutter(node, store, cursor, chain_id=node.genesis.chain_id)
         self.final_listeners: list[Callable[[int], None]] = []
-        self.finality = FinalityTracker(
-            store,
-            node.membership,
-            start_height=self._final_start(),
-            listeners=self.final_listeners,
-        )
-        self.stats = OrdererStats(applied_seq=cursor.seq - 1)
+        self.cutter, self.finality = self._resume()
+        self.stats = OrdererStats(applied_seq=self.cutter.next_seq - 1)
         self._messages: queue.Queue[StreamMessage] = queue.Queue(APPLY_QUEUE_MAX)
         self._votes: queue.Queue[tuple[int, bytes]] = queue.Queue(VOTE_QUEUE_MAX)
         self._stopping = threading.Event()
@@ -112,12 +107,22 @@ class JetStreamOrderer:
         self._counted_head = node.head.height  # heights the finality thread has seen commit
         node.orderer = self
 
+    def _resume(self) -> tuple[StreamCutter, FinalityTracker]:
+        """The cutter and the finality tracker where the stored chain leaves off."""
+        cursor = self.store.cursor_at(self.node.head.height) or StreamCursor(1)
+        cutter = StreamCutter(self.node, self.store, cursor, chain_id=self.node.genesis.chain_id)
+        final_height = stored_final_height(self.store, self.node.membership, self.node.head.height)
+        finality = FinalityTracker(
+            self.store,
+            self.node.membership,
+            start_height=final_height,
+            listeners=self.final_listeners,
+        )
+        return cutter, finality
+
     @property
     def halted(self) -> Divergence | None:
         return self.finality.halted
-
-    def _final_start(self) -> int:
-        return stored_final_height(self.store, self.node.membership, self.node.head.height)
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self, catch_up: Callable[[int], None] | None = None) -> None:
@@ -137,16 +142,7 @@ class JetStreamOrderer:
                     f"{self.cutter.next_seq}: catch up from another peer first"
                 )
             catch_up(first_seq)
-            cursor = self.store.cursor_at(self.node.head.height) or StreamCursor(1)
-            self.cutter = StreamCutter(
-                self.node, self.store, cursor, chain_id=self.node.genesis.chain_id
-            )
-            self.finality = FinalityTracker(
-                self.store,
-                self.node.membership,
-                start_height=self._final_start(),
-                listeners=self.final_listeners,
-            )
+            self.cutter, self.finality = self._resume()
             self._counted_head = self.node.head.height
         # Votes for blocks not final here are published again.  A vote for a block final here
         # that never reached the stream before a crash is not re-published (that would fill a
@@ -313,24 +309,23 @@ class JetStreamOrderer:
     async def _enqueue_order(self, msg: Any) -> int:
         seq = msg.metadata.sequence.stream
         kind = "cut" if msg.subject == self.names.cut_subject else "tx"
-        item = StreamMessage(seq, kind, msg.data, msg.metadata.num_pending)
-        while not self._stopping.is_set():
-            try:
-                self._messages.put_nowait(item)
-                break
-            except queue.Full:
-                await asyncio.sleep(0.005)  # the applier is behind: hold the reader (bounded)
+        await self._hand_over(
+            self._messages, StreamMessage(seq, kind, msg.data, msg.metadata.num_pending)
+        )
         return int(seq) + 1
 
     async def _enqueue_vote(self, msg: Any) -> int:
         seq = msg.metadata.sequence.stream
+        await self._hand_over(self._votes, (seq, msg.data))
+        return int(seq) + 1
+
+    async def _hand_over(self, target: queue.Queue[T], item: T) -> None:
         while not self._stopping.is_set():
             try:
-                self._votes.put_nowait((seq, msg.data))
-                break
+                target.put_nowait(item)
+                return
             except queue.Full:
-                await asyncio.sleep(0.005)
-        return int(seq) + 1
+                await asyncio.sleep(0.005)  # the thread it feeds is behind: hold the reader
 
     # -- applying --------------------------------------------------------------------------------
     def _take(self, timeout_s: float) -> list[StreamMessage]:
