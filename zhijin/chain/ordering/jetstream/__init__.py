@@ -1,8 +1,11 @@
 """JetStream ordering: every member's peer reads one replicated stream and cuts the same blocks.
 
-Consensus is not made here: it is NATS JetStream's (Raft over 3 or 5 servers).  This module
+Consensus is not made here: it is NATS JetStream's (Raft over 3 or 5 servers).  This package
 only turns the stream's total order into blocks, deterministically, and collects the members'
-signatures that make a block final.
+signatures that make a block final.  Its modules, in the order a message meets them: `settings`
+and `limits`; `link` (the NATS connection) and `reader` (a stream read in order); `messages`
+(the wire format); `cutter` (stream to blocks) with `node` (admission) and `store` (the cursor
+committed with each block); `votes` and `finality`; `orderer`, which runs them all.
 
 The ordering stream holds two kinds of message, in one total order:
 
