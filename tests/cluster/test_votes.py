@@ -14,8 +14,8 @@ from nats.js.errors import NoStreamResponseError
 
 from zhijin.chain.block import Signature
 from zhijin.chain.codec import canonical
-from zhijin.chain.ordering import jetstream
 from zhijin.chain.ordering.jetstream import BlockVote, VotePublisher
+from zhijin.chain.ordering.jetstream.limits import VOTE_PUBLISH_PARALLEL_MAX, VOTE_RETRY_MAX_S
 
 
 class Clock:
@@ -68,7 +68,7 @@ def test_a_refused_vote_is_retried_until_the_stream_stores_it() -> None:
     # Backoff doubles from the first delay and stays bounded: 0.2, 0.4, 0.8, 1.6, 2.0 ...
     assert 4 <= len(stream.attempts) <= 6
     stream.leader = True
-    rounds(publisher, clock, seconds=jetstream.VOTE_RETRY_MAX_S + 0.1)
+    rounds(publisher, clock, seconds=VOTE_RETRY_MAX_S + 0.1)
     assert stream.stored == [vote(15).msg_id]
     assert publisher.pending() == 0 and publisher.acked == 1
     attempts = len(stream.attempts)
@@ -91,13 +91,13 @@ def test_votes_in_flight_are_bounded_and_each_is_queued_once() -> None:
     clock, stream = Clock(), Stream()
     stream.leader = True
     publisher = VotePublisher(stream.publish, clock=clock)
-    count = jetstream.VOTE_PUBLISH_PARALLEL_MAX + 10
+    count = VOTE_PUBLISH_PARALLEL_MAX + 10
     for height in range(1, count + 1):
         publisher.add(vote(height))
         publisher.add(vote(height))  # the same vote again: one entry
     assert publisher.pending() == count
     asyncio.run(publisher.publish_due())
-    assert len(stream.attempts) == jetstream.VOTE_PUBLISH_PARALLEL_MAX
+    assert len(stream.attempts) == VOTE_PUBLISH_PARALLEL_MAX
     asyncio.run(publisher.publish_due())
     assert sorted(stream.stored) == sorted(vote(h).msg_id for h in range(1, count + 1))
     assert publisher.pending() == 0

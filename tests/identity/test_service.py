@@ -93,7 +93,7 @@ def next_code(secret: bytes, clock: Clock) -> str:
 
 
 def bootstrap_admin(service: IdentityService) -> Principal:
-    """Phase 2's `zhijin identity create-admin`: the first admin is made outside the API."""
+    """As `zhijin identity create-admin` does: the first admin is made outside the API."""
     service.store.create_user(
         login="root-admin",
         kind="institution_staff",

@@ -82,7 +82,7 @@ class AuditHead:
     entry_hash: str
 
     def notary_anchor_args(self) -> dict[str, Any]:
-        """Args for the notary contract's `anchor` method (phase 2 submits them periodically)."""
+        """Args for the notary contract's `anchor` method (`AuditAnchorer` submits them periodically)."""
         return {"hash": self.entry_hash, "title": f"{_ANCHOR_TITLE_PREFIX}{self.size}"}
 
 

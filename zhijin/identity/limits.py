@@ -1,6 +1,6 @@
 """Every bound of the identity domain in one place (STYLE.md rule 7).
 
-Request schemas in phase 2 mirror these; the service checks them again so that a caller that
+Request schemas (api.py) mirror these; the service checks them again so that a caller that
 skips the schema (the CLI, a test, another domain) still cannot exceed them.
 """
 

@@ -48,8 +48,8 @@ PRODUCTION_PARAMS = Argon2Params(time_cost=3, memory_kib=64 * 1024, parallelism=
 # Far below any safe setting: only for tests, where thousands of hashes must run in seconds.
 TEST_PARAMS = Argon2Params(time_cost=1, memory_kib=8, parallelism=1)
 
-# A few of the most common leaked passwords that pass the length rule.  Phase 2 can plug in a
-# larger list (e.g. a k-anonymity breach lookup) behind the same function.
+# A few of the most common leaked passwords that pass the length rule.  A larger list (e.g. a
+# k-anonymity breach lookup) can replace it behind the same function.
 _COMMON_PASSWORDS = frozenset(
     {
         "123456789012",

@@ -1,7 +1,7 @@
 """The identity service: registration, login, sessions and API tokens, TOTP, re-authentication,
 step-up, role administration, and the authorisation guard every other domain calls.
 
-Phase 2 wires it into FastAPI as one object on `app.state` and three dependencies:
+The API (api.py) reaches it as one object on `app.state`, through dependencies like these:
 
     def current_user(request) -> Principal:
         return service.authenticate(token=<cookie or bearer>, csrf_token=<X-CSRF-Token header>,

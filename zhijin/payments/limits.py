@@ -1,6 +1,6 @@
 """Every bound of the payments domain in one place (STYLE.md rule 7).
 
-Request schemas (phase 2: the API and CLI) mirror these; the contract enforces them again because
+Request schemas (the API and CLI) mirror these; the contract enforces them again because
 a transaction may arrive from any member's SDK.
 """
 
@@ -58,7 +58,7 @@ PAIN001_TRANSACTIONS_MAX = 10_000
 FILE_PARTS_MAX = -(-PAIN001_TRANSACTIONS_MAX // TRANSFERS_PER_BATCH_MAX)
 XML_ERRORS_REPORTED_MAX = 20
 
-# Queries (phase 2 API pages mirror the chain's page bound).
+# Queries (the API's pages mirror the chain's page bound).
 PAGE_SIZE_MAX = chain_limits.PAGE_SIZE_MAX
 
 if TRANSFERS_PER_BATCH_MAX * WRITES_PER_TRANSFER_MAX > chain_limits.WRITES_PER_TX_MAX:

@@ -1,7 +1,7 @@
 """Reads over committed (or block-staged) state: records by id, whole-ledger scans, trial balance.
 
-These read the chain state directly.  The API's statements and listings will read projection
-tables fed by the contract's events (phase 2); the trial balance and the invariants read state
+These read the chain state directly.  The API's statements and listings read projection
+tables fed by the contract's events instead (projection.py); the trial balance and the invariants read state
 because they must not trust a projection.
 """
 
