@@ -281,3 +281,40 @@ def test_a_forged_activation_row_is_caught_by_verify(chain: ChainHarness) -> Non
         )
     report = verify_chain(chain.store, chain.genesis, code_with_counter())
     assert not report.ok and report.bad_height == 1
+
+
+def test_a_notary_activated_by_governance_gives_receipts_that_verify(tmp_path: Path) -> None:
+    """Genesis without the notary; governance activates it; a receipt for an anchor carries
+    the activation block in its governance history and verifies from the genesis file alone."""
+    from zhijin.notary.receipt import build_receipt, verify_receipt
+
+    keys = [KeyPair.generate() for _ in range(4)]
+    code = default_registry()
+    without_notary = ContractRegistry([c for c in code if c.name != "notary"])
+    genesis = make_genesis(keys, without_notary)
+    assert "notary" not in genesis.contracts
+    clock = Clock()
+    store = ChainStore(f"sqlite:///{tmp_path / 'notary.db'}")
+    try:
+        node = Node(store=store, genesis=genesis, registry=code, key=keys[0], clock=clock)
+        chain = ChainHarness(node=node, store=store, genesis=genesis, clock=clock, members=keys)
+        digest = "5e" * 32
+        anchor = chain.envelope(chain.users[0], "notary", "anchor", {"hash": digest})
+        assert chain.submit(anchor)[0].code == "contract_not_active"
+        activated = activate_at_named(chain, "notary", code.versions()["notary"], 2)
+        anchored = chain.run(chain.envelope(chain.users[0], "notary", "anchor", {"hash": digest}))
+        assert anchored["status"] == "ok" and anchored["height"] == 2
+        receipt = build_receipt(store, digest)
+        assert [e["block"]["header"]["height"] for e in receipt["membership"]] == [activated]
+        report = verify_receipt(receipt, genesis)
+        assert report.ok, [c.name for c in report.checks if not c.ok]
+        assert verify_chain(store, genesis, code).ok
+    finally:
+        store.close()
+
+
+def activate_at_named(chain: ChainHarness, name: str, version: str, height: int) -> int:
+    prop = activation(chain, name=name, version=version, activation_height=height)
+    result = run(chain, prop, quorum(chain, prop))
+    assert result["status"] == "ok", result
+    return int(result["height"])
