@@ -7,6 +7,7 @@ the chain knows nothing of until a quorum activates it from a height.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -283,34 +284,41 @@ def test_a_forged_activation_row_is_caught_by_verify(chain: ChainHarness) -> Non
     assert not report.ok and report.bad_height == 1
 
 
-def test_a_notary_activated_by_governance_gives_receipts_that_verify(tmp_path: Path) -> None:
-    """Genesis without the notary; governance activates it; a receipt for an anchor carries
-    the activation block in its governance history and verifies from the genesis file alone."""
-    from zhijin.notary.receipt import build_receipt, verify_receipt
-
+@pytest.fixture
+def notaryless(tmp_path: Path) -> Iterator[ChainHarness]:
+    """A chain whose genesis lacks the notary, run by the platform's code (which has it)."""
     keys = [KeyPair.generate() for _ in range(4)]
     code = default_registry()
-    without_notary = ContractRegistry([c for c in code if c.name != "notary"])
-    genesis = make_genesis(keys, without_notary)
+    genesis = make_genesis(keys, ContractRegistry([c for c in code if c.name != "notary"]))
     assert "notary" not in genesis.contracts
     clock = Clock()
     store = ChainStore(f"sqlite:///{tmp_path / 'notary.db'}")
+    node = Node(store=store, genesis=genesis, registry=code, key=keys[0], clock=clock)
     try:
-        node = Node(store=store, genesis=genesis, registry=code, key=keys[0], clock=clock)
-        chain = ChainHarness(node=node, store=store, genesis=genesis, clock=clock, members=keys)
-        digest = "5e" * 32
-        anchor = chain.envelope(chain.users[0], "notary", "anchor", {"hash": digest})
-        assert chain.submit(anchor)[0].code == "contract_not_active"
-        activated = activate_at_named(chain, "notary", code.versions()["notary"], 2)
-        anchored = chain.run(chain.envelope(chain.users[0], "notary", "anchor", {"hash": digest}))
-        assert anchored["status"] == "ok" and anchored["height"] == 2
-        receipt = build_receipt(store, digest)
-        assert [e["block"]["header"]["height"] for e in receipt["membership"]] == [activated]
-        report = verify_receipt(receipt, genesis)
-        assert report.ok, [c.name for c in report.checks if not c.ok]
-        assert verify_chain(store, genesis, code).ok
+        yield ChainHarness(node=node, store=store, genesis=genesis, clock=clock, members=keys)
     finally:
         store.close()
+
+
+def test_a_notary_activated_by_governance_gives_receipts_that_verify(
+    notaryless: ChainHarness,
+) -> None:
+    """Governance activates the notary; a receipt for an anchor carries the activation block
+    in its governance history and verifies from the genesis file alone."""
+    from zhijin.notary.receipt import build_receipt, verify_receipt
+
+    chain, code = notaryless, default_registry()
+    digest = "5e" * 32
+    anchor = chain.envelope(chain.users[0], "notary", "anchor", {"hash": digest})
+    assert chain.submit(anchor)[0].code == "contract_not_active"
+    activated = activate_at_named(chain, "notary", code.versions()["notary"], 2)
+    anchored = chain.run(chain.envelope(chain.users[0], "notary", "anchor", {"hash": digest}))
+    assert anchored["status"] == "ok" and anchored["height"] == 2
+    receipt = build_receipt(chain.store, digest)
+    assert [e["block"]["header"]["height"] for e in receipt["membership"]] == [activated]
+    report = verify_receipt(receipt, chain.genesis)
+    assert report.ok, [c.name for c in report.checks if not c.ok]
+    assert verify_chain(chain.store, chain.genesis, code).ok
 
 
 def activate_at_named(chain: ChainHarness, name: str, version: str, height: int) -> int:
@@ -318,3 +326,39 @@ def activate_at_named(chain: ChainHarness, name: str, version: str, height: int)
     result = run(chain, prop, quorum(chain, prop))
     assert result["status"] == "ok", result
     return int(result["height"])
+
+
+def test_the_cli_proposes_and_approves_an_activation(
+    notaryless: ChainHarness, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from zhijin.chain.node import now_ms
+    from zhijin.cli import app
+
+    chain = notaryless
+    chain.clock.now_ms = now_ms()  # the CLI dates the proposal by the wall clock
+    genesis_file, document = tmp_path / "genesis.json", tmp_path / "activate.json"
+    chain.genesis.save(genesis_file)
+    runner = CliRunner()
+    common = ["cluster", "propose-contract", "--genesis", str(genesis_file), "--out", str(document)]
+    missing = runner.invoke(app, [*common, "--name", "counter", "--activation-height", "3"])
+    assert missing.exit_code == 2 and "contract_code_missing" in missing.output
+    assert not document.exists()
+    made = runner.invoke(app, [*common, "--name", "notary", "--activation-height", "3"])
+    assert made.exit_code == 0, made.output
+    for index in (0, 1, 2):
+        key_file = tmp_path / f"member{index}.key"
+        chain.members[index].save(key_file)
+        approved = runner.invoke(app, ["cluster", "approve", str(document), "--key", str(key_file)])
+        assert approved.exit_code == 0, approved.output
+    args = json.loads(document.read_text())
+    assert args["proposal"]["params"] == {
+        "name": "notary",
+        "version": default_registry().versions()["notary"],
+        "activation_height": 3,
+    }
+    envelope = chain.envelope(KeyPair.generate(), "governance", "activate_contract", args)
+    result = chain.run(envelope)
+    assert result["status"] == "ok", result
+    assert chain.node.contracts.in_force(3)["notary"] == "1"
