@@ -362,3 +362,33 @@ def test_the_cli_proposes_and_approves_an_activation(
     result = chain.run(envelope)
     assert result["status"] == "ok", result
     assert chain.node.contracts.in_force(3)["notary"] == "1"
+
+
+def test_a_running_node_without_the_code_stops_at_the_activation_height(
+    chain: ChainHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The quorum activated a contract (another peer admitted it) this node's code lacks: it
+    commits the activation, says so, and refuses to produce the block where it takes force."""
+    chain.node = Node(
+        store=chain.store,
+        genesis=chain.genesis,
+        registry=default_registry(),
+        key=chain.members[0],
+        clock=chain.clock,
+    )
+    with caplog.at_level("ERROR", logger="zhijin.chain.node"):
+        result = executed(chain, activation(chain, activation_height=3))
+    assert result["status"] == "ok", result
+    assert "counter version 1 from height 3" in caplog.text
+    filler = chain.envelope(KeyPair.generate(), "notary", "anchor", {"hash": "ab" * 32})
+    assert chain.run(filler)["height"] == 2
+    (admitted,) = chain.submit(
+        chain.envelope(KeyPair.generate(), "notary", "anchor", {"hash": "cd" * 32})
+    )
+    assert admitted.accepted
+    txs = chain.node.take(10, timeout_s=0)
+    chain.clock.advance(10)
+    with pytest.raises(NodeError) as caught:
+        chain.node.produce_block(txs)
+    assert caught.value.code == "contract_code_missing"
+    assert chain.node.head.height == 2
