@@ -79,7 +79,6 @@ __all__ = [
     "ACTIONS",
     "ACTIVATION_DELAY_BLOCKS_MAX",
     "GOVERNANCE_CONTRACT",
-    "MEMBER_ACTIONS",
     "PROPOSAL_PREFIX",
     "Approval",
     "GovernanceError",
@@ -94,7 +93,6 @@ __all__ = [
 ]
 
 ACTIONS = ("add_member", "remove_member", "set_weight", "set_quorum", "activate_contract")
-MEMBER_ACTIONS = ACTIONS[:4]
 PROPOSAL_PREFIX = "governance/proposal/"
 PROPOSAL_VALIDITY_MS_MAX = 7 * 24 * 3600 * 1000  # approvals are gathered within a week
 APPROVALS_MAX = MEMBERS_MAX
