@@ -53,6 +53,8 @@ GOVERNANCE_PREFIX = "governance/"
 MEMBER_PREFIX = "governance/member/"
 # {"quorum_weight": int, "solo_orderer": did or null}: written by genesis, changed by governance.
 GOVERNANCE_CONFIG_KEY = "governance/config"
+# One record per contract activated by governance (zhijin/chain/contract_set.py).
+CONTRACT_PREFIX = "governance/contract/"
 
 
 class StateReader(Protocol):
@@ -142,12 +144,31 @@ class Contract:
 
 
 class ContractRegistry:
-    """Contracts by name.  Genesis records name and version; a node refuses other versions."""
+    """Contracts by name: the code a node runs, or the part of it in force at one height.
+
+    A node's code registry may hold contracts the chain never activated; blocks are executed
+    with `in_force(...)`, the view holding only the contracts genesis or governance put in
+    force by that height, so extra code can never change what a block does.
+    """
 
     def __init__(self, contracts: Iterable[Contract] = ()) -> None:
         self._contracts: dict[str, Contract] = {}
         for contract in contracts:
             self.register(contract)
+
+    def in_force(self, versions: Mapping[str, str]) -> ContractRegistry:
+        """The view of the contracts named in `versions`, each of which this code must provide
+        at that version (the node and `chain verify` check that first, to say so clearly)."""
+        view = ContractRegistry()
+        for name, version in sorted(versions.items()):
+            contract = self._contracts.get(name)
+            invariant(
+                contract is not None and contract.version == version,
+                f"contract {name} version {version} is in force but not in this code",
+            )
+            assert contract is not None
+            view.register(contract)
+        return view
 
     def register(self, contract: Contract) -> None:
         if contract.name in self._contracts:
@@ -509,6 +530,15 @@ def execute_tx(
     """Apply one tx to the block's staged state; on failure nothing of it remains."""
     contract = registry.get(tx.contract)
     if contract is None:
+        # An activation record names a contract governance put in force from a later height
+        # (state, so every node and `chain verify` answer alike, whatever extra code they run).
+        if state.exists(CONTRACT_PREFIX + tx.contract):
+            return TxOutcome(
+                tx.tx_hash,
+                ok=False,
+                code="contract_not_active",
+                message=f"{tx.contract} is activated by governance from a later height",
+            )
         return TxOutcome(tx.tx_hash, ok=False, code="unknown_contract", message=tx.contract)
     method = contract.methods.get(tx.method)
     if method is None or tx.method in contract.readonly_methods:

@@ -2,7 +2,7 @@
 
 Genesis writes the members (`governance/member/<did>`) and the config (`governance/config`:
 quorum weight and, in solo mode, the orderer) in block 0.  After that they change only through
-this contract's four methods, one per action:
+this contract's methods, one per action:
 
 | method | params | effect |
 |---|---|---|
@@ -10,6 +10,7 @@ this contract's four methods, one per action:
 | `remove_member` | `did[, quorum_weight]` | the member is gone |
 | `set_weight` | `did, weight[, quorum_weight]` | the member's voting weight |
 | `set_quorum` | `quorum_weight` | the signed weight that makes a block final |
+| `activate_contract` | `name, version, activation_height` | a contract in force from that height |
 
 Each tx carries `{"proposal": {...}, "approvals": [...]}`.  The proposal is the canonical object
 `{chain_id, action, params, proposal_id, valid_until_ms}`; an approval is `{signer, signature}`,
@@ -29,7 +30,14 @@ The tx succeeds only when, against the state before it (never genesis, never a c
    (`bad_approval_signature`);
 5. the approvers' weight reaches the current quorum weight (`approval_below_quorum`);
 6. the action applies: `member_exists`, `unknown_member`, `bad_member`, `too_many_members`,
-   `member_is_orderer` (the solo orderer signs every block and cannot be removed);
+   `member_is_orderer` (the solo orderer signs every block and cannot be removed); for
+   `activate_contract`: `bad_contract`, `activation_height_passed` (it must be above this
+   block's height), `activation_too_far`, `contract_exists` (in force or scheduled already:
+   a new version of an active contract is refused, there is no upgrade),
+   `too_many_contracts`.  Whether a node's code has the contract is no rule of the chain (a
+   result must not depend on which code a node runs): a node refuses to admit an activation
+   its code lacks (`contract_code_missing`, `activation_code_problem`), and a node whose code
+   lacks an activated contract refuses to start;
 7. afterwards the quorum is still reachable and still more than half of the total weight
    (`quorum_unreachable`, `quorum_too_low`): any two quorums must share a member, or two
    different blocks could both become final.
@@ -37,7 +45,9 @@ The tx succeeds only when, against the state before it (never genesis, never a c
 The codes are listed in precedence order: a tx failing several checks reports the first.
 Each success records the proposal id (`governance/proposal/<id>`) and emits events for
 projections: `governance.member_added`, `governance.member_removed`,
-`governance.weight_changed`, `governance.quorum_changed`.  A block's signatures and finality
+`governance.weight_changed`, `governance.quorum_changed`, `governance.contract_activated`
+(which writes `governance/contract/<name>`, see zhijin/chain/contract_set.py; members stay as
+they were).  A block's signatures and finality
 are judged by the members in force after the previous block (see zhijin/chain/membership.py),
 so a change made by block h counts from block h+1.
 """
@@ -51,12 +61,15 @@ from typing import Any
 
 from zhijin.chain.codec import canonical
 from zhijin.chain.contract import (
+    CONTRACT_PREFIX,
     GOVERNANCE_CONFIG_KEY,
     MEMBER_PREFIX,
     Context,
     Contract,
+    ContractRegistry,
     Member,
 )
+from zhijin.chain.contract_set import ACTIVATIONS_MAX, Activation
 from zhijin.chain.crypto import BadKey, KeyPair, public_key_from_did, verify
 from zhijin.chain.errors import ContractError
 from zhijin.chain.genesis import MEMBER_WEIGHT_MAX, MEMBERS_MAX, member_problems
@@ -64,11 +77,13 @@ from zhijin.chain.membership import MemberSet
 
 __all__ = [
     "ACTIONS",
+    "ACTIVATION_DELAY_BLOCKS_MAX",
     "GOVERNANCE_CONTRACT",
     "PROPOSAL_PREFIX",
     "Approval",
     "GovernanceError",
     "Proposal",
+    "activation_code_problem",
     "apply_action",
     "approval_weight",
     "approve",
@@ -77,16 +92,21 @@ __all__ = [
     "make_proposal",
 ]
 
-ACTIONS = ("add_member", "remove_member", "set_weight", "set_quorum")
+ACTIONS = ("add_member", "remove_member", "set_weight", "set_quorum", "activate_contract")
 PROPOSAL_PREFIX = "governance/proposal/"
 PROPOSAL_VALIDITY_MS_MAX = 7 * 24 * 3600 * 1000  # approvals are gathered within a week
 APPROVALS_MAX = MEMBERS_MAX
+# How far ahead an activation may be scheduled: ~1 week of blocks at one block per second.
+ACTIVATION_DELAY_BLOCKS_MAX = 7 * 24 * 3600
+_CONTRACT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_CONTRACT_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 _PROPOSAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{7,127}$")
 _PARAMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {  # required, optional
     "add_member": (frozenset({"did", "name", "role", "weight"}), frozenset({"quorum_weight"})),
     "remove_member": (frozenset({"did"}), frozenset({"quorum_weight"})),
     "set_weight": (frozenset({"did", "weight"}), frozenset({"quorum_weight"})),
     "set_quorum": (frozenset({"quorum_weight"}), frozenset()),
+    "activate_contract": (frozenset({"name", "version", "activation_height"}), frozenset()),
 }
 
 
@@ -235,7 +255,10 @@ def approval_weight(proposal: Proposal, approvals: Sequence[Approval], members: 
 def apply_action(
     action: str, params: Mapping[str, Any], current: MemberSet, *, solo_orderer: str | None
 ) -> MemberSet:
-    """The member set after `action`, or GovernanceError; checks the quorum rule at the end."""
+    """The member set after `action`, or GovernanceError; checks the quorum rule at the end.
+
+    `activate_contract` leaves the members as they are (its rules need state: `_activate`).
+    """
     members = dict(current.members)
     quorum = current.quorum_weight
     if action == "add_member":
@@ -340,18 +363,88 @@ def _execute(ctx: Context, args: dict[str, Any], action: str) -> dict[str, Any]:
         )
     after = apply_action(action, proposal.params, current, solo_orderer=solo_orderer)
     approvers = sorted(a.signer for a in approvals)
-    _write(ctx, current, after, solo_orderer, proposal.proposal_id, approvers)
-    ctx.put(
-        record_key,
-        {"action": action, "height": ctx.block.height, "tx_hash": ctx.tx.tx_hash},
-    )
-    return {
+    result: dict[str, Any] = {
         "proposal_id": proposal.proposal_id,
         "action": action,
         "members": len(after.members),
         "total_weight": after.total_weight,
         "quorum_weight": after.quorum_weight,
     }
+    if action == "activate_contract":
+        activation = _activate(ctx, proposal, approvers)
+        result["activation"] = activation.to_json()
+    else:
+        _write(ctx, current, after, solo_orderer, proposal.proposal_id, approvers)
+    ctx.put(
+        record_key,
+        {"action": action, "height": ctx.block.height, "tx_hash": ctx.tx.tx_hash},
+    )
+    return result
+
+
+def _activate(ctx: Context, proposal: Proposal, approvers: list[str]) -> Activation:
+    """Check and write one contract activation (the rules are in the module docstring)."""
+    activation = _activation_from_params(proposal)
+    height = activation.activation_height
+    if height <= ctx.block.height:
+        raise GovernanceError(
+            "activation_height_passed",
+            f"activation_height {height} must be above this block's height {ctx.block.height}",
+        )
+    if height > ctx.block.height + ACTIVATION_DELAY_BLOCKS_MAX:
+        raise GovernanceError(
+            "activation_too_far",
+            f"activation_height may be at most {ACTIVATION_DELAY_BLOCKS_MAX} blocks ahead",
+        )
+    key = CONTRACT_PREFIX + activation.name
+    if ctx.registry.get(activation.name) is not None or ctx.get(key) is not None:
+        raise GovernanceError(
+            "contract_exists",
+            f"{activation.name} is in force or scheduled already; versions cannot be upgraded",
+        )
+    if len(ctx.scan(CONTRACT_PREFIX, limit=ACTIVATIONS_MAX)) >= ACTIVATIONS_MAX:
+        raise GovernanceError("too_many_contracts", f"at most {ACTIVATIONS_MAX} activations")
+    ctx.put(key, activation.to_json())
+    ctx.emit("contract_activated", **activation.to_json(), approvers=approvers)
+    return activation
+
+
+def activation_code_problem(
+    args: Mapping[str, Any], code: ContractRegistry
+) -> tuple[str, str] | None:
+    """Admission's check of an `activate_contract` tx: this node's code must have the named
+    contract at the named version.  A malformed proposal passes: the contract refuses it with
+    the precise code (`bad_contract`, `bad_proposal`)."""
+    proposal = args.get("proposal") if isinstance(args, Mapping) else None
+    params = proposal.get("params") if isinstance(proposal, Mapping) else None
+    if not isinstance(params, Mapping):
+        return None
+    name, version = params.get("name"), params.get("version")
+    if not isinstance(name, str) or not _CONTRACT_NAME.match(name):
+        return None
+    if not isinstance(version, str) or not _CONTRACT_VERSION.match(version):
+        return None
+    contract = code.get(name)
+    if contract is None or contract.version != version:
+        running = contract.version if contract is not None else "not at all"
+        return (
+            "contract_code_missing",
+            f"this node's code has no {name} version {version} (it runs {name} {running}): "
+            "install that code on every member's node before activating it",
+        )
+    return None
+
+
+def _activation_from_params(proposal: Proposal) -> Activation:
+    params = proposal.params
+    name, version, height = params["name"], params["version"], params["activation_height"]
+    if not isinstance(name, str) or not _CONTRACT_NAME.match(name):
+        raise GovernanceError("bad_contract", "name: a lowercase letter, then a-z 0-9 _ (max 64)")
+    if not isinstance(version, str) or not _CONTRACT_VERSION.match(version):
+        raise GovernanceError("bad_contract", "version: 1-32 letters, digits, . _ -")
+    if type(height) is not int:
+        raise GovernanceError("bad_contract", "activation_height is an integer")
+    return Activation(name, version, height, proposal.proposal_id)
 
 
 def _write(

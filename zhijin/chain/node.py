@@ -44,9 +44,11 @@ from zhijin.chain.contract import (
     run_end_block,
     tx_info,
 )
+from zhijin.chain.contract_set import ContractSchedule
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.errors import TxRejected, Unavailable, invariant
 from zhijin.chain.genesis import Genesis
+from zhijin.chain.governance import activation_code_problem
 from zhijin.chain.membership import MembershipHistory
 from zhijin.chain.merkle import LogTree, leaf_hash, merkle_root
 from zhijin.chain.store import BlockRecord, ChainStore, TxRecord
@@ -163,22 +165,66 @@ class Node:
         # the database commit; "finish" answers waiters and runs the commit listeners.
         self.stage_cpu_s: dict[str, float] = dict.fromkeys(PRODUCE_STAGES, 0.0)
         self._stale = False  # a failed block left head and log tree unverified (see produce)
-        self._check_contracts()
+        self._check_genesis_contracts()
         store.create_schema()
         self.head = self._load_or_create_head()
         self.log_tree = LogTree(store, self.head.log_size)
         # Members and quorum per height, from state (genesis only seeds block 0); extended on
         # every commit that writes governance/ keys.
         self.membership = MembershipHistory.load(store)
+        # Contracts in force per height: genesis's, then those governance activated.
+        self.contracts = ContractSchedule.load(store, genesis.contracts)
+        self._check_activated_contracts()
+        self._in_force: tuple[dict[str, str], ContractRegistry] | None = None  # the last view
 
     # -- start-up --------------------------------------------------------------------------------
-    def _check_contracts(self) -> None:
+    def _check_genesis_contracts(self) -> None:
+        """This node's code must run every genesis contract at its version; extra contracts,
+        which the chain never activated, are fine (blocks run only the contracts in force)."""
         ours = self.registry.versions()
-        if ours != dict(self.genesis.contracts):
+        wanted = dict(self.genesis.contracts)
+        if any(ours.get(name) != version for name, version in wanted.items()):
             raise NodeError(
                 "contract_mismatch",
-                f"genesis names contracts {dict(self.genesis.contracts)}, this node runs {ours}",
+                f"genesis names contracts {wanted}, this node runs {ours}",
             )
+
+    def _check_activated_contracts(self) -> None:
+        """Refuse to start without the code of a contract governance activated (in force or
+        scheduled): this node could not execute the blocks that use it."""
+        missing = self._missing_code()
+        if missing is not None:
+            raise missing
+
+    def _missing_code(self, height: int | None = None) -> NodeError | None:
+        """An activated contract this node's code lacks (in force at `height`, or at all)."""
+        ours = self.registry.versions()
+        for activation in self.contracts.activations():
+            if height is not None and activation.activation_height > height:
+                continue
+            if ours.get(activation.name) != activation.version:
+                return NodeError(
+                    "contract_code_missing",
+                    f"governance activated contract {activation.name} version "
+                    f"{activation.version} from height {activation.activation_height} "
+                    f"(proposal {activation.proposal_id}); this node's code runs "
+                    f"{activation.name} {ours.get(activation.name) or 'not at all'}: "
+                    "install the code that has it",
+                )
+        return None
+
+    def registry_at(self, height: int) -> ContractRegistry:
+        """The contracts in force for the block at `height` (a view of this node's code)."""
+        versions = self.contracts.in_force(height)
+        last = self._in_force
+        if last is not None and last[0] == versions:
+            return last[1]
+        missing = self._missing_code(height)
+        if missing is not None:  # activated while this node ran older code: it stops here
+            raise missing
+        view = self.registry.in_force(versions)
+        self._in_force = (versions, view)
+        return view
 
     def _load_or_create_head(self) -> Head:
         stored_genesis = self.store.get_meta("genesis_hash")
@@ -280,8 +326,19 @@ class Node:
         contract = self.registry.get(body["contract"])
         if contract is None:
             return ("unknown_contract", f"no contract named {body['contract']}")
+        if body["contract"] not in self.contracts.known():
+            # A tx to a scheduled contract is admitted: its block decides (contract_not_active
+            # before the activation height).
+            return (
+                "contract_not_active",
+                f"this chain has not activated {body['contract']} (governance activate_contract)",
+            )
         if body["method"] not in contract.methods or body["method"] in contract.readonly_methods:
             return ("unknown_method", f"{body['contract']} has no method {body['method']}")
+        if (body["contract"], body["method"]) == ("governance", "activate_contract"):
+            problem = activation_code_problem(body["args"], self.registry)
+            if problem is not None:
+                return problem
         if tx.signer != tx.sender and not self.membership.latest().is_member(tx.signer):
             return ("unauthorized_signer", "the signer is neither the sender nor a member")
         return None
@@ -406,12 +463,14 @@ class Node:
         try:
             head = self._load_or_create_head()
             membership = MembershipHistory.load(self.store)
+            contracts = ContractSchedule.load(self.store, self.genesis.contracts)
             log_tree = LogTree(self.store, head.log_size)
         except Exception:
             log.exception("cannot re-read the head from the store")
             self._stale = True
             return False
         self.head, self.membership, self.log_tree = head, membership, log_tree
+        self.contracts = contracts
         self._stale = False
         return True
 
@@ -425,6 +484,7 @@ class Node:
         block = BlockInfo(chain_id=self.genesis.chain_id, height=head.height + 1, time_ms=time_ms)
         cpu = self.stage_cpu_s
         started = time.thread_time()
+        registry = self.registry_at(block.height)
         with self.store.engine.begin() as conn:
             infos = self._prefetch(conn, txs)
             state = BlockState(_CachedReader(self, conn))
@@ -433,11 +493,11 @@ class Node:
             encoded_results: list[bytes] = []
             for tx, info in zip(txs, infos, strict=True):
                 # Encoded at once: an outcome is dropped as soon as its result is recorded.
-                outcome = self._execute(state, tx, info, block)
+                outcome = self._execute(registry, state, tx, info, block)
                 result = outcome.to_json()
                 results.append(result)
                 encoded_results.append(outcome.encoded(result))
-            end_events = run_end_block(self.registry, state, block)
+            end_events = run_end_block(registry, state, block)
             write_set = state.write_set()
             executed = time.thread_time()
             record, header = self._seal(
@@ -454,6 +514,10 @@ class Node:
             self._cache_put(key, raw)
         # Before the head moves: whoever sees height h also sees the members after h.
         self.membership.apply_writes(block.height, write_set)
+        if self.contracts.apply_writes(block.height, write_set):
+            missing = self._missing_code()
+            if missing is not None:  # committed by the others' quorum; this code cannot follow
+                log.error("%s", missing.message)
         self.head = Head(
             height=block.height,
             block_hash=record.block_hash,
@@ -485,9 +549,16 @@ class Node:
             self._cache_put(key, value)
         return infos
 
-    def _execute(self, state: BlockState, tx: Tx, info: TxInfo, block: BlockInfo) -> TxOutcome:
+    def _execute(
+        self,
+        registry: ContractRegistry,
+        state: BlockState,
+        tx: Tx,
+        info: TxInfo,
+        block: BlockInfo,
+    ) -> TxOutcome:
         return apply_tx(
-            self.registry,
+            registry,
             state,
             block,
             tx_hash=info.tx_hash,

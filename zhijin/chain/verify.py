@@ -1,9 +1,10 @@
 """`zhijin chain verify`: re-derive the whole chain from genesis without trusting stored roots.
 
 For every block, in height order: the header's canonical bytes and hash, the link to the
-previous block, the members' signatures, every transaction's canonical body, hash and
+previous block, the members' signatures (judged by the members in force before it), every transaction's canonical body, hash and
 signature (single or batch), the tx root, a re-execution of every transaction with the
-contracts (results root and the exact write set against the stored state history), the state
+contracts in force at its height (genesis's, then those governance activated, replayed from
+the re-executed writes exactly like the members; see zhijin/chain/contract_set.py) (results root and the exact write set against the stored state history), the state
 root, the global log tree (recomputed in memory: root, size and the stored nodes) and the
 signed tree head.  At the end the current-state table must equal the replayed state.  The
 first height where anything differs is named with the reason.
@@ -36,6 +37,7 @@ from zhijin.chain.contract import (
     apply_tx,
     run_end_block,
 )
+from zhijin.chain.contract_set import ContractSchedule
 from zhijin.chain.crypto import BadKey, public_key_from_did, verify
 from zhijin.chain.errors import EncodingError
 from zhijin.chain.genesis import Genesis
@@ -96,9 +98,13 @@ class _Replay:
     not_final: list[int] = field(default_factory=list)  # below quorum (cluster mode)
     # Members and quorum per height, replayed from the governance writes (block 0 first).
     membership: MembershipHistory | None = None
+    # Contracts in force per height, replayed from the re-executed activation writes.
+    contracts: ContractSchedule = field(init=False)
+    in_force: tuple[dict[str, str], ContractRegistry] | None = None  # the last block's view
 
     def __post_init__(self) -> None:
         self.log_tree = LogTree(self.log_store, 0)
+        self.contracts = ContractSchedule(self.genesis.contracts)
 
 
 def verify_chain(
@@ -220,12 +226,13 @@ def _replay_block(
 ) -> None:
     height = block.height
     info = BlockInfo(chain_id=header.chain_id, height=height, time_ms=header.time_ms)
+    registry = _registry_at(replay, height)
     state = BlockState(replay.state)
     results: list[bytes] = []
     for position, stored in enumerate(stored_txs):
         body = _verify_tx(replay, height, position, stored)
         outcome = apply_tx(
-            replay.registry,
+            registry,
             state,
             info,
             tx_hash=stored.tx_hash.hex(),
@@ -239,7 +246,7 @@ def _replay_block(
         if result != stored.result:
             raise Divergence(height, f"tx {stored.tx_hash.hex()} result differs from re-execution")
         results.append(result)
-    end_events = run_end_block(replay.registry, state, info)
+    end_events = run_end_block(registry, state, info)
     if canonical(end_events) != block.end_block_events:
         raise Divergence(height, "end-of-block events differ from re-execution")
     if tx_root([t.tx_hash for t in stored_txs]) != header.tx_root:
@@ -256,7 +263,27 @@ def _replay_block(
     replay.state.commit(state)
     assert replay.membership is not None
     replay.membership.apply_writes(height, write_set)
+    replay.contracts.apply_writes(height, write_set)
     _verify_log(replay, block, header, [t.tx_hash for t in stored_txs])
+
+
+def _registry_at(replay: _Replay, height: int) -> ContractRegistry:
+    """The verifier's code, restricted to the contracts in force at `height`; a contract in
+    force that this code lacks (or runs at another version) cannot be re-executed."""
+    versions = replay.contracts.in_force(height)
+    if replay.in_force is not None and replay.in_force[0] == versions:
+        return replay.in_force[1]
+    ours = replay.registry.versions()
+    for name, version in sorted(versions.items()):
+        if ours.get(name) != version:
+            raise Divergence(
+                height,
+                f"contract {name} version {version} is in force here; this verifier's code "
+                f"runs {name} {ours.get(name) or 'not at all'}",
+            )
+    view = replay.registry.in_force(versions)
+    replay.in_force = (versions, view)
+    return view
 
 
 def _verify_tx(replay: _Replay, height: int, position: int, stored: StoredTx) -> dict[str, Any]:

@@ -237,6 +237,37 @@ def propose_quorum(
     _write_proposal(out, genesis, "set_quorum", {"quorum_weight": weight}, valid_hours, proposal_id)
 
 
+@cluster_app.command("propose-contract")
+def propose_contract(
+    genesis: GenesisOption,
+    out: OutOption,
+    name: Annotated[str, typer.Option(help="the contract's name, as the code registers it")],
+    activation_height: Annotated[
+        int, typer.Option("--activation-height", min=1, help="in force from this block on")
+    ],
+    version: Annotated[
+        str | None, typer.Option(help="default: the version this installation's code runs")
+    ] = None,
+    valid_hours: ValidHoursOption = PROPOSAL_VALID_HOURS,
+    proposal_id: ProposalIdOption = None,
+) -> None:
+    """Propose activating a contract from a height (activate_contract); refuses a contract
+    this installation's code lacks, since no node could run it."""
+    from zhijin.platform.contracts import default_registry
+
+    code = default_registry().versions()
+    version = version or code.get(name)
+    if version is None or code.get(name) != version:
+        typer.echo(
+            f"contract_code_missing: this code has no {name} version {version} "
+            f"(it runs {sorted(code.items())})",
+            err=True,
+        )
+        raise typer.Exit(2)
+    params = {"name": name, "version": version, "activation_height": activation_height}
+    _write_proposal(out, genesis, "activate_contract", params, valid_hours, proposal_id)
+
+
 def _load_proposal(path: Path) -> tuple[Any, list[Any]]:
     from zhijin.chain.governance import Approval, Proposal
 
