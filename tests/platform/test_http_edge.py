@@ -301,3 +301,20 @@ def test_a_router_outside_the_edge_is_refused() -> None:
 
     with pytest.raises(TypeError, match="EdgeRoute"):
         include_edge_router(FastAPI(), plain)
+
+
+# -- found by probing what the fuzzer reaches -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "receipt",
+    [{"tx": []}, {"tx": {"envelope": "x"}}, {"tx": {"envelope": {"body": {"args": 5}}}}],
+)
+def test_a_malformed_receipt_with_a_document_hash_is_not_ok(
+    client: TestClient, receipt: dict[str, Any]
+) -> None:
+    response = client.post(
+        "/api/v1/notary/verify", json={"receipt": receipt, "document_sha256": "a" * 64}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["ok"] is False

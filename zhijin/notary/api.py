@@ -92,8 +92,18 @@ def verify(request: VerifyRequest, platform: PlatformDep) -> dict[str, Any]:
     report = verify_receipt(request.receipt, platform.genesis)
     result = report.to_json()
     if request.document_sha256 is not None:
-        anchored = request.receipt.get("tx", {}).get("envelope", {}).get("body", {})
-        matches = anchored.get("args", {}).get("hash") == request.document_sha256
+        matches = _anchored_hash(request.receipt) == request.document_sha256
         result["checks"].append({"name": "document hash matches", "ok": matches, "detail": ""})
         result["ok"] = result["ok"] and matches
     return result
+
+
+def _anchored_hash(receipt: dict[str, Any]) -> Any:
+    """The hash the receipt's tx anchored, or None: the receipt is the caller's JSON, so any
+    level may be missing or not an object (its checks then say it is malformed)."""
+    value: Any = receipt
+    for key in ("tx", "envelope", "body", "args", "hash"):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
