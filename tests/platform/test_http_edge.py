@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
@@ -23,6 +24,7 @@ from zhijin.platform.http_limits import BODY_BYTES_MAX, ENVELOPE_BYTES_MAX, INT6
 from zhijin.platform.runtime import Platform, init_data_dir
 from zhijin.platform.settings import Settings
 
+from .live_server import LiveServer
 from .users import register_and_login
 
 JSON = {"content-type": "application/json"}
@@ -318,3 +320,20 @@ def test_a_malformed_receipt_with_a_document_hash_is_not_ok(
     )
     assert response.status_code == 200, response.text
     assert response.json()["ok"] is False
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_uvicorn_answers_an_over_limit_body_with_the_problem(tmp_path: Path, chunked: bool) -> None:
+    """Through a real server the 413 is the same problem+json, also while the client is still
+    sending, and nothing is anchored."""
+    live = LiveServer(tmp_path)
+    try:
+        headers = {**JSON, "Authorization": f"Bearer {live.operator_token}"}
+        body = b'{"hash": "' + b"9" * 64 + b'"}' + b" " * (3 * BODY_BYTES_MAX)
+        content: Any = _chunks(body, 8192) if chunked else body
+        url = f"{live.base}/api/v1/notary/anchors"
+        response = httpx.post(url, content=content, headers=headers, timeout=10)
+        assert _problem(response, 413, "body_too_large")["limit_bytes"] == BODY_BYTES_MAX
+        assert httpx.get(f"{url}/{'9' * 64}", timeout=10).status_code == 404
+    finally:
+        live.stop()
