@@ -89,12 +89,28 @@ def test_integer_limits_are_inclusive() -> None:
         ('{"a": 1', "malformed_json"),
         ('{"a": 1180591620717411303424}', "integer_out_of_range"),
         (b'{"a": "\xff"}', "malformed_json"),
+        (b'{"a": "\\ud800"}', "bad_string"),
+        (b'{"\\uDFFF": 1}', "bad_string"),
+        (b'["\\ud83d"]', "bad_string"),
+        ('{"a": "\ud800"}', "bad_string"),  # a str argument holding the surrogate itself
     ],
 )
 def test_decode_rejects_bad_json(text: str | bytes, code: str) -> None:
     with pytest.raises(EncodingError) as caught:
         decode(text)
     assert caught.value.code == code
+
+
+def test_decode_keeps_surrogate_pairs_and_escaped_backslashes() -> None:
+    assert decode(b'["\\ud83d\\ude00", "\\\\ud800"]') == ["\U0001f600", "\\ud800"]
+
+
+def test_canonical_trusted_refuses_a_lone_surrogate_with_the_same_code() -> None:
+    """A lone surrogate that slipped past `decode` is `bad_string`, not a UnicodeEncodeError
+    (which the API would answer with a 500)."""
+    with pytest.raises(EncodingError) as caught:
+        codec.canonical_trusted({"s": "\ud800"})
+    assert caught.value.code == "bad_string"
 
 
 def test_deep_nesting_is_refused() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import json.scanner
+import re
 from collections.abc import Callable
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -38,7 +39,9 @@ __all__ = [
     "decode",
     "decode_trusted",
     "json_string_text",
+    "refuse_lone_surrogates",
     "sha256",
+    "unique_keys",
     "utf8",
     "validate_value",
 ]
@@ -143,6 +146,10 @@ def _validate_recursive(value: Any, depth: int = 0) -> bool:
     raise EncodingError("bad_type", f"type {kind.__name__} is not allowed in canonical JSON")
 
 
+def _bad_string() -> EncodingError:
+    return EncodingError("bad_string", "strings must be valid Unicode (no lone surrogates)")
+
+
 def canonical(value: Any) -> bytes:
     """The RFC 8785 encoding of `value` as UTF-8 bytes."""
     ascii_keys = validate_value(value)
@@ -151,9 +158,7 @@ def canonical(value: Any) -> bytes:
             return _dumps(value).encode("utf-8")
         return _dumps_unsorted(_utf16_ordered(value)).encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise EncodingError(
-            "bad_string", "strings must be valid Unicode (no lone surrogates)"
-        ) from exc
+        raise _bad_string() from exc
 
 
 def _utf16_key(key: str) -> bytes:
@@ -176,7 +181,11 @@ def canonical_trusted(value: Any) -> bytes:
     bytes are canonical; otherwise the full path decides.  Used on the commit path, where each
     value would otherwise be validated twice.
     """
-    encoded = _dumps(value).encode("utf-8")
+    try:
+        encoded = _dumps(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # `decode` refuses lone surrogates, so this is a caller that skipped it: the same code.
+        raise _bad_string() from exc
     return encoded if encoded.isascii() else canonical(value)
 
 
@@ -188,9 +197,7 @@ def utf8(text: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise EncodingError(
-            "bad_string", "strings must be valid Unicode (no lone surrogates)"
-        ) from exc
+        raise _bad_string() from exc
 
 
 # One string as canonical JSON text: quoted, with ECMAScript escaping (the C function).
@@ -205,7 +212,9 @@ def _no_constant(text: str) -> Any:
     raise EncodingError("malformed_json", f"{text} is not JSON")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An `object_pairs_hook` that refuses an object with the same key twice: parsers disagree
+    on which one wins, so a signer and a verifier could read different values."""
     result = dict(pairs)
     if len(result) != len(pairs):
         raise EncodingError("duplicate_key", "an object has the same key twice")
@@ -213,12 +222,28 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _decoder = json.JSONDecoder(
-    parse_float=_no_float, parse_constant=_no_constant, object_pairs_hook=_unique_keys
+    parse_float=_no_float, parse_constant=_no_constant, object_pairs_hook=unique_keys
 )
+
+# Valid UTF-8 cannot hold a surrogate, so a decoded string can hold one only from a `\uD8xx`
+# .. `\uDFxx` escape; text without one needs no further look.  (A match may be a well-formed
+# pair, or an escaped backslash before "ud8..": the exact check below decides.)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def refuse_lone_surrogates(value: Any) -> None:
+    """Raise EncodingError `bad_string` if a string or key of `value` (parsed JSON) holds a
+    lone surrogate: it has no UTF-8 encoding, so it could never be hashed, stored or sent."""
+    try:
+        _dumps_unsorted(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _bad_string() from exc
 
 
 def decode(data: bytes | str) -> Any:
-    """Parse JSON into the canonical domain; reject floats, duplicate keys and bad UTF-8."""
+    """Parse JSON into the canonical domain; reject floats, duplicate keys, bad UTF-8 and lone
+    surrogates (escaped as `\\ud800`)."""
+    from_bytes = isinstance(data, bytes | bytearray)
     try:
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
         value = _decoder.decode(text)
@@ -227,6 +252,9 @@ def decode(data: bytes | str) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise EncodingError("malformed_json", f"not valid JSON: {exc}") from exc
     validate_value(value)
+    # A str argument may hold a surrogate itself, not only as an escape.
+    if not from_bytes or _SURROGATE_ESCAPE.search(text):
+        refuse_lone_surrogates(value)
     return value
 
 

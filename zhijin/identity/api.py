@@ -31,10 +31,12 @@ from zhijin.identity.web import (
     clear_session_cookies,
     set_session_cookies,
 )
+from zhijin.platform.http_edge import EdgeRoute, body_limit
+from zhijin.platform.params import Cursor
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/identity", tags=["identity"])
+router = APIRouter(prefix="/api/v1/identity", tags=["identity"], route_class=EdgeRoute)
 
 Limit = Annotated[int, Query(ge=1, le=limits.PAGE_ROWS_MAX)]
 
@@ -430,7 +432,7 @@ def _documents(documents: list[DocumentIn]) -> list[KycDocument]:
     return result
 
 
-@router.post("/kyc", status_code=201)
+@router.post("/kyc", status_code=201, openapi_extra=body_limit(limits.KYC_REQUEST_BYTES_MAX))
 def submit_kyc(
     body: KycIn, user: CurrentUser, personal: PersonalDep, member: MemberDid
 ) -> dict[str, Any]:
@@ -541,7 +543,7 @@ def read_audit(
     user: CurrentUser,
     identity: IdentityDep,
     member: MemberDid,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Cursor = 0,
     limit: Limit = limits.PAGE_ROWS_DEFAULT,
 ) -> dict[str, Any]:
     """Audit entries for auditors, regulators and compliance officers (entries hold ids,

@@ -19,10 +19,12 @@ from zhijin.notary import limits, projection, service
 from zhijin.notary.receipt import build_receipt, verify_receipt
 from zhijin.platform.chain_read import ChainReader, ChainReaderDep
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
+from zhijin.platform.http_edge import EdgeRoute
+from zhijin.platform.params import Height
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/notary", tags=["notary"])
+router = APIRouter(prefix="/api/v1/notary", tags=["notary"], route_class=EdgeRoute)
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 NOT_FINAL_RETRY_AFTER_MS = 1_000  # a vote round trip is tens of milliseconds
@@ -76,7 +78,7 @@ def list_anchors(
     reader: ChainReaderDep,
     owner: Annotated[str | None, Query(max_length=256, description="only this owner's")] = None,
     before_height: Annotated[
-        int | None, Query(ge=0, description="next page: the last row's height")
+        Height | None, Query(description="next page: the last row's height")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 50,
 ) -> dict[str, Any]:

@@ -35,11 +35,13 @@ from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, Tra
 from zhijin.payments.requests import parse_fx_payment, parse_transfer
 from zhijin.payments.stepup import Payment, put_to_policy, record_moved
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
+from zhijin.platform.http_edge import EdgeRoute, body_limit
+from zhijin.platform.params import Cursor, TimeMs
 from zhijin.platform.runtime import Platform, check_operator_token
 
 __all__ = ["REPLAYED_HEADER", "router"]
 
-router = APIRouter(tags=["payments"])
+router = APIRouter(tags=["payments"], route_class=EdgeRoute)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 XML = "application/xml"
@@ -453,7 +455,7 @@ def get_statement(
     account_id: IdPath,
     platform: PlatformDep,
     caller: CallerDep,
-    after_entry: Annotated[int, Query(ge=0, description="next page: the last entry_no")] = 0,
+    after_entry: Annotated[Cursor, Query(description="next page: the last entry_no")] = 0,
     limit: PageSize = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     _authorize(caller, platform, account_id, Permission.TRANSACTION_READ)
@@ -470,8 +472,8 @@ def get_camt053(
     account_id: IdPath,
     platform: PlatformDep,
     caller: CallerDep,
-    from_ms: Annotated[int, Query(ge=0)],
-    to_ms: Annotated[int, Query(ge=1)],
+    from_ms: TimeMs,
+    to_ms: Annotated[TimeMs, Query(ge=1)],
     iban: Annotated[str | None, Query(max_length=34)] = None,
     servicer_bic: Annotated[str | None, Query(pattern=BIC_PATTERN)] = None,
 ) -> Response:
@@ -555,7 +557,11 @@ def create_transfer(
     return _replayed(response, result)
 
 
-@router.post("/api/v1/transfers/batch", summary="1-100 transfers; linked chains all or nothing")
+@router.post(
+    "/api/v1/transfers/batch",
+    summary="1-100 transfers; linked chains all or nothing",
+    openapi_extra=body_limit(limits.TRANSFER_BATCH_BODY_BYTES_MAX),
+)
 def create_transfer_batch(
     body: TransferBatchIn, platform: PlatformDep, gateway: GatewayDep, caller: CallerDep
 ) -> dict[str, Any]:
@@ -759,7 +765,10 @@ def trial_balance(
 @router.post(
     "/api/v1/payments/iso20022/pain001",
     summary="Import a pain.001.001.09 file (body: the XML)",
-    openapi_extra={"requestBody": {"content": {XML: {"schema": {"type": "string"}}}}},
+    openapi_extra={
+        **body_limit(limits.PAIN001_BYTES_MAX),
+        "requestBody": {"content": {XML: {"schema": {"type": "string"}}}},
+    },
 )
 async def import_pain001(
     request: Request,

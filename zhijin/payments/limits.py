@@ -28,6 +28,9 @@ REFERENCE_CHARS_MAX = 35  # ISO 20022 Max35Text (EndToEndId); never personal dat
 TRANSFERS_PER_BATCH_MAX = 100
 ACCOUNTS_PER_BATCH_MAX = 100
 WRITES_PER_TRANSFER_MAX = 7
+# The HTTP body of a batch: a transfer item is under 1 KiB of JSON, so 100 fit in 256 KiB with
+# room for whitespace and escapes (the edge's default body limit is 64 KiB).
+TRANSFER_BATCH_BODY_BYTES_MAX = 256 * 1024
 EVENTS_PER_TRANSFER_MAX = 2
 
 # Pending transfers (holds): the longest timeout a hold may ask for, and how many expired holds

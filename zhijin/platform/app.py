@@ -8,23 +8,34 @@ from contextlib import asynccontextmanager
 from types import FrameType
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from zhijin import __version__
 from zhijin.platform import chain_api
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.problems import install_problem_handlers
 from zhijin.platform.runtime import Platform
 from zhijin.platform.settings import Settings
 from zhijin.platform.web_app import install_web
 
-__all__ = ["GRACEFUL_SHUTDOWN_S", "create_app", "serve"]
+__all__ = ["GRACEFUL_SHUTDOWN_S", "create_app", "include_edge_router", "serve"]
 
 log = logging.getLogger("zhijin.app")
 
 # What a server gives open requests to finish when it is stopped.  Live event streams never
 # end on their own, so without a bound one open browser tab would keep Ctrl-C waiting.
 GRACEFUL_SHUTDOWN_S = 3
+
+
+def include_edge_router(app: FastAPI, router: APIRouter) -> None:
+    """Include `router`, whose routes must all be EdgeRoutes: a route outside the edge would
+    take unbounded bodies and duplicate JSON keys (zhijin/platform/http_edge.py)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and not isinstance(route, EdgeRoute):
+            raise TypeError(f"{route.path} is not an EdgeRoute: build its router with route_class")
+    app.include_router(router)
 
 
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
@@ -53,20 +64,21 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         description="Smart-finance services on a permissioned consortium blockchain.",
         lifespan=lifespan,
     )
+    app.router.route_class = EdgeRoute  # the app's own routes (health, web shell)
     install_problem_handlers(app)
-    app.include_router(chain_api.router)
+    include_edge_router(app, chain_api.router)
     from zhijin.notary.api import router as notary_router
 
-    app.include_router(notary_router)
+    include_edge_router(app, notary_router)
     from zhijin.identity.api import router as identity_router
 
-    app.include_router(identity_router)
+    include_edge_router(app, identity_router)
     from zhijin.payments.api import router as payments_router
 
-    app.include_router(payments_router)
+    include_edge_router(app, payments_router)
     from zhijin.platform.events_api import router as events_router
 
-    app.include_router(events_router)
+    include_edge_router(app, events_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -16,21 +16,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from zhijin.chain import limits
 from zhijin.chain.codec import decode
-from zhijin.chain.errors import NotFound, TxRejected, ZhijinError
+from zhijin.chain.errors import NotFound, ZhijinError
 from zhijin.chain.merkle import LogTree, consistency_to_json, inclusion_to_json, leaf_hash
 from zhijin.chain.node import Admission
 from zhijin.chain.store import StoredTx
 from zhijin.platform.chain_read import REDACTED_DETAIL, ChainReader, ChainReaderDep, Visibility
 from zhijin.platform.deps import PlatformDep
+from zhijin.platform.http_edge import EdgeRoute, body_limit
+from zhijin.platform.http_limits import ENVELOPE_BYTES_MAX
+from zhijin.platform.params import Height, Size
 from zhijin.platform.problems import problem
 
 __all__ = ["BlockView", "TxView", "router", "tx_view"]
 
-router = APIRouter(prefix="/api/v1/chain", tags=["chain"])
-
-ENVELOPE_BYTES_MAX = limits.TX_BYTES_MAX * 64  # HTTP batches; bigger ones go in pieces
+router = APIRouter(prefix="/api/v1/chain", tags=["chain"], route_class=EdgeRoute)
 
 
 class BadRequest(ZhijinError):
@@ -66,15 +66,17 @@ async def _answer(admission: Admission, *, wait: bool, timeout_s: float) -> dict
     return {"tx_hash": admission.tx_hash, **result, "status": status}
 
 
-@router.post("/txs", summary="Submit a signed envelope (single or member batch)")
+@router.post(
+    "/txs",
+    summary="Submit a signed envelope (single or member batch)",
+    openapi_extra=body_limit(ENVELOPE_BYTES_MAX),
+)
 async def submit_tx(
     request: Request,
     platform: PlatformDep,
     wait: Annotated[bool, Query(description="answer once committed or failed")] = False,
 ) -> JSONResponse:
-    raw = await request.body()
-    if len(raw) > ENVELOPE_BYTES_MAX:
-        raise TxRejected("tx_too_large", f"an HTTP envelope is at most {ENVELOPE_BYTES_MAX} bytes")
+    raw = await request.body()  # at most ENVELOPE_BYTES_MAX: the edge refuses more (413)
     admissions = await run_in_threadpool(platform.node.submit, raw)
     timeout_s = platform.settings.wait_timeout_s
     answers = [await _answer(a, wait=wait, timeout_s=timeout_s) for a in admissions]
@@ -149,7 +151,7 @@ class BlockView(BaseModel):
     summary="A block header, its signatures and its tx hashes",
     response_model=BlockView,
 )
-def get_block(height: int, platform: PlatformDep) -> BlockView:
+def get_block(height: Height, platform: PlatformDep) -> BlockView:
     block = platform.store.get_block(height) if height >= 0 else None
     if block is None:
         raise NotFound("block_not_found", f"no block at height {height}")
@@ -182,7 +184,7 @@ def _log_index(platform: PlatformDep, tx_hash: bytes) -> int:
 def inclusion_proof(
     tx_hash: str,
     platform: PlatformDep,
-    size: Annotated[int | None, Query(ge=1, description="tree size; default the latest")] = None,
+    size: Annotated[Size | None, Query(description="tree size; default the latest")] = None,
 ) -> dict[str, Any]:
     digest = _hash_param(tx_hash)
     index = _log_index(platform, digest)
@@ -204,8 +206,8 @@ def inclusion_proof(
 @router.get("/proofs/consistency", summary="RFC 6962 consistency proof between two tree sizes")
 def consistency_proof(
     platform: PlatformDep,
-    size_from: Annotated[int, Query(alias="from", ge=1)],
-    size_to: Annotated[int, Query(alias="to", ge=1)],
+    size_from: Annotated[Size, Query(alias="from")],
+    size_to: Annotated[Size, Query(alias="to")],
 ) -> dict[str, Any]:
     current = platform.node.head.log_size
     if not size_from <= size_to <= current:

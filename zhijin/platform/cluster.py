@@ -62,8 +62,10 @@ from zhijin.platform.cluster_network import (
 )
 from zhijin.platform.contracts import default_notifiers, default_projections, default_registry
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.member_request import check_member_request, member_request_headers
 from zhijin.platform.notifications import NotificationHub
+from zhijin.platform.params import Height
 from zhijin.platform.projections import ProjectionRunner
 from zhijin.platform.runtime import _lock_data_dir, build_identity_services, check_data_dir
 from zhijin.platform.settings import Settings
@@ -360,7 +362,7 @@ def _txs_of(document: dict[str, Any]) -> list[Tx]:
 
 # -- HTTP: status, blocks for catch-up, finality -------------------------------------------------
 
-cluster_router = APIRouter(prefix="/api/v1/cluster", tags=["cluster"])
+cluster_router = APIRouter(prefix="/api/v1/cluster", tags=["cluster"], route_class=EdgeRoute)
 
 
 def _platform(app: FastAPI) -> ClusterPlatform:
@@ -374,7 +376,7 @@ def _status(request: Request) -> dict[str, Any]:
 
 
 @cluster_router.get("/blocks/{height}", summary="A whole block, to catch up from (members only)")
-def _block(height: int, request: Request) -> dict[str, Any]:
+def _block(height: Height, request: Request) -> dict[str, Any]:
     platform = _platform(request.app)
     check_member_request(
         request.headers,
@@ -387,7 +389,7 @@ def _block(height: int, request: Request) -> dict[str, Any]:
 
 
 @cluster_router.get("/signatures/{height}", summary="A block's header and stored signatures")
-def _signatures(height: int, request: Request) -> dict[str, Any]:
+def _signatures(height: Height, request: Request) -> dict[str, Any]:
     block = _platform(request.app).store.get_block(height) if height > 0 else None
     if block is None:
         raise NotFound("block_not_found", f"no block at height {height}")
@@ -396,7 +398,7 @@ def _signatures(height: int, request: Request) -> dict[str, Any]:
 
 @cluster_router.get("/final/{height}", summary="Wait until a block is final on this peer")
 def _final(
-    height: int,
+    height: Height,
     request: Request,
     timeout_s: Annotated[float, Query(gt=0, le=60)] = 10.0,
 ) -> dict[str, Any]:

@@ -28,11 +28,12 @@ from zhijin.identity.rbac import Principal
 from zhijin.identity.service import IdentityService
 from zhijin.identity.web import get_identity, request_source
 from zhijin.platform.chain_read import request_principal
+from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.notifications import RETRY_MS, Notice, NotificationHub, Subscriber
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=EdgeRoute)
 
 HEARTBEAT_S = 15.0
 SESSION_CHECK_S = 30.0

@@ -12,11 +12,32 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhijin.chain.errors import ZhijinError
 
-__all__ = ["install_problem_handlers", "problem"]
+__all__ = ["EdgeProblem", "install_problem_handlers", "problem"]
 
 log = logging.getLogger("zhijin.api")
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class EdgeProblem(StarletteHTTPException):
+    """A request refused at the HTTP edge, before its route runs, with a stable code.
+
+    An HTTPException rather than a ZhijinError because FastAPI passes only HTTPExceptions
+    unchanged out of its request body parsing (anything else becomes a bare 400)."""
+
+    def __init__(self, status_code: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(status_code=status_code, detail=detail)
+        self.code = code
+        self.extra = extra
+
+
+# Starlette's own HTTPExceptions carry no code: these are theirs.
+_HTTP_CODES = {
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
 
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
@@ -52,9 +73,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
-            exc.status_code, "http_error"
-        )
+        if isinstance(exc, EdgeProblem):
+            return problem(exc.status_code, exc.code, str(exc.detail), **exc.extra)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
