@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, inspect, select
 
+from zhijin.chain.errors import ContractError
 from zhijin.identity.audit import _ANCHOR_TITLE_PREFIX, AuditHead, AuditLog, head_from_anchor
 
 __all__ = ["ANCHOR_TITLE_PREFIX", "AuditAnchorer", "anchored_heads"]
@@ -22,6 +23,9 @@ log = logging.getLogger("zhijin.identity.anchoring")
 
 ANCHOR_TITLE_PREFIX = _ANCHOR_TITLE_PREFIX
 ANCHORED_HEADS_MAX = 100_000
+# A stopping node waits at most this long for its last anchor to commit: a cluster peer whose
+# consortium has lost its quorum must still stop.
+SHUTDOWN_ANCHOR_TIMEOUT_S = 10.0
 
 
 def anchored_heads(engine: Engine, *, owner: str) -> list[AuditHead]:
@@ -53,18 +57,30 @@ class AuditAnchorer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def anchor_now(self) -> AuditHead | None:
+    def anchor_now(self, *, timeout_s: float = 30.0) -> AuditHead | None:
         """Anchor the current head if it moved; returns the head anchored, or None."""
-        from zhijin.notary import service as notary
-
         head = self.audit.head()
         if head.size == 0 or head == self.last_anchored:
             return None
-        args = head.notary_anchor_args()
-        notary.anchor(self.gateway, document_hash=args["hash"], title=args["title"])
+        result = self.gateway.submit(
+            "notary", "anchor", head.notary_anchor_args(), timeout_s=timeout_s
+        )
+        if result["status"] != "ok":
+            raise ContractError(result["code"], result["message"])
         self.last_anchored = head
         log.info("audit head %d anchored", head.size)
         return head
+
+    def anchor_at_shutdown(self) -> AuditHead | None:
+        """The last anchor, taken while the node still orders blocks; a failure is logged, not
+        raised, so the node stops anyway (verify then reports the unanchored tail)."""
+        if self.interval_s <= 0:
+            return None
+        try:
+            return self.anchor_now(timeout_s=SHUTDOWN_ANCHOR_TIMEOUT_S)
+        except Exception:
+            log.exception("anchoring the audit head at shutdown failed")
+            return None
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -244,7 +244,9 @@ def _node_lock(data: Path) -> Any:
 @audit_app.command("verify")
 def audit_verify(data: DataOption = DEFAULT_DATA) -> None:
     """Walk the audit log's hash chain and compare it with the heads anchored on chain; names
-    the first changed or removed entry and exits 1 if anything is wrong."""
+    the first changed, removed or unreadable entry and the suspect range, and exits 1 if
+    anything is wrong.  Reports how many entries lie after the last anchor: a removal among
+    them cannot be detected."""
     from zhijin.chain.errors import ZhijinError
     from zhijin.chain.store import make_engine
     from zhijin.identity.anchoring import anchored_heads

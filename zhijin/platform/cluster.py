@@ -228,9 +228,11 @@ class ClusterPlatform:
             self._recovery.join(SIGNATURE_FETCH_TIMEOUT_S * 3)
             self._recovery = None
         self.audit_anchorer.stop()
+        self.audit_anchorer.anchor_at_shutdown()  # before the orderer stops: it needs a block
         self.orderer.stop()
         self.notifications.stop()
         self.projections.stop()
+        self.projections.catch_up()  # the last final blocks, the shutdown anchor among them
         self.store.close()
         self.platform_engine.dispose()
         if self._lock_file is not None:
