@@ -424,10 +424,15 @@ def test_a_stopping_node_anchors_its_head_so_a_cut_tail_shows(data: Path) -> Non
     finally:
         platform.stop()
     assert platform.audit_anchorer.last_anchored == head
+    height = platform.node.head.height
+    again = Platform(_settings(data, audit_anchor_interval_s=3600)).start()
+    again.stop()  # the head did not move and is on chain already: no second anchor
+    assert again.node.head.height == height
     code, out = zhijin("audit", "verify", "--data", str(data))
     assert code == 0, out
     report = json.loads(out)
     assert report["anchored_size"] == head.size and report["unanchored_entries"] == 0
+    assert report["anchors_checked"] == 1
     engine = _sqlite(data)
     with engine.begin() as conn:  # type: ignore[attr-defined]
         conn.execute(text("DROP TRIGGER identity_audit_no_delete"))

@@ -56,11 +56,15 @@ class AuditAnchorer:
         self.last_anchored: AuditHead | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = False  # since start(), until the shutdown anchor
 
     def anchor_now(self, *, timeout_s: float = 30.0) -> AuditHead | None:
         """Anchor the current head if it moved; returns the head anchored, or None."""
         head = self.audit.head()
         if head.size == 0 or head == self.last_anchored:
+            return None
+        if self._on_chain(head):  # anchored by an earlier run (a restart, a CLI command)
+            self.last_anchored = head
             return None
         result = self.gateway.submit(
             "notary", "anchor", head.notary_anchor_args(), timeout_s=timeout_s
@@ -71,11 +75,22 @@ class AuditAnchorer:
         log.info("audit head %d anchored", head.size)
         return head
 
+    def _on_chain(self, head: AuditHead) -> bool:
+        from zhijin.notary.contract import record_key
+
+        record = self.gateway.node.state_get(record_key(head.entry_hash))
+        return (
+            record is not None
+            and record.get("title") == head.notary_anchor_args()["title"]
+            and record.get("owner") == self.gateway.node.key.did
+        )
+
     def anchor_at_shutdown(self) -> AuditHead | None:
         """The last anchor, taken while the node still orders blocks; a failure is logged, not
         raised, so the node stops anyway (verify then reports the unanchored tail)."""
-        if self.interval_s <= 0:
+        if not self._started:  # never started (a reindex) or anchoring off: no orderer to ask
             return None
+        self._started = False
         try:
             return self.anchor_now(timeout_s=SHUTDOWN_ANCHOR_TIMEOUT_S)
         except Exception:
@@ -92,6 +107,7 @@ class AuditAnchorer:
     def start(self) -> None:
         if self.interval_s <= 0 or self._thread is not None:
             return
+        self._started = True
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="audit-anchor", daemon=True)
         self._thread.start()

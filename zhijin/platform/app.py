@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     from zhijin.platform.events_api import router as events_router
 
     app.include_router(events_router)
+    from zhijin.platform.projections_api import router as projections_router
+
+    app.include_router(projections_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
