@@ -24,7 +24,12 @@ from zhijin.cli import app as cli_app
 from zhijin.notary import service as notary
 from zhijin.notary.projection import anchors_table
 from zhijin.payments import service
-from zhijin.payments.projection import accounts_table, entries_table, totals_table
+from zhijin.payments.projection import (
+    accounts_table,
+    entries_table,
+    totals_table,
+    transfers_table,
+)
 from zhijin.platform.app import create_app
 from zhijin.platform.contracts import default_projection_verifiers
 from zhijin.platform.gateway import MemberGateway
@@ -270,6 +275,44 @@ def test_rows_without_records_and_totals_are_caught(world: Platform) -> None:
         }
     with changed(world, totals_table, {"currency": "CNY"}, accounts=2):
         assert ("payments", "payments_currency_totals", "CNY", "accounts") in _named(_verify(world))
+    assert _verify(world).ok
+
+
+@pytest.mark.parametrize(
+    ("transfer_id", "column", "value"),
+    [
+        ("a-b", "amount", 1),
+        ("a-b", "debit_account_id", "bob"),
+        ("a-b", "credit_account_id", "alice"),
+        ("a-b", "currency", "USD"),
+        ("a-b", "kind", "fee"),
+        ("a-b", "pending_id", "hold-1"),
+        ("a-b", "parent_id", "dep-a"),
+        ("a-b", "height", 1),
+        ("a-b", "time_ms", 1),
+        ("a-b", "tx_hash", "00" * 32),
+        ("a-b", "record", "{}"),
+        ("a-b", "hold_status", "pending"),
+        ("hold-1", "hold_status", "voided"),
+        ("hold-1", "resolved_by", "hold-2-void"),
+        ("hold-1", "resolved_at_ms", 1),
+        ("hold-2", "hold_status", "posted"),
+    ],
+)
+def test_each_transfer_column_is_vouched_for(
+    world: Platform, transfer_id: str, column: str, value: Any
+) -> None:
+    with changed(world, transfers_table, {"id": transfer_id}, **{column: value}):
+        named = _named(_verify(world))
+        assert ("payments", "payments_transfers", transfer_id, column) in named
+
+
+def test_a_transfer_row_without_a_record_is_caught(world: Platform) -> None:
+    forged = {**_row(world, transfers_table, id="a-b"), "id": "forged"}
+    with added(world, transfers_table, forged, {"id": "forged"}):
+        assert _named(_verify(world)) == {("payments", "payments_transfers", "forged", "row")}
+    with removed(world, transfers_table, {"id": "a-b"}):
+        assert _named(_verify(world)) == {("payments", "payments_transfers", "a-b", "row")}
     assert _verify(world).ok
 
 

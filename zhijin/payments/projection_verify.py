@@ -8,11 +8,16 @@ recomputed from the committed account records at the projection's height:
 - `payments_entries`: per account, debit entries add up to `debits_posted` and credit entries to
   `credits_posted`; entries are numbered 1, 2, ... with no gap; each entry's running balance is
   the sum of the movements up to it; the account row's `entries` equals the number of entries.
+- `payments_transfers`: every column equals the transfer record (`record` its JSON text), and
+  a hold's `hold_status`, `resolved_by` and `resolved_at_ms` its pending state; both ways.
 - `payments_currency_totals`: per currency, the number of accounts and the four sums.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,8 +29,9 @@ from zhijin.payments.projection import (
     accounts_table,
     entries_table,
     totals_table,
+    transfers_table,
 )
-from zhijin.payments.records import keys
+from zhijin.payments.records import TransferFlag, keys
 from zhijin.platform.projection_verify import (
     MISMATCHES_MAX,
     KeyedTable,
@@ -56,6 +62,46 @@ def _expected_account(record: Mapping[str, Any]) -> dict[str, Any]:
 ACCOUNTS = KeyedTable(DOMAIN, accounts_table, "id", keys.ACCOUNT, _expected_account)
 
 
+def _expected_transfer(
+    record: Mapping[str, Any], pending: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    hold = pending.get(keys.pending(record["id"])) if _is_hold(record) else None
+    return {
+        **{name: record[name] for name in _TRANSFER_RECORD_COLUMNS},
+        "height": record["created_height"],
+        "time_ms": record["created_at_ms"],
+        # As the projection writes it: keys sorted, no spaces (json.dumps's ASCII escapes).
+        "record": json.dumps(record, sort_keys=True, separators=(",", ":")),
+        "hold_status": None if hold is None else hold["status"],
+        "resolved_by": None if hold is None else hold["resolved_by"],
+        "resolved_at_ms": None if hold is None else hold["resolved_at_ms"],
+    }
+
+
+def _is_hold(record: Mapping[str, Any]) -> bool:
+    return TransferFlag.PENDING.value in record["flags"]
+
+
+_TRANSFER_RECORD_COLUMNS = (
+    "id",
+    "debit_account_id",
+    "credit_account_id",
+    "amount",
+    "currency",
+    "kind",
+    "pending_id",
+    "parent_id",
+    "tx_hash",
+)
+TRANSFERS = KeyedTable(  # `expected` is bound per page, with that page's pending states
+    DOMAIN,
+    transfers_table,
+    "id",
+    keys.TRANSFER,
+    functools.partial(_expected_transfer, pending={}),
+)
+
+
 class PaymentsProjectionVerifier:
     domain = DOMAIN
     name = "payments"  # PaymentsProjection.name: its cursor is the height to check at
@@ -76,7 +122,21 @@ class PaymentsProjectionVerifier:
                 for index, name in enumerate(COUNTERS, start=1):
                     line[index] += record[name]
         found += rows_without_records(state, conn, ACCOUNTS)
-        return found + _totals(conn, totals)
+        found += _totals(conn, totals)
+        return found + _transfers(state, conn)
+
+
+def _transfers(state: StateAt, conn: Connection) -> list[Mismatch]:
+    found: list[Mismatch] = []
+    for page in state.scan(keys.TRANSFER):
+        if len(found) >= MISMATCHES_MAX:
+            return found
+        holds = [record["id"] for _, record in page if _is_hold(record)]
+        pending = state.get_many([keys.pending(hold) for hold in holds])
+        expected = functools.partial(_expected_transfer, pending=pending)
+        spec = dataclasses.replace(TRANSFERS, expected=expected)
+        found += compare_page(conn, spec, page)
+    return found + rows_without_records(state, conn, TRANSFERS)
 
 
 def _entry_sums(conn: Connection, records: Sequence[Mapping[str, Any]]) -> list[Mismatch]:
