@@ -636,3 +636,20 @@ def test_login_lockout_csrf_and_audit_on_postgresql(tmp_path: Path, pg_url: str)
         engine = _platform(pg_client).platform_engine
         with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
             conn.execute(text("UPDATE identity_audit_log SET outcome='ok' WHERE seq=1"))
+
+
+def test_audit_routes_name_an_unreadable_entry(client: TestClient) -> None:
+    auditor = create_staff(client, roles={Role.AUDITOR})
+    clean = client.get(f"{API}/audit/verify", headers=auditor)
+    assert clean.status_code == 200 and clean.json()["ok"] is True
+    assert clean.json()["unanchored_entries"] == clean.json()["entries_checked"]  # none anchored
+    assert clean.json()["anchors_not_on_chain"] == []
+    with identity_of(client).audit.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER identity_audit_no_update"))
+        conn.execute(text("UPDATE identity_audit_log SET details='oops' WHERE seq=1"))
+    listed = client.get(f"{API}/audit", headers=auditor)
+    assert listed.status_code == 500 and listed.json()["code"] == "audit_entry_malformed"
+    checked = client.get(f"{API}/audit/verify", headers=auditor)
+    assert checked.status_code == 200
+    assert checked.json()["ok"] is False and checked.json()["first_bad_seq"] == 1
+    assert checked.json()["problem"] == "entry 1 cannot be read: details is not JSON"

@@ -449,3 +449,36 @@ def test_without_anchoring_verify_reports_the_whole_log_as_unanchored(data: Path
     assert report["anchors_checked"] == 0
     assert report["unanchored_entries"] == report["entries_checked"] > 0
     assert "cannot be detected" in report["unanchored_note"]
+
+
+def test_anchor_rows_forged_to_match_a_rewritten_log_are_not_trusted(data: Path) -> None:
+    from zhijin.identity.audit import AuditLog
+
+    platform = Platform(_settings(data, audit_anchor_interval_s=3600)).start()
+    try:
+        platform.identity.register(
+            login="someone", password=PASSWORD, kind="individual", source=RequestSource(ip="x")
+        )
+    finally:
+        platform.stop()  # anchors the head
+    engine = _sqlite(data)
+    last = AuditLog(engine).entries()[-1]  # type: ignore[arg-type]
+    forged = type(last)(**{**last.hashed_fields(), "actor": "user:innocent", "entry_hash": ""})
+    new_hash = forged.computed_hash()
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        # Rewrite the last entry consistently, and the anchor row it would be checked against.
+        conn.execute(text("DROP TRIGGER identity_audit_no_update"))
+        conn.execute(
+            text("UPDATE identity_audit_log SET actor='user:innocent', entry_hash=:h WHERE seq=:s"),
+            {"h": new_hash, "s": last.seq},
+        )
+        conn.execute(
+            text("UPDATE notary_anchors SET hash=:h WHERE hash=:old"),
+            {"h": new_hash, "old": last.entry_hash},
+        )
+    code, out = zhijin("audit", "verify", "--data", str(data))
+    assert code == 1
+    report = json.loads(out[: out.rindex("}") + 1])
+    assert report["ok"] is False and report["anchors_not_on_chain"] == [last.seq]
+    assert report["unanchored_entries"] == last.seq  # the forged anchor vouches for nothing
+    assert "not on chain" in out and "zhijin projections verify" in out

@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, inspect, select
 
 from zhijin.chain.errors import ContractError
-from zhijin.identity.audit import _ANCHOR_TITLE_PREFIX, AuditHead, AuditLog, head_from_anchor
+from zhijin.chain.store import ChainStore
+from zhijin.identity.audit import (
+    _ANCHOR_TITLE_PREFIX,
+    AuditHead,
+    AuditLog,
+    AuditReport,
+    head_from_anchor,
+)
 
-__all__ = ["ANCHOR_TITLE_PREFIX", "AuditAnchorer", "anchored_heads"]
+__all__ = [
+    "ANCHOR_TITLE_PREFIX",
+    "AuditAnchorer",
+    "anchored_heads",
+    "audit_verify_json",
+    "confirmed_heads",
+]
 
 log = logging.getLogger("zhijin.identity.anchoring")
 
@@ -44,6 +58,41 @@ def anchored_heads(engine: Engine, *, owner: str) -> list[AuditHead]:
         ).all()
     heads = (head_from_anchor(row.title, row.hash) for row in rows)
     return sorted((h for h in heads if h is not None), key=lambda h: h.size)
+
+
+def confirmed_heads(
+    store: ChainStore, heads: Sequence[AuditHead], *, owner: str
+) -> tuple[list[AuditHead], list[AuditHead]]:
+    """(confirmed, unconfirmed): each head read from the query table, checked against its
+    anchor record on chain.  The table lives in the platform database beside the log, so
+    whoever rewrote the log could have added matching rows to it; only the chain vouches."""
+    from zhijin.notary.contract import record_key
+
+    confirmed: list[AuditHead] = []
+    unconfirmed: list[AuditHead] = []
+    with store.read() as conn:
+        for head in heads:
+            record = store.state_get(conn, record_key(head.entry_hash))
+            on_chain = (
+                record is not None
+                and record.get("owner") == owner
+                and record.get("title") == head.notary_anchor_args()["title"]
+            )
+            (confirmed if on_chain else unconfirmed).append(head)
+    return confirmed, unconfirmed
+
+
+def audit_verify_json(
+    report: AuditReport, anchors: Sequence[AuditHead], unconfirmed: Sequence[AuditHead]
+) -> dict[str, Any]:
+    """What `audit verify` and `GET /audit/verify` answer: the report, the anchors it was
+    checked against, and the sizes of anchor rows the chain does not hold (ignored)."""
+    return {
+        **report.to_json(),
+        "ok": report.ok and not unconfirmed,
+        "anchors_checked": len(anchors),
+        "anchors_not_on_chain": [head.size for head in unconfirmed],
+    }
 
 
 class AuditAnchorer:

@@ -248,8 +248,8 @@ def audit_verify(data: DataOption = DEFAULT_DATA) -> None:
     anything is wrong.  Reports how many entries lie after the last anchor: a removal among
     them cannot be detected."""
     from zhijin.chain.errors import ZhijinError
-    from zhijin.chain.store import make_engine
-    from zhijin.identity.anchoring import anchored_heads
+    from zhijin.chain.store import ChainStore, make_engine
+    from zhijin.identity.anchoring import anchored_heads, audit_verify_json, confirmed_heads
     from zhijin.identity.audit import AuditLog
     from zhijin.identity.tables import create_tables
     from zhijin.platform.runtime import load_genesis, load_node_key
@@ -261,12 +261,21 @@ def audit_verify(data: DataOption = DEFAULT_DATA) -> None:
         _fail(exc.message)
         return
     engine = make_engine(settings.platform_database_url_resolved())
+    store = ChainStore(settings.chain_database_url())
     try:
         create_tables(engine)
-        anchors = anchored_heads(engine, owner=member)
+        anchors, unconfirmed = confirmed_heads(
+            store, anchored_heads(engine, owner=member), owner=member
+        )
         report = AuditLog(engine).verify(anchors=anchors)
     finally:
         engine.dispose()
-    typer.echo(json.dumps({**report.to_json(), "anchors_checked": len(anchors)}, indent=2))
+        store.close()
+    typer.echo(json.dumps(audit_verify_json(report, anchors, unconfirmed), indent=2))
     if not report.ok:
         _fail(f"audit log entry {report.first_bad_seq}: {report.problem}")
+    if unconfirmed:
+        _fail(
+            f"{len(unconfirmed)} anchored heads in the notary's query table are not on chain "
+            "(the table was changed): run `zhijin projections verify`"
+        )
