@@ -360,3 +360,25 @@ def test_the_cli_and_the_api_report_a_tampered_row(world: Platform) -> None:
             assert found == alice["credits_posted"] + MILLION_CNY
             books = client.get("/api/v1/payments/trial-balance", headers=headers).json()
             assert books["balanced"] is True and books["ok"] is False
+
+
+def test_the_platform_database_is_read_in_one_snapshot(world: Platform) -> None:
+    """A cursor the projector moves during a check is not seen to move: rows and cursor agree."""
+    from zhijin.platform.projection_verify import snapshot
+    from zhijin.platform.projections import cursors
+
+    engine = world.platform_engine
+    with engine.begin() as conn:
+        conn.execute(insert(cursors).values(name="snapshot-test", height=1))
+    try:
+        with snapshot(engine) as view:
+            query = select(cursors.c.height).where(cursors.c.name == "snapshot-test")
+            assert view.execute(query).scalar() == 1
+            with engine.begin() as conn:
+                conn.execute(
+                    update(cursors).where(cursors.c.name == "snapshot-test").values(height=2)
+                )
+            assert view.execute(query).scalar() == 1
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(cursors).where(cursors.c.name == "snapshot-test"))

@@ -38,6 +38,7 @@ __all__ = [
     "compare_keyed_rows",
     "compare_page",
     "rows_without_records",
+    "snapshot",
     "verify_projections",
 ]
 
@@ -72,8 +73,7 @@ class StateAt:
     """Committed chain state as it stood after block `height`, read from the state history
     (the rows each block wrote), never from a projection."""
 
-    def __init__(self, store: ChainStore, conn: Connection, height: int) -> None:
-        self.store = store
+    def __init__(self, conn: Connection, height: int) -> None:
         self.conn = conn
         self.height = height
 
@@ -168,7 +168,7 @@ def _cursor(conn: Connection, name: str) -> int:
 
 
 @contextmanager
-def _snapshot(engine: Engine) -> Iterator[Connection]:
+def snapshot(engine: Engine) -> Iterator[Connection]:
     """A platform-database connection that sees one snapshot throughout, so the cursor and the
     rows it read agree while the projector keeps applying blocks: REPEATABLE READ on
     PostgreSQL, an explicit read transaction on SQLite (WAL fixes its view at the first read)."""
@@ -183,15 +183,16 @@ def _snapshot(engine: Engine) -> Iterator[Connection]:
 def verify_projections(
     store: ChainStore, engine: Engine, verifiers: Sequence[ProjectionVerifier]
 ) -> ProjectionReport:
-    """Run each verifier at its projection's cursor; the report keeps the first
-    `MISMATCHES_MAX` mismatches and counts them all."""
+    """Run each verifier at its projection's cursor.  The report keeps the first
+    `MISMATCHES_MAX` mismatches and counts what the verifiers found (each stops looking once it
+    has about that many, so a total at or above it means "at least")."""
     heights: dict[str, int] = {}
     mismatches: list[Mismatch] = []
     total = 0
     for verifier in verifiers:
-        with _snapshot(engine) as conn, store.read() as chain:
+        with snapshot(engine) as conn, store.read() as chain:
             height = _cursor(conn, verifier.name)
-            found = verifier.verify(StateAt(store, chain, height), conn)
+            found = verifier.verify(StateAt(chain, height), conn)
         heights[verifier.name] = height
         total += len(found)
         mismatches += found[: max(0, MISMATCHES_MAX - len(mismatches))]
