@@ -244,7 +244,7 @@ def test_removing_the_last_entry_after_a_final_anchor_is_detected(db: Engine) ->
     report = log.verify(anchors=[final])
     assert not report.ok and report.first_bad_seq == 6
     assert (report.suspect_from_seq, report.suspect_to_seq) == (6, 6)
-    assert "entries 6 were removed" in (report.problem or "")
+    assert "entry 6 was removed" in (report.problem or "")
 
 
 def test_a_consistent_rewrite_names_the_range_since_the_last_good_anchor(db: Engine) -> None:

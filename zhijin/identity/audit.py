@@ -326,7 +326,8 @@ class AuditLog:
             )
         if entry.seq != seq:
             return walk.failed(
-                f"entries {_span(seq, entry.seq - 1)} are missing (next present is {entry.seq})",
+                f"{_entries(seq, entry.seq - 1, 'is', 'are')} missing "
+                f"(next present is {entry.seq})",
                 at=seq,
                 suspect_from=seq,
                 suspect_to=entry.seq - 1,
@@ -347,8 +348,8 @@ class AuditLog:
         anchored = anchors.get(seq)
         if anchored is not None and anchored != entry.entry_hash:
             return walk.failed(
-                f"entries {_span(walk.anchored_size + 1, seq)} do not match the anchor at {seq}; "
-                f"{_covered(walk.anchored_size)}",
+                f"{_entries(walk.anchored_size + 1, seq, 'does', 'do')} not match the anchor "
+                f"at {seq}; {_covered(walk.anchored_size)}",
                 at=seq,
                 suspect_from=walk.anchored_size + 1,
                 suspect_to=seq,
@@ -365,7 +366,7 @@ class AuditLog:
         if beyond:
             return walk.failed(
                 f"entries up to {beyond[-1]} were anchored but the log ends at {walk.checked}: "
-                f"entries {_span(walk.expected_seq, beyond[-1])} were removed",
+                f"{_entries(walk.expected_seq, beyond[-1], 'was', 'were')} removed",
                 at=walk.expected_seq,
                 suspect_from=walk.expected_seq,
                 suspect_to=beyond[-1],
@@ -380,6 +381,13 @@ class AuditLog:
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
+
+
+def _entries(first: int, last: int, verb_one: str, verb_many: str) -> str:
+    """ "entry 6 is" or "entries 3–4 are": entries first..last and a verb of the right number."""
+    if first == last:
+        return f"entry {first} {verb_one}"
+    return f"entries {_span(first, last)} {verb_many}"
 
 
 def _span(first: int, last: int) -> str:
