@@ -39,7 +39,7 @@ ANCHOR_TITLE_PREFIX = _ANCHOR_TITLE_PREFIX
 ANCHORED_HEADS_MAX = 100_000
 # A stopping node waits at most this long for its last anchor to commit: a cluster peer whose
 # consortium has lost its quorum must still stop.
-SHUTDOWN_ANCHOR_TIMEOUT_S = 10.0
+SHUTDOWN_ANCHOR_TIMEOUT_S = 5.0
 
 
 def anchored_heads(engine: Engine, *, owner: str) -> list[AuditHead]:
@@ -103,6 +103,7 @@ class AuditAnchorer:
         self.gateway = gateway
         self.interval_s = interval_s
         self.last_anchored: AuditHead | None = None
+        self.last_anchor_height: int | None = None  # the block of this process's last anchor
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = False  # since start(), until the shutdown anchor
@@ -121,6 +122,7 @@ class AuditAnchorer:
         if result["status"] != "ok":
             raise ContractError(result["code"], result["message"])
         self.last_anchored = head
+        self.last_anchor_height = int(result["height"])
         log.info("audit head %d anchored", head.size)
         return head
 
