@@ -22,10 +22,14 @@ chain_app = typer.Typer(help="Initialise, inspect and verify the chain.", no_arg
 proof_app = typer.Typer(help="Merkle proofs over the global log tree.", no_args_is_help=True)
 notary_app = typer.Typer(help="Anchor documents and verify receipts.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (one JSON line per case).", no_args_is_help=True)
+projections_app = typer.Typer(
+    help="Query tables checked against the chain's state.", no_args_is_help=True
+)
 app.add_typer(chain_app, name="chain")
 chain_app.add_typer(proof_app, name="proof")
 app.add_typer(notary_app, name="notary")
 app.add_typer(bench_app, name="bench")
+app.add_typer(projections_app, name="projections")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(identity_app, name="identity")
 app.add_typer(audit_app, name="audit")
@@ -352,6 +356,31 @@ def reindex(data: DataOption = DEFAULT_DATA) -> None:
     finally:
         platform.stop()
     typer.echo(f"reindexed: {blocks} block applications")
+
+
+@projections_app.command("verify")
+def projections_verify(data: DataOption = DEFAULT_DATA) -> None:
+    """Recompute every projected row from the chain's state at the projection's height and
+    name each one that differs (domain, table, key, field, expected, found); exits 1 if any
+    does.  Reads the databases directly, so it runs beside a running node."""
+    from zhijin.chain.store import make_engine
+    from zhijin.platform.contracts import default_projection_verifiers
+    from zhijin.platform.projection_verify import verify_projections
+
+    try:
+        store, _genesis, settings = _store(data)
+    except ZhijinError as exc:
+        _fail(exc.message)
+        return
+    engine = make_engine(settings.platform_database_url_resolved())
+    try:
+        report = verify_projections(store, engine, default_projection_verifiers())
+    finally:
+        engine.dispose()
+        store.close()
+    _print_json(report.to_json())
+    if not report.ok:
+        _fail(f"{report.mismatches_total} projected values differ from the chain")
 
 
 # -- serve and bench --------------------------------------------------------------------------

@@ -118,3 +118,30 @@ def test_reindex_of_a_stopped_peer_projects_only_final_blocks(
         engine.dispose()
     assert anchored == {document_hash("reindex", 1)}
     assert set(cursors.values()) == {heights[0]}
+
+
+def test_a_stopping_peer_anchors_its_audit_head_and_projects_it(
+    make_network: NetworkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zhijin.identity.audit import AuditLog
+
+    monkeypatch.setenv("ZHIJIN_PASSWORD_HASHING", "test")
+    network = make_network(3)
+    registered = httpx.post(
+        f"{network.urls[1]}{API}/register",
+        json={"login": f"c-{secrets.token_hex(4)}", "password": "pw-" + secrets.token_urlsafe(18)},
+        timeout=30,
+    )
+    assert registered.status_code == 201, registered.text
+    network.stop_peer(1)  # SIGTERM: the peer's own stop, with its shutdown anchor
+    engine = create_engine(f"sqlite:///{network.root / 'peer1' / 'platform.db'}")
+    try:
+        head = AuditLog(engine).head()
+        assert head.size >= 1
+        with engine.connect() as conn:
+            anchored = conn.execute(
+                text("SELECT title FROM notary_anchors WHERE hash = :h"), {"h": head.entry_hash}
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert anchored == f"zhijin identity audit head {head.size}"  # final and projected at stop

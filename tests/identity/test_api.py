@@ -723,3 +723,20 @@ def test_a_look_alike_login_gets_409_login_confusable(client: TestClient) -> Non
     look_alike = {"login": "wang.xiaom\u0456ng", "password": new_password()}  # Cyrillic і
     refused = client.post(f"{API}/register", json=look_alike)
     assert refused.status_code == 409 and refused.json()["code"] == "login_confusable"
+
+
+def test_audit_routes_name_an_unreadable_entry(client: TestClient) -> None:
+    auditor = create_staff(client, roles={Role.AUDITOR})
+    clean = client.get(f"{API}/audit/verify", headers=auditor)
+    assert clean.status_code == 200 and clean.json()["ok"] is True
+    assert clean.json()["unanchored_entries"] == clean.json()["entries_checked"]  # none anchored
+    assert clean.json()["anchors_not_on_chain"] == []
+    with identity_of(client).audit.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER identity_audit_no_update"))
+        conn.execute(text("UPDATE identity_audit_log SET details='oops' WHERE seq=1"))
+    listed = client.get(f"{API}/audit", headers=auditor)
+    assert listed.status_code == 500 and listed.json()["code"] == "audit_entry_malformed"
+    checked = client.get(f"{API}/audit/verify", headers=auditor)
+    assert checked.status_code == 200
+    assert checked.json()["ok"] is False and checked.json()["first_bad_seq"] == 1
+    assert checked.json()["problem"] == "entry 1 cannot be read: details is not JSON"

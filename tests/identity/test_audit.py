@@ -10,7 +10,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DatabaseError
 
-from zhijin.identity.audit import GENESIS_HASH, AuditHead, AuditLog, head_from_anchor
+from zhijin.identity.audit import (
+    GENESIS_HASH,
+    AuditHead,
+    AuditLog,
+    AuditLogDamaged,
+    head_from_anchor,
+)
 from zhijin.identity.tables import create_tables
 
 
@@ -140,7 +146,9 @@ def test_rewritten_history_differs_from_the_anchor(db: Engine) -> None:
         )
     assert log.verify().ok
     report = log.verify(anchors=[anchored])
-    assert not report.ok and report.first_bad_seq == 4 and "anchored" in (report.problem or "")
+    assert not report.ok and report.first_bad_seq == 4
+    assert "do not match the anchor at 4" in (report.problem or "")
+    assert (report.suspect_from_seq, report.suspect_to_seq) == (1, 4)
 
 
 def test_anchor_args_round_trip(db: Engine) -> None:
@@ -160,3 +168,120 @@ def test_oversized_fields_are_refused(db: Engine) -> None:
         AuditLog(db).append(
             actor="a", action="b", target="c", outcome="d", at_ms=1, reason="x" * 501
         )
+
+
+# -- unreadable rows, the unanchored tail, the suspect range (issue 10, item 7) -----------------
+
+
+def test_details_that_are_not_json_are_named_not_a_traceback(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 5)
+    drop_triggers(db)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE identity_audit_log SET details='{not json' WHERE seq=3"))
+    report = log.verify()
+    assert not report.ok and report.first_bad_seq == 3 and report.entries_checked == 2
+    assert report.problem == "entry 3 cannot be read: details is not JSON"
+    assert (report.suspect_from_seq, report.suspect_to_seq) == (3, 3)
+    with pytest.raises(AuditLogDamaged) as caught:  # the read path names it too
+        log.entries()
+    assert caught.value.code == "audit_entry_malformed" and "entry 3" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("details", "problem"),
+    [
+        ("[1, 2]", "details is JSON list, not an object"),
+        ('{"n": 1.5}', "details cannot be hashed"),
+    ],
+)
+def test_details_of_the_wrong_shape_are_named(db: Engine, details: str, problem: str) -> None:
+    log = AuditLog(db)
+    fill(log, 3)
+    drop_triggers(db)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE identity_audit_log SET details=:d WHERE seq=2"), {"d": details})
+    report = log.verify()
+    assert not report.ok and report.first_bad_seq == 2 and problem in (report.problem or "")
+
+
+def test_fields_of_the_wrong_type_are_named(db: Engine) -> None:
+    if db.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL refuses text in a bigint column: only SQLite can hold this row")
+    log = AuditLog(db)
+    fill(log, 3)
+    drop_triggers(db)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE identity_audit_log SET at_ms='yesterday' WHERE seq=2"))
+    report = log.verify()
+    assert not report.ok and report.first_bad_seq == 2
+    assert report.problem == "entry 2 cannot be read: at_ms is a str, not an integer"
+
+
+def test_the_unanchored_tail_is_reported_and_its_loss_is_undetectable(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 6)
+    anchored = AuditHead(4, log.entries()[3].entry_hash)
+    report = log.verify(anchors=[anchored])
+    assert report.ok and report.anchored_size == 4 and report.unanchored_entries == 2
+    assert "cannot be detected" in (report.to_json()["unanchored_note"] or "")
+    assert log.verify().unanchored_entries == 6  # nothing anchored: the whole log is a tail
+    drop_triggers(db)
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM identity_audit_log WHERE seq=6"))
+    after = log.verify(anchors=[anchored])  # the limit said out loud: this removal is unseen
+    assert after.ok and after.unanchored_entries == 1
+
+
+def test_removing_the_last_entry_after_a_final_anchor_is_detected(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 6)
+    final = log.head()  # what the node anchors when it stops
+    assert log.verify(anchors=[final]).unanchored_entries == 0
+    drop_triggers(db)
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM identity_audit_log WHERE seq=6"))
+    report = log.verify(anchors=[final])
+    assert not report.ok and report.first_bad_seq == 6
+    assert (report.suspect_from_seq, report.suspect_to_seq) == (6, 6)
+    assert "entry 6 was removed" in (report.problem or "")
+
+
+def test_a_consistent_rewrite_names_the_range_since_the_last_good_anchor(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 8)
+    entries = log.entries()
+    anchors = [AuditHead(size, entries[size - 1].entry_hash) for size in (3, 6, 8)]
+    drop_triggers(db)
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM identity_audit_log WHERE seq >= 5"))
+    for i in range(4, 8):  # entries 5..8 again, entry 5 saying something else, hashes recomputed
+        log.append(
+            actor=f"user:u{i % 3}",
+            action="personal_data.read",
+            target=f"person:p{i}" if i != 4 else "person:nobody",
+            outcome="ok",
+            at_ms=1_000 + i,
+            reason="case 17",
+            details={"fields": ["name"], "n": i},
+        )
+    assert log.verify().ok  # self-consistent ...
+    report = log.verify(anchors=anchors)  # ... but the anchor at 6 does not match
+    assert not report.ok and report.first_bad_seq == 6
+    assert (report.suspect_from_seq, report.suspect_to_seq) == (4, 6)
+    assert report.anchored_size == 3
+    assert report.problem == (
+        "entries 4\u20136 do not match the anchor at 6; the last anchor that matches covers 1\u20133"
+    )
+
+
+def test_a_gap_names_every_missing_entry(db: Engine) -> None:
+    log = AuditLog(db)
+    fill(log, 6)
+    drop_triggers(db)
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM identity_audit_log WHERE seq IN (3, 4)"))
+    report = log.verify()
+    assert not report.ok and report.first_bad_seq == 3
+    assert (report.suspect_from_seq, report.suspect_to_seq) == (3, 4)
+    assert report.problem == "entries 3\u20134 are missing (next present is 5)"

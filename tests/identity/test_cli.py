@@ -399,3 +399,87 @@ def test_demo_users_have_generated_passwords_in_a_private_file(
         assert len((data / "demo-logins.txt").read_text().splitlines()) == len(DEMO_USERS)
     finally:
         platform.stop()
+
+
+def test_audit_verify_names_an_entry_whose_details_are_not_json(data: Path) -> None:
+    _populate(data)
+    engine = _sqlite(data)
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("DROP TRIGGER identity_audit_no_update"))
+        conn.execute(text("UPDATE identity_audit_log SET details='not json' WHERE seq=2"))
+    code, out = zhijin("audit", "verify", "--data", str(data))  # no traceback: a report
+    assert code == 1
+    assert json.loads(out[: out.rindex("}") + 1])["first_bad_seq"] == 2
+    assert "audit log entry 2: entry 2 cannot be read: details is not JSON" in out
+
+
+def test_a_stopping_node_anchors_its_head_so_a_cut_tail_shows(data: Path) -> None:
+    # An interval far longer than the test: only the shutdown anchor can run.
+    platform = Platform(_settings(data, audit_anchor_interval_s=3600)).start()
+    try:
+        platform.identity.register(
+            login="someone", password=PASSWORD, kind="individual", source=RequestSource(ip="x")
+        )
+        head = platform.identity.audit.head()
+        assert head.size >= 1 and platform.audit_anchorer.last_anchored is None
+    finally:
+        platform.stop()
+    assert platform.audit_anchorer.last_anchored == head
+    height = platform.node.head.height
+    again = Platform(_settings(data, audit_anchor_interval_s=3600)).start()
+    again.stop()  # the head did not move and is on chain already: no second anchor
+    assert again.node.head.height == height
+    code, out = zhijin("audit", "verify", "--data", str(data))
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["anchored_size"] == head.size and report["unanchored_entries"] == 0
+    assert report["anchors_checked"] == 1
+    engine = _sqlite(data)
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("DROP TRIGGER identity_audit_no_delete"))
+        conn.execute(text("DELETE FROM identity_audit_log WHERE seq = :s"), {"s": head.size})
+    code, out = zhijin("audit", "verify", "--data", str(data))
+    assert code == 1 and f"audit log entry {head.size}" in out and "removed" in out
+
+
+def test_without_anchoring_verify_reports_the_whole_log_as_unanchored(data: Path) -> None:
+    _populate(data)  # anchoring off (interval 0): not even at shutdown
+    code, out = zhijin("audit", "verify", "--data", str(data))
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["anchors_checked"] == 0
+    assert report["unanchored_entries"] == report["entries_checked"] > 0
+    assert "cannot be detected" in report["unanchored_note"]
+
+
+def test_anchor_rows_forged_to_match_a_rewritten_log_are_not_trusted(data: Path) -> None:
+    from zhijin.identity.audit import AuditLog
+
+    platform = Platform(_settings(data, audit_anchor_interval_s=3600)).start()
+    try:
+        platform.identity.register(
+            login="someone", password=PASSWORD, kind="individual", source=RequestSource(ip="x")
+        )
+    finally:
+        platform.stop()  # anchors the head
+    engine = _sqlite(data)
+    last = AuditLog(engine).entries()[-1]  # type: ignore[arg-type]
+    forged = type(last)(**{**last.hashed_fields(), "actor": "user:innocent", "entry_hash": ""})
+    new_hash = forged.computed_hash()
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        # Rewrite the last entry consistently, and the anchor row it would be checked against.
+        conn.execute(text("DROP TRIGGER identity_audit_no_update"))
+        conn.execute(
+            text("UPDATE identity_audit_log SET actor='user:innocent', entry_hash=:h WHERE seq=:s"),
+            {"h": new_hash, "s": last.seq},
+        )
+        conn.execute(
+            text("UPDATE notary_anchors SET hash=:h WHERE hash=:old"),
+            {"h": new_hash, "old": last.entry_hash},
+        )
+    code, out = zhijin("audit", "verify", "--data", str(data))
+    assert code == 1
+    report = json.loads(out[: out.rindex("}") + 1])
+    assert report["ok"] is False and report["anchors_not_on_chain"] == [last.seq]
+    assert report["unanchored_entries"] == last.seq  # the forged anchor vouches for nothing
+    assert "not on chain" in out and "zhijin projections verify" in out

@@ -115,6 +115,7 @@ def assert_projection_matches_chain(platform: Platform) -> None:
     chain = service.trial_balance(platform, source="chain")
     projected_totals = service.trial_balance(platform)
     assert chain["balanced"] and chain["currencies"] == projected_totals["currencies"]
+    assert chain["ok"] and projected_totals["ok"], chain["projections"]  # every row as on chain
 
 
 def test_operator_token_is_required(api: Api) -> None:

@@ -115,3 +115,57 @@ def test_accounts_are_named_by_iban_from_the_cli(tmp_path: Path) -> None:
     assert both.exit_code == 2
     assert pay(tmp_path, "accounts", "iban", "shop", "--remove")["removed"] is True
     assert pay(tmp_path, "accounts", "iban", "shop")["iban"] is None
+
+
+def test_trial_balance_fails_on_a_tampered_account_row(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, text
+
+    genesis = init_data_dir(Settings(data=tmp_path), members=1)
+    member = genesis.members[0].did
+    pay(
+        tmp_path,
+        "accounts",
+        "open",
+        "settle",
+        "--owner",
+        member,
+        "--currency",
+        "CNY",
+        "--kind",
+        "settlement",
+    )
+    pay(tmp_path, "accounts", "open", "alice", "--owner", "did:key:zCliAlice", "--currency", "CNY")
+    pay(
+        tmp_path,
+        "transfer",
+        "d-1",
+        "--from",
+        "settle",
+        "--to",
+        "alice",
+        "--amount",
+        "5000",
+        "--currency",
+        "CNY",
+    )
+    clean = pay(tmp_path, "trial-balance")
+    assert clean["ok"] is True and clean["projections"]["mismatches_total"] == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'platform.db'}")
+    with engine.begin() as conn:  # someone with write access to the platform database
+        conn.execute(
+            text(
+                "UPDATE payments_accounts SET credits_posted = credits_posted + 100000000"
+                " WHERE id = 'alice'"
+            )
+        )
+    engine.dispose()
+    for args in (["pay", "trial-balance"], ["pay", "trial-balance", "--chain"]):
+        result = runner.invoke(app, [*args, "--data", str(tmp_path)], catch_exceptions=False)
+        assert result.exit_code == 1, result.output
+        books = json.loads(result.output)
+        assert books["balanced"] is True and books["ok"] is False  # the sums still balance
+        (mismatch,) = books["projections"]["mismatches"]
+        assert (mismatch["key"], mismatch["field"]) == ("alice", "credits_posted")
+        assert (mismatch["expected"], mismatch["found"]) == (5000, 100_005_000)
+    verified = runner.invoke(app, ["projections", "verify", "--data", str(tmp_path)])
+    assert verified.exit_code == 1 and "payments_accounts" in verified.output

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhijin.identity import limits, ratelimit
-from zhijin.identity.anchoring import anchored_heads
+from zhijin.identity.anchoring import anchored_heads, audit_verify_json, confirmed_heads
 from zhijin.identity.chainops import IdentityChain
 from zhijin.identity.errors import InvalidInput
 from zhijin.identity.kyc import KycDocument
@@ -575,6 +575,9 @@ def read_audit(
 def verify_audit(request: Request, user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
     identity.authorize(principal=user, permission=Permission.AUDIT_LOG_VERIFY)
     platform = request.app.state.platform
-    anchors = anchored_heads(platform.platform_engine, owner=platform.node.key.did)
+    member = platform.node.key.did
+    anchors, unconfirmed = confirmed_heads(
+        platform.store, anchored_heads(platform.platform_engine, owner=member), owner=member
+    )
     report = identity.audit.verify(anchors=anchors)
-    return {**report.to_json(), "anchors_checked": len(anchors)}
+    return audit_verify_json(report, anchors, unconfirmed)

@@ -12,6 +12,13 @@ the next entry's `prev_hash`.  Someone able to rewrite the whole tail consistent
 entries off the end, is caught only by comparing with a head recorded elsewhere: that is what
 `head()` and anchoring it on chain are for (`verify(anchors=...)`).
 
+What an anchor cannot vouch for is said plainly in the report: entries after the last anchor
+(`unanchored_entries`) could be cut off without a trace, which is why the node also anchors
+its head when it stops.  A consistent rewrite is seen only at the next anchor, so the report
+names the suspect range (`suspect_from_seq`..`suspect_to_seq`): everything after the last
+anchor that still matches, up to the one that does not.  A row that cannot even be read (details
+that are not JSON, a missing or mistyped field) is named by its seq; verify never stops on it.
+
 The table also refuses UPDATE and DELETE through database triggers (tables.create_tables).
 """
 
@@ -26,7 +33,7 @@ from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from zhijin.chain.codec import canonical, sha256
-from zhijin.chain.errors import Unavailable
+from zhijin.chain.errors import EncodingError, Unavailable, ZhijinError
 from zhijin.identity import limits
 from zhijin.identity.errors import InvalidInput
 from zhijin.identity.tables import audit_log
@@ -36,6 +43,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "AuditLog",
+    "AuditLogDamaged",
     "AuditReport",
     "head_from_anchor",
 ]
@@ -86,12 +94,26 @@ class AuditHead:
         return {"hash": self.entry_hash, "title": f"{_ANCHOR_TITLE_PREFIX}{self.size}"}
 
 
+class AuditLogDamaged(ZhijinError):
+    """A stored entry cannot be read back (changed outside the log): run `zhijin audit verify`."""
+
+    code = "audit_entry_malformed"
+    http_status = 500
+
+
 @dataclass(frozen=True, slots=True)
 class AuditReport:
+    """What `verify` found.  On failure, `first_bad_seq` is where the problem shows and
+    `suspect_from_seq`..`suspect_to_seq` the entries that may have been changed or removed."""
+
     ok: bool
     entries_checked: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    suspect_from_seq: int | None = None
+    suspect_to_seq: int | None = None
+    anchored_size: int = 0  # entries 1..anchored_size match the last anchor that matched
+    unanchored_entries: int = 0  # checked entries after that anchor
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,7 +121,40 @@ class AuditReport:
             "entries_checked": self.entries_checked,
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
+            "suspect_from_seq": self.suspect_from_seq,
+            "suspect_to_seq": self.suspect_to_seq,
+            "anchored_size": self.anchored_size,
+            "unanchored_entries": self.unanchored_entries,
+            "unanchored_note": (
+                f"{self.unanchored_entries} entries after the last anchor: a removal among "
+                "them cannot be detected until the next anchor"
+                if self.unanchored_entries
+                else None
+            ),
         }
+
+
+@dataclass(slots=True)
+class _Walk:
+    """Where `verify` stands: the next seq it expects, the hash to link to, the last anchor
+    that matched."""
+
+    expected_seq: int = 1
+    prev_hash: str = GENESIS_HASH
+    checked: int = 0
+    anchored_size: int = 0
+
+    def failed(self, problem: str, *, at: int, suspect_from: int, suspect_to: int) -> AuditReport:
+        return AuditReport(
+            False,
+            self.checked,
+            first_bad_seq=at,
+            problem=problem,
+            suspect_from_seq=suspect_from,
+            suspect_to_seq=suspect_to,
+            anchored_size=self.anchored_size,
+            unanchored_entries=self.checked - self.anchored_size,
+        )
 
 
 def _bounded(text: str | None, name: str) -> str | None:
@@ -110,8 +165,33 @@ def _bounded(text: str | None, name: str) -> str | None:
     return text
 
 
-def _entry(row: Any) -> AuditEntry:
-    return AuditEntry(
+_TEXT_FIELDS = ("actor", "action", "target", "outcome", "prev_hash", "entry_hash")
+
+
+def _type_name(value: Any) -> str:
+    return "missing" if value is None else f"a {type(value).__name__}"
+
+
+def _parse(row: Any) -> AuditEntry | str:
+    """The entry a stored row holds, or what is wrong with the row (say, details that are not
+    JSON) so that `verify` names it instead of failing on it."""
+    for name in ("seq", "at_ms"):
+        if type(getattr(row, name)) is not int:
+            return f"{name} is {_type_name(getattr(row, name))}, not an integer"
+    for name in _TEXT_FIELDS:
+        if not isinstance(getattr(row, name), str):
+            return f"{name} is {_type_name(getattr(row, name))}, not text"
+    if row.reason is not None and not isinstance(row.reason, str):
+        return f"reason is {_type_name(row.reason)}, not text"
+    if not isinstance(row.details, str):
+        return f"details is {_type_name(row.details)}, not JSON text"
+    try:
+        details = json.loads(row.details)
+    except ValueError:
+        return "details is not JSON"
+    if not isinstance(details, dict):
+        return f"details is JSON {type(details).__name__}, not an object"
+    entry = AuditEntry(
         seq=row.seq,
         at_ms=row.at_ms,
         actor=row.actor,
@@ -119,10 +199,24 @@ def _entry(row: Any) -> AuditEntry:
         target=row.target,
         outcome=row.outcome,
         reason=row.reason,
-        details=json.loads(row.details),
+        details=details,
         prev_hash=row.prev_hash,
         entry_hash=row.entry_hash,
     )
+    try:
+        entry.computed_hash()
+    except EncodingError as exc:
+        return f"details cannot be hashed: {exc.message}"
+    return entry
+
+
+def _entry(row: Any) -> AuditEntry:
+    parsed = _parse(row)
+    if isinstance(parsed, str):
+        raise AuditLogDamaged(
+            message=f"audit entry {row.seq!r} cannot be read ({parsed}); run `zhijin audit verify`"
+        )
+    return parsed
 
 
 class AuditLog:
@@ -190,61 +284,120 @@ class AuditLog:
             ).one_or_none()
         return AuditHead(0, GENESIS_HASH) if last is None else AuditHead(last.seq, last.entry_hash)
 
+    def _rows(self, *, after_seq: int, limit: int) -> list[Any]:
+        limit = max(1, min(limit, limits.AUDIT_VERIFY_PAGE_ROWS))
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(audit_log)
+                    .where(audit_log.c.seq > after_seq)
+                    .order_by(audit_log.c.seq)
+                    .limit(limit)
+                ).all()
+            )
+
     def entries(
         self, *, after_seq: int = 0, limit: int = limits.AUDIT_VERIFY_PAGE_ROWS
     ) -> list[AuditEntry]:
-        limit = max(1, min(limit, limits.AUDIT_VERIFY_PAGE_ROWS))
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(audit_log)
-                .where(audit_log.c.seq > after_seq)
-                .order_by(audit_log.c.seq)
-                .limit(limit)
-            ).all()
-        return [_entry(row) for row in rows]
+        """A page of entries; raises AuditLogDamaged on a row that cannot be read back."""
+        return [_entry(row) for row in self._rows(after_seq=after_seq, limit=limit)]
 
     def verify(self, *, anchors: Iterable[AuditHead] = ()) -> AuditReport:
         """Recompute the chain from the first entry; compare with anchored heads if given."""
         wanted = {a.size: a.entry_hash for a in anchors}
-        expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
-        while True:
-            page = self.entries(after_seq=expected_seq - 1)
-            if not page:
-                break
-            for entry in page:
-                problem = self._problem(entry, expected_seq, prev_hash, wanted)
-                if problem is not None:
-                    return AuditReport(False, checked, first_bad_seq=expected_seq, problem=problem)
-                checked += 1
-                expected_seq, prev_hash = entry.seq + 1, entry.entry_hash
-        missing = sorted(size for size in wanted if size >= expected_seq)
-        if missing:
-            return AuditReport(
-                False,
-                checked,
-                first_bad_seq=expected_seq,
-                problem=f"entries up to {missing[-1]} were anchored but the log ends at {checked}",
-            )
-        return AuditReport(True, checked)
+        walk = _Walk()
+        while page := self._rows(
+            after_seq=walk.expected_seq - 1, limit=limits.AUDIT_VERIFY_PAGE_ROWS
+        ):
+            for row in page:
+                failure = self._check(row, walk, wanted)
+                if failure is not None:
+                    return failure
+        return self._end(walk, wanted)
 
     @staticmethod
-    def _problem(
-        entry: AuditEntry, expected_seq: int, prev_hash: str, anchors: Mapping[int, str]
-    ) -> str | None:
-        if entry.seq != expected_seq:
-            return f"entry {expected_seq} is missing (next present is {entry.seq})"
-        if entry.prev_hash != prev_hash:
-            return "prev_hash does not match the previous entry's hash"
+    def _check(row: Any, walk: _Walk, anchors: Mapping[int, str]) -> AuditReport | None:
+        """Check one row against the walk so far and advance it; a report if it does not fit."""
+        seq = walk.expected_seq
+        entry = _parse(row)
+        if isinstance(entry, str):
+            return walk.failed(
+                f"entry {seq} cannot be read: {entry}", at=seq, suspect_from=seq, suspect_to=seq
+            )
+        if entry.seq != seq:
+            return walk.failed(
+                f"{_entries(seq, entry.seq - 1, 'is', 'are')} missing "
+                f"(next present is {entry.seq})",
+                at=seq,
+                suspect_from=seq,
+                suspect_to=entry.seq - 1,
+            )
+        if entry.prev_hash != walk.prev_hash:
+            # Either this entry's link was changed, or the one before was rewritten with a
+            # recomputed hash: both are suspect.
+            return walk.failed(
+                "prev_hash does not match the previous entry's hash",
+                at=seq,
+                suspect_from=max(1, seq - 1),
+                suspect_to=seq,
+            )
         if entry.computed_hash() != entry.entry_hash:
-            return "entry content does not match its hash"
-        anchored = anchors.get(entry.seq)
+            return walk.failed(
+                "entry content does not match its hash", at=seq, suspect_from=seq, suspect_to=seq
+            )
+        anchored = anchors.get(seq)
         if anchored is not None and anchored != entry.entry_hash:
-            return "entry hash differs from the anchored head"
+            return walk.failed(
+                f"{_entries(walk.anchored_size + 1, seq, 'does', 'do')} not match the anchor "
+                f"at {seq}; {_covered(walk.anchored_size)}",
+                at=seq,
+                suspect_from=walk.anchored_size + 1,
+                suspect_to=seq,
+            )
+        if anchored is not None:
+            walk.anchored_size = seq
+        walk.checked += 1
+        walk.expected_seq, walk.prev_hash = seq + 1, entry.entry_hash
         return None
+
+    @staticmethod
+    def _end(walk: _Walk, anchors: Mapping[int, str]) -> AuditReport:
+        beyond = sorted(size for size in anchors if size >= walk.expected_seq)
+        if beyond:
+            return walk.failed(
+                f"entries up to {beyond[-1]} were anchored but the log ends at {walk.checked}: "
+                f"{_entries(walk.expected_seq, beyond[-1], 'was', 'were')} removed",
+                at=walk.expected_seq,
+                suspect_from=walk.expected_seq,
+                suspect_to=beyond[-1],
+            )
+        return AuditReport(
+            True,
+            walk.checked,
+            anchored_size=walk.anchored_size,
+            unanchored_entries=walk.checked - walk.anchored_size,
+        )
 
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
+
+
+def _entries(first: int, last: int, verb_one: str, verb_many: str) -> str:
+    """ "entry 6 is" or "entries 3–4 are": entries first..last and a verb of the right number."""
+    if first == last:
+        return f"entry {first} {verb_one}"
+    return f"entries {_span(first, last)} {verb_many}"
+
+
+def _span(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}–{last}"
+
+
+def _covered(anchored_size: int) -> str:
+    if anchored_size == 0:
+        return "no earlier anchor matches"
+    return f"the last anchor that matches covers {_span(1, anchored_size)}"
 
 
 def head_from_anchor(title: str, document_hash: str) -> AuditHead | None:

@@ -247,10 +247,12 @@ def _node_lock(data: Path) -> Any:
 @audit_app.command("verify")
 def audit_verify(data: DataOption = DEFAULT_DATA) -> None:
     """Walk the audit log's hash chain and compare it with the heads anchored on chain; names
-    the first changed or removed entry and exits 1 if anything is wrong."""
+    the first changed, removed or unreadable entry and the suspect range, and exits 1 if
+    anything is wrong.  Reports how many entries lie after the last anchor: a removal among
+    them cannot be detected."""
     from zhijin.chain.errors import ZhijinError
-    from zhijin.chain.store import make_engine
-    from zhijin.identity.anchoring import anchored_heads
+    from zhijin.chain.store import ChainStore, make_engine
+    from zhijin.identity.anchoring import anchored_heads, audit_verify_json, confirmed_heads
     from zhijin.identity.audit import AuditLog
     from zhijin.identity.tables import create_tables
     from zhijin.platform.runtime import load_genesis, load_node_key
@@ -262,12 +264,21 @@ def audit_verify(data: DataOption = DEFAULT_DATA) -> None:
         _fail(exc.message)
         return
     engine = make_engine(settings.platform_database_url_resolved())
+    store = ChainStore(settings.chain_database_url())
     try:
         create_tables(engine)
-        anchors = anchored_heads(engine, owner=member)
+        anchors, unconfirmed = confirmed_heads(
+            store, anchored_heads(engine, owner=member), owner=member
+        )
         report = AuditLog(engine).verify(anchors=anchors)
     finally:
         engine.dispose()
-    typer.echo(json.dumps({**report.to_json(), "anchors_checked": len(anchors)}, indent=2))
+        store.close()
+    typer.echo(json.dumps(audit_verify_json(report, anchors, unconfirmed), indent=2))
     if not report.ok:
         _fail(f"audit log entry {report.first_bad_seq}: {report.problem}")
+    if unconfirmed:
+        _fail(
+            f"{len(unconfirmed)} anchored heads in the notary's query table are not on chain "
+            "(the table was changed): run `zhijin projections verify`"
+        )

@@ -252,11 +252,12 @@ def trial_balance(
     chain: Annotated[bool, typer.Option(help="scan committed state, not the projection")] = False,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
-    """Per currency: Σ debits = Σ credits.  Exits 1 if any currency does not balance."""
+    """Per currency: Σ debits = Σ credits, and the query tables checked against the chain.
+    Exits 1 if any currency does not balance or any projected value differs from the chain."""
     with _platform(data) as (platform, _gateway):
         result = service.trial_balance(platform, source="chain" if chain else "projection")
     _print(result)
-    if not result["balanced"]:
+    if not result["ok"]:
         raise typer.Exit(1)
 
 

@@ -26,8 +26,10 @@ from zhijin.payments import iso20022 as iso
 from zhijin.payments import limits, projection, queries
 from zhijin.payments.codes import Code
 from zhijin.payments.directory import IbanDirectory, mask, valid_iban
+from zhijin.payments.projection_verify import PaymentsProjectionVerifier
 from zhijin.payments.records import Transfer, TransferFlag, keys
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.projection_verify import verify_projections
 from zhijin.platform.runtime import Platform
 
 __all__ = [
@@ -369,7 +371,8 @@ def trial_balance(platform: Platform, *, source: str = "projection") -> dict[str
     """Per currency: accounts and the sums of the four counters, and whether they balance.
 
     `source="projection"` reads the query table (cheap); `source="chain"` scans committed state
-    (every account, page by page), the check an auditor runs.
+    (every account, page by page), the check an auditor runs.  Either way the payments query
+    tables are verified against the chain (`projections`); `ok` is balanced and no mismatch.
     """
     if source == "chain":
         with platform.store.read() as conn:
@@ -391,11 +394,19 @@ def trial_balance(platform: Platform, *, source: str = "projection") -> dict[str
         height = platform.projections.heights.get(projection.PaymentsProjection.name)
         with _read(platform) as conn:
             currencies = projection.currency_totals(conn)
+    balanced = all(line["balanced"] for line in currencies)
+    projections = verify_projections(
+        platform.store, platform.platform_engine, [PaymentsProjectionVerifier()]
+    )
     return {
         "source": source,
         "height": height,
-        "balanced": all(line["balanced"] for line in currencies),
+        "balanced": balanced,
         "currencies": currencies,
+        # The query tables customers read, checked against the ledger on chain: a tampered
+        # account row balances in both sums above, so it is caught here.
+        "projections": projections.to_json(),
+        "ok": balanced and projections.ok,
     }
 
 

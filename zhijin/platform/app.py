@@ -79,6 +79,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     from zhijin.platform.events_api import router as events_router
 
     include_edge_router(app, events_router)
+    from zhijin.platform.projections_api import router as projections_router
+
+    include_edge_router(app, projections_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

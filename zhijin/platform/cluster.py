@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -94,6 +95,10 @@ HTTP_TIMEOUT_S = 10.0
 SIGNATURE_FETCH_AFTER_S = 3.0  # final height stuck this long below the head: ask the peers
 SIGNATURE_FETCH_HEIGHTS_MAX = 16  # heights asked for per round
 SIGNATURE_FETCH_TIMEOUT_S = 2.0
+# A stopping peer waits this long for its shutdown audit anchor to become final (after the
+# anchorer's own wait for the commit), so that a stop still fits `LocalNetwork`'s 15 s.
+SHUTDOWN_FINALITY_WAIT_S = 5.0
+FINALITY_POLL_S = 0.05
 PEER_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # -- one peer -----------------------------------------------------------------------------------
@@ -190,14 +195,27 @@ class ClusterPlatform:
             self._recovery.join(SIGNATURE_FETCH_TIMEOUT_S * 3)
             self._recovery = None
         self.audit_anchorer.stop()
+        if self.audit_anchorer.anchor_at_shutdown() is not None:  # needs the orderer running
+            self._await_final(self.audit_anchorer.last_anchor_height)
         self.orderer.stop()
         self.notifications.stop()
         self.projections.stop()
+        self.projections.catch_up()  # the last final blocks, the shutdown anchor among them
         self.store.close()
         self.platform_engine.dispose()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+    def _await_final(self, height: int | None) -> None:
+        """Give the shutdown anchor's block a bounded time to become final: the query tables
+        this peer leaves behind hold final blocks only, and `audit verify` reads them."""
+        deadline = time.monotonic() + SHUTDOWN_FINALITY_WAIT_S
+        while height is not None and self.orderer.finality.final_height < height:
+            if time.monotonic() >= deadline:
+                log.warning("the audit anchor at height %d is not final yet at shutdown", height)
+                return
+            time.sleep(FINALITY_POLL_S)
 
     def __enter__(self) -> ClusterPlatform:
         return self.start()
@@ -471,6 +489,10 @@ def reindex_peer(data: Path) -> tuple[int, int]:
         lock.close()
 
 
+def _exit_on_sigterm(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)  # the status a process killed by the signal reports
+
+
 def serve_peer(config_path: Path) -> None:
     """Run one peer and its HTTP API until interrupted (`zhijin serve --cluster`)."""
 
@@ -485,6 +507,10 @@ def serve_peer(config_path: Path) -> None:
     server_file = platform.settings.data / "server.json"
     url = f"http://{config.host}:{config.port}"
     write_private(server_file, json.dumps({"url": url, "pid": os.getpid()}))
+    # uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM's default
+    # action would then end the process before `platform.stop()` below (no shutdown anchor,
+    # no clean stop of the projector): make it unwind instead.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         app = create_app(platform.settings, platform=platform)  # type: ignore[arg-type]
         install_cluster_routes(app)

@@ -15,6 +15,7 @@ from zhijin.identity.vault import RecordSchema
 from zhijin.notary.contract import NOTARY_CONTRACT
 from zhijin.payments.contract import PAYMENTS_CONTRACT
 from zhijin.platform.notifications import Notifier
+from zhijin.platform.projection_verify import ProjectionVerifier
 from zhijin.platform.projections import Projection
 
 if TYPE_CHECKING:  # chain_read imports the runtime, which imports this module
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # chain_read imports the runtime, which imports this module
 __all__ = [
     "default_notifiers",
     "default_party_finders",
+    "default_projection_verifiers",
     "default_projections",
     "default_registry",
     "vault_schemas",
@@ -40,6 +42,15 @@ def default_projections() -> list[Projection]:
     from zhijin.payments.projection import PaymentsProjection
 
     return [NotaryProjection(), PaymentsProjection()]
+
+
+def default_projection_verifiers() -> list[ProjectionVerifier]:
+    """Each projection's check against chain state (`zhijin projections verify`, the trial
+    balance): one per domain, beside its projection, until the domain manifests hold them."""
+    from zhijin.notary.projection_verify import NotaryProjectionVerifier
+    from zhijin.payments.projection_verify import PaymentsProjectionVerifier
+
+    return [NotaryProjectionVerifier(), PaymentsProjectionVerifier()]
 
 
 def default_notifiers(platform_engine: Engine) -> list[Notifier]:

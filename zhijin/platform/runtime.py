@@ -270,6 +270,7 @@ class Platform:
 
     def stop(self) -> None:
         self.audit_anchorer.stop()
+        self.audit_anchorer.anchor_at_shutdown()  # before the orderer stops: it needs a block
         self.orderer.stop()
         self.notifications.stop()
         self.projections.stop()
