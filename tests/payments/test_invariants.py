@@ -227,10 +227,7 @@ class Corruption:
         return f"{self.invariant}-{self.label}"
 
 
-def _set(*path: str, value: Any) -> Callable[[State], None]:
-    """Set one field: `_set(key, field, value=...)`."""
-    key, field = path
-
+def _set(key: str, field: str, *, value: Any) -> Callable[[State], None]:
     def corrupt(state: State) -> None:
         state[key][field] = value
 
@@ -333,6 +330,11 @@ CASES = (
         "pending_resolved_at_most_once",
         "posted-without-a-post",
         _set(keys.pending("h-expired"), "status", value="posted"),
+    ),
+    Corruption(
+        "pending_resolved_at_most_once",
+        "post-beyond-its-hold",
+        lambda state: _rebook(state, "p-1", HOLD + 1),
     ),
     Corruption("balances_match_transfers", "transfer-dropped", _drop(keys.transfer("pay-1"))),
     Corruption(
