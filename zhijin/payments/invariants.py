@@ -1,9 +1,10 @@
 """The payments domain's named invariants, checked over a whole state (STYLE.md rule 6).
 
 Each invariant is a small function from a `LedgerSnapshot` to a list of problems (empty when it
-holds), registered by name in `INVARIANTS`.  Tests run them after every block; an auditor can
-run them over any committed height.  They recompute from the records rather than trusting the
-counters, so a bug in the contract shows up as a named, located failure.
+holds), registered by name in `INVARIANTS`; every problem is reported as a `Violation` carrying
+that name, so a report says which invariant broke.  Tests run them after every block; an
+auditor can run them over any committed height.  They recompute from the records rather than
+trusting the counters, so a bug in the contract shows up as a named, located failure.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from zhijin.payments.records import (
 __all__ = [
     "INVARIANTS",
     "LedgerSnapshot",
+    "Violation",
     "assert_invariants",
     "check_invariants",
+    "find_violations",
     "load_snapshot",
 ]
 
@@ -234,10 +237,33 @@ def expiry_index_consistent(snapshot: LedgerSnapshot) -> list[str]:
     return problems
 
 
+def _fx_legs_claimed(snapshot: LedgerSnapshot) -> list[str]:
+    """Every principal leg carries its pricing, and every spread or target leg is named by
+    exactly one FX payment: a leg no payment claims would escape every other FX check."""
+    claimed: Counter[str] = Counter()
+    problems = []
+    for transfer in snapshot.transfers.values():
+        if transfer.kind != TransferKind.FX_SOURCE:
+            continue
+        if transfer.fx is None:
+            problems.append(f"FX payment {transfer.id} carries no pricing")
+            continue
+        claimed[transfer.fx.target_transfer_id] += 1
+        if transfer.fx.spread_transfer_id is not None:
+            claimed[transfer.fx.spread_transfer_id] += 1
+    legs = (TransferKind.FX_SPREAD, TransferKind.FX_TARGET)
+    problems += [
+        f"FX leg {transfer.id} is claimed by {claimed[transfer.id]} FX payments"
+        for transfer in snapshot.transfers.values()
+        if transfer.kind in legs and claimed[transfer.id] != 1
+    ]
+    return problems
+
+
 def fx_payments_consistent(snapshot: LedgerSnapshot) -> list[str]:
     """Each FX payment's legs exist and add up, within its quote's capacity, and the rounding
     never favoured the payer over the liquidity provider."""
-    problems = []
+    problems = _fx_legs_claimed(snapshot)
     used: Counter[str] = Counter()
     for transfer in snapshot.transfers.values():
         if transfer.kind != TransferKind.FX_SOURCE or transfer.fx is None:
@@ -292,10 +318,26 @@ INVARIANTS: tuple[tuple[str, Invariant], ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One problem found by one invariant, named as it is registered in `INVARIANTS`."""
+
+    invariant: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.invariant}: {self.detail}"
+
+
+def find_violations(snapshot: LedgerSnapshot) -> list[Violation]:
+    """Every problem every registered invariant finds, in registration order."""
+    # INVARIANTS is read at call time, so the one registered list is what every run checks.
+    return [Violation(name, problem) for name, check in INVARIANTS for problem in check(snapshot)]
+
+
 def check_invariants(reader: StateReader) -> list[str]:
     """Every broken invariant as "name: problem"; empty when the ledger is sound."""
-    snapshot = load_snapshot(reader)
-    return [f"{name}: {problem}" for name, check in INVARIANTS for problem in check(snapshot)]
+    return [str(violation) for violation in find_violations(load_snapshot(reader))]
 
 
 def assert_invariants(reader: StateReader) -> None:
