@@ -54,6 +54,7 @@ from zhijin.platform.projections import BlockView
 
 __all__ = [
     "COUNTERS",
+    "TRANSFER_RECORD_COLUMNS",
     "PaymentsProjection",
     "accounts_table",
     "block_events",
@@ -67,6 +68,18 @@ EVENT_PREFIX = "payments."
 TRANSFER_ID_CHARS_MAX = limits.ID_CHARS_MAX + 16  # a client id plus a leg suffix (`~spread`)
 IN_CLAUSE_IDS_MAX = 500  # ids per `IN (...)` when loading a block's accounts and holds
 COUNTERS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+# The transfer row's columns copied as they are from the transfer's record on chain.
+TRANSFER_RECORD_COLUMNS = (
+    "id",
+    "debit_account_id",
+    "credit_account_id",
+    "amount",
+    "currency",
+    "kind",
+    "pending_id",
+    "parent_id",
+    "tx_hash",
+)
 DEBIT = "debit"
 CREDIT = "credit"
 
@@ -291,20 +304,7 @@ def _transfer_created(changes: _BlockChanges, record: dict[str, Any], block: Blo
     debit = changes.account(record["debit_account_id"])
     credit = changes.account(record["credit_account_id"])
     amount = record["amount"]
-    row = {
-        name: record[name]
-        for name in (
-            "id",
-            "debit_account_id",
-            "credit_account_id",
-            "amount",
-            "currency",
-            "kind",
-            "pending_id",
-            "parent_id",
-            "tx_hash",
-        )
-    }
+    row = {name: record[name] for name in TRANSFER_RECORD_COLUMNS}
     row.update(
         height=record["created_height"],
         time_ms=record["created_at_ms"],

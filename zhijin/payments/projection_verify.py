@@ -26,6 +26,7 @@ from sqlalchemy import Connection, case, func, select
 from zhijin.payments.projection import (
     COUNTERS,
     CREDIT,
+    TRANSFER_RECORD_COLUMNS,
     accounts_table,
     entries_table,
     totals_table,
@@ -67,7 +68,7 @@ def _expected_transfer(
 ) -> dict[str, Any]:
     hold = pending.get(keys.pending(record["id"])) if _is_hold(record) else None
     return {
-        **{name: record[name] for name in _TRANSFER_RECORD_COLUMNS},
+        **{name: record[name] for name in TRANSFER_RECORD_COLUMNS},
         "height": record["created_height"],
         "time_ms": record["created_at_ms"],
         # As the projection writes it: keys sorted, no spaces (json.dumps's ASCII escapes).
@@ -82,17 +83,6 @@ def _is_hold(record: Mapping[str, Any]) -> bool:
     return TransferFlag.PENDING.value in record["flags"]
 
 
-_TRANSFER_RECORD_COLUMNS = (
-    "id",
-    "debit_account_id",
-    "credit_account_id",
-    "amount",
-    "currency",
-    "kind",
-    "pending_id",
-    "parent_id",
-    "tx_hash",
-)
 TRANSFERS = KeyedTable(  # `expected` is bound per page, with that page's pending states
     DOMAIN,
     transfers_table,
