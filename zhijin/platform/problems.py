@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhijin.chain.errors import ZhijinError
+from zhijin.platform.projections import CommittedNotYetVisible
 
 __all__ = ["EdgeProblem", "install_problem_handlers", "problem"]
 
@@ -52,7 +53,20 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
+def not_yet_visible(exc: CommittedNotYetVisible) -> JSONResponse:
+    """202 Accepted, not a problem: the write committed and stands; only the query tables the
+    answer reads are behind.  The body names the tx; Retry-After says when to read again."""
+    body = {"status": exc.code, "code": exc.code, "detail": exc.message, **exc.details}
+    response = JSONResponse(body, status_code=202)
+    response.headers["Retry-After"] = str(exc.details["retry_after_s"])
+    return response
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CommittedNotYetVisible)
+    async def _not_yet_visible(_request: Request, exc: CommittedNotYetVisible) -> JSONResponse:
+        return not_yet_visible(exc)
+
     @app.exception_handler(ZhijinError)
     async def _domain(_request: Request, exc: ZhijinError) -> JSONResponse:
         response = problem(exc.http_status, exc.code, exc.message, **exc.details)
