@@ -1,0 +1,134 @@
+"""Read-your-writes per projection over the HTTP API (issue 11 item 5).
+
+A write waits only for the query table its answer reads (payments for payments), so another
+projection held back does not delay it; when the payments table itself is held back past the
+wait, the write answers 202 `committed_not_yet_visible` with the tx hash and a Retry-After
+(never a 404 for a committed transfer), a later read finds the transfer, and a retry of the
+same request answers as usual.  Projections are held back by gates (events), not by timing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection
+
+from zhijin.payments.api import REPLAYED_HEADER
+from zhijin.platform.app import create_app
+from zhijin.platform.projections import RETRY_AFTER_S, BlockView, Projection
+from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.platform.settings import Settings
+
+from .test_api import Api, account, move
+
+SHORT_WAIT_S = 0.3  # the write's wait for its projection; only reached when a gate is shut
+WAIT_S = 30.0
+
+
+class Gate:
+    """Holds one projection's blocks until opened (its lane waits; the others go on)."""
+
+    def __init__(self, projection: Projection) -> None:
+        self.projection = projection
+        self.apply = projection.apply
+        self.opened = threading.Event()
+
+    def held_apply(self, conn: Connection, block: BlockView) -> None:
+        self.opened.wait()
+        self.apply(conn, block)
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    settings = Settings(
+        data=tmp_path,
+        block_interval_ms=5,
+        password_hashing="test",
+        projector="thread",  # the gates are events in this process
+        projection_wait_s=SHORT_WAIT_S,
+    )
+    init_data_dir(settings, members=1)
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        yield Api(client, (tmp_path / "operator-token").read_text().strip())
+
+
+@pytest.fixture
+def shut(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """shut(name): hold back the projection `name` until the test ends (or opens it)."""
+    gates: list[Gate] = []
+
+    def close(name: str) -> Gate:
+        (projection,) = [p for p in api.platform.projections.projections if p.name == name]
+        gate = Gate(projection)
+        monkeypatch.setattr(projection, "apply", gate.held_apply)
+        gates.append(gate)
+        return gate
+
+    yield close
+    for gate in gates:
+        gate.opened.set()
+
+
+def books(api: Api) -> None:
+    api.ok("/api/v1/accounts", account("settle", api.member, kind="settlement"))
+    api.ok("/api/v1/accounts", account("alice", "did:key:z6MkRywAlice"))
+
+
+def test_a_held_back_notary_table_does_not_delay_a_transfer(api: Api, shut: Any) -> None:
+    books(api)
+    shut("notary")
+    response = api.post("/api/v1/transfers", move("t-1", "settle", "alice", 500))
+    assert response.status_code == 200, response.text
+    assert response.json()["transfer"]["amount"] == 500
+    assert api.get("/api/v1/accounts/alice").json()["credits_posted"] == 500
+    runner = api.platform.projections
+    assert not runner.wait_for(api.platform.node.head.height, projection="notary", timeout_s=0)
+
+
+def test_a_held_back_payments_table_answers_202_then_the_transfer_is_found(
+    api: Api, shut: Any
+) -> None:
+    books(api)
+    gate = shut("payments")
+    body = move("t-1", "settle", "alice", 700)
+    response = api.post("/api/v1/transfers", body)
+    assert response.status_code == 202, response.text
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_S)
+    answer = response.json()
+    assert answer["status"] == answer["code"] == "committed_not_yet_visible"
+    assert answer["projections"] == ["payments"]
+    committed = api.platform.store.get_tx(bytes.fromhex(answer["tx_hash"]))
+    assert committed is not None and committed.height == answer["height"]
+
+    gate.opened.set()
+    assert api.platform.projections.wait_for(answer["height"], projection="payments")
+    found = api.get("/api/v1/transfers/t-1")
+    assert found.status_code == 200 and found.json()["amount"] == 700
+    retried = api.post("/api/v1/transfers", body)  # the client's retry after its 202
+    assert retried.status_code == 200, retried.text
+    assert retried.headers[REPLAYED_HEADER] == "true"
+    assert retried.json()["transfer"] == found.json()
+
+
+def test_every_payments_write_answers_202_while_its_table_is_held_back(
+    api: Api, shut: Any
+) -> None:
+    books(api)
+    api.ok("/api/v1/transfers", move("hold-1", "settle", "alice", 300, flags=["pending"]))
+    shut("payments")
+    writes = [
+        ("/api/v1/accounts", account("bob", "did:key:z6MkRywBob")),
+        ("/api/v1/transfers/batch", {"transfers": [move("b-1", "settle", "alice", 1)]}),
+        ("/api/v1/transfers/hold-1/post", {"id": "post-1"}),
+        ("/api/v1/accounts/alice/status", {"status": "frozen"}),
+    ]
+    for path, body in writes:
+        response = api.post(path, body)
+        assert response.status_code == 202, (path, response.text)
+        assert response.json()["code"] == "committed_not_yet_visible"
+        assert response.headers["Retry-After"] == str(RETRY_AFTER_S)
