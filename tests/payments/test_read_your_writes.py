@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from zhijin.payments.api import REPLAYED_HEADER
 from zhijin.platform.app import create_app
 from zhijin.platform.projections import RETRY_AFTER_S, BlockView, Projection
-from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.platform.runtime import init_data_dir
 from zhijin.platform.settings import Settings
 
 from .test_api import Api, account, move
@@ -115,9 +115,7 @@ def test_a_held_back_payments_table_answers_202_then_the_transfer_is_found(
     assert retried.json()["transfer"] == found.json()
 
 
-def test_every_payments_write_answers_202_while_its_table_is_held_back(
-    api: Api, shut: Any
-) -> None:
+def test_every_payments_write_answers_202_while_its_table_is_held_back(api: Api, shut: Any) -> None:
     books(api)
     api.ok("/api/v1/transfers", move("hold-1", "settle", "alice", 300, flags=["pending"]))
     shut("payments")
