@@ -105,6 +105,16 @@ def test_a_held_back_payments_table_answers_202_then_the_transfer_is_found(
     committed = api.platform.store.get_tx(bytes.fromhex(answer["tx_hash"]))
     assert committed is not None and committed.height == answer["height"]
 
+    early = api.get("/api/v1/transfers/t-1")  # a read before the table shows it
+    assert early.status_code == 202, early.text
+    assert early.headers["Retry-After"] == str(RETRY_AFTER_S)
+    assert {k: early.json()[k] for k in ("code", "tx_hash", "height")} == {
+        "code": "committed_not_yet_visible",
+        "tx_hash": answer["tx_hash"],
+        "height": answer["height"],
+    }
+    assert api.get("/api/v1/transfers/t-never").status_code == 404  # never committed
+
     gate.opened.set()
     assert api.platform.projections.wait_for(answer["height"], projection="payments")
     found = api.get("/api/v1/transfers/t-1")
@@ -130,3 +140,18 @@ def test_every_payments_write_answers_202_while_its_table_is_held_back(api: Api,
         assert response.status_code == 202, (path, response.text)
         assert response.json()["code"] == "committed_not_yet_visible"
         assert response.headers["Retry-After"] == str(RETRY_AFTER_S)
+    early = api.get("/api/v1/accounts/bob")
+    assert early.status_code == 202 and early.json()["code"] == "committed_not_yet_visible"
+    assert api.get("/api/v1/accounts/nobody").status_code == 404
+
+
+def test_the_api_documents_the_202(api: Api) -> None:
+    paths = api.client.get("/openapi.json").json()["paths"]
+    for path, method in [
+        ("/api/v1/transfers", "post"),
+        ("/api/v1/transfers/{transfer_id}", "get"),
+        ("/api/v1/accounts", "post"),
+        ("/api/v1/fx/payments", "post"),
+    ]:
+        documented = paths[path][method]["responses"]["202"]
+        assert "Retry-After" in documented["headers"], (path, method)

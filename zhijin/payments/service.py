@@ -52,6 +52,7 @@ __all__ = [
     "http_status_for",
     "import_pain001",
     "list_accounts",
+    "not_yet_visible",
     "open_accounts",
     "pay_fx",
     "register_iban",
@@ -344,6 +345,16 @@ def get_transfer(platform: Platform, *, transfer_id: str) -> dict[str, Any]:
         record = projection.read_transfer(conn, transfer_id)
     if record is None:
         raise NotFound(Code.TRANSFER_NOT_FOUND.value, f"no transfer {transfer_id}")
+    return record
+
+
+def not_yet_visible(
+    platform: Platform, *, transfer_id: str | None = None, account_id: str | None = None
+) -> dict[str, Any] | None:
+    """The committed record of a transfer or account the projection does not show yet (its
+    block is not applied), or None: a read that misses tells "later" from "never"."""
+    key = keys.transfer(transfer_id) if transfer_id is not None else keys.account(account_id or "")
+    record: dict[str, Any] | None = platform.node.state_get(key)
     return record
 
 
