@@ -1,4 +1,4 @@
-"""Read-your-writes per projection over the HTTP API (issue 11 item 5).
+"""Read-your-writes per projection over the HTTP API (issue 11 item 5): payments and notary.
 
 A write waits only for the query table its answer reads (payments for payments), so another
 projection held back does not delay it; when the payments table itself is held back past the
@@ -18,13 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 
+from tests.payments.test_api import Api, account, move
 from zhijin.payments.api import REPLAYED_HEADER
 from zhijin.platform.app import create_app
 from zhijin.platform.projections import RETRY_AFTER_S, BlockView, Projection
 from zhijin.platform.runtime import init_data_dir
 from zhijin.platform.settings import Settings
-
-from .test_api import Api, account, move
 
 SHORT_WAIT_S = 0.3  # the write's wait for its projection; only reached when a gate is shut
 WAIT_S = 30.0
@@ -155,3 +154,19 @@ def test_the_api_documents_the_202(api: Api) -> None:
     ]:
         documented = paths[path][method]["responses"]["202"]
         assert "Retry-After" in documented["headers"], (path, method)
+
+
+def test_an_anchor_waits_for_the_notary_table_only(api: Api, shut: Any) -> None:
+    payments = shut("payments")
+    free = api.post("/api/v1/notary/anchors", {"hash": "a" * 64, "title": "contract"})
+    assert free.status_code == 200, free.text
+    assert [a["hash"] for a in api.get("/api/v1/notary/anchors").json()["anchors"]] == ["a" * 64]
+    payments.opened.set()
+
+    shut("notary")
+    held = api.post("/api/v1/notary/anchors", {"hash": "b" * 64, "title": "invoice"})
+    assert held.status_code == 202, held.text
+    assert held.json()["projections"] == ["notary"]
+    assert held.headers["Retry-After"] == str(RETRY_AFTER_S)
+    looked_up = api.get(f"/api/v1/notary/anchors/{'b' * 64}")  # committed state: no wait
+    assert looked_up.status_code == 200 and looked_up.json()["tx_hash"] == held.json()["tx_hash"]
