@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from tests.payments.test_api import Api, account, move
@@ -170,3 +171,9 @@ def test_an_anchor_waits_for_the_notary_table_only(api: Api, shut: Any) -> None:
     assert held.headers["Retry-After"] == str(RETRY_AFTER_S)
     looked_up = api.get(f"/api/v1/notary/anchors/{'b' * 64}")  # committed state: no wait
     assert looked_up.status_code == 200 and looked_up.json()["tx_hash"] == held.json()["tx_hash"]
+
+
+@pytest.mark.parametrize("wait_s", [0, -1, 301])
+def test_a_projection_wait_out_of_bounds_is_refused(tmp_path: Path, wait_s: float) -> None:
+    with pytest.raises(ValidationError, match="projection_wait_s"):
+        Settings(data=tmp_path, projection_wait_s=wait_s)
