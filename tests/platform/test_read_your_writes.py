@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from tests.payments.test_api import Api, account, move
+from tests.payments.test_api import books as fx_books
 from zhijin.payments.api import REPLAYED_HEADER
 from zhijin.platform.app import create_app
 from zhijin.platform.projections import RETRY_AFTER_S, BlockView, Projection
@@ -177,3 +178,39 @@ def test_an_anchor_waits_for_the_notary_table_only(api: Api, shut: Any) -> None:
 def test_a_projection_wait_out_of_bounds_is_refused(tmp_path: Path, wait_s: float) -> None:
     with pytest.raises(ValidationError, match="projection_wait_s"):
         Settings(data=tmp_path, projection_wait_s=wait_s)
+
+
+def test_an_fx_payment_answers_202_then_its_retry_answers_as_usual(api: Api, shut: Any) -> None:
+    fx_books(api)
+    gate = shut("payments")
+    quote = {
+        "id": "q-1",
+        "source_currency": "CNY",
+        "target_currency": "USD",
+        "rate": "0.1385",
+        "spread_bps": 30,
+        "expires_at_ms": api.platform.node.clock() + 600_000,
+        "source_liquidity_account_id": "fx-cny",
+        "target_liquidity_account_id": "fx-usd",
+        "spread_account_id": "fee-cny",
+    }
+    assert api.post("/api/v1/fx/quotes", quote).status_code == 202
+    payment = {
+        "id": "fx-1",
+        "quote_id": "q-1",
+        "debit_account_id": "alice-cny",
+        "credit_account_id": "bob-usd",
+        "source_amount": 10_000,
+    }
+    held = api.post("/api/v1/fx/payments", payment)
+    assert held.status_code == 202 and held.json()["code"] == "committed_not_yet_visible"
+    gate.opened.set()
+    assert api.platform.projections.wait_for(held.json()["height"], projection="payments")
+    retried = api.post("/api/v1/fx/payments", payment)
+    assert retried.status_code == 200, retried.text
+    found = api.get("/api/v1/transfers/fx-1")
+    assert found.status_code == 200 and found.json()["debit_account_id"] == "alice-cny"
+    assert (
+        retried.json()["target_amount"]
+        == api.get("/api/v1/accounts/bob-usd").json()["balance_posted"]
+    )
