@@ -6,7 +6,10 @@ they drive a node through the chain test harness.)
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -114,5 +117,114 @@ def test_a_failing_block_rolls_back_its_transaction_and_keeps_the_cursor(
         pass
     with engine.connect() as conn:
         assert failing.rows(conn) == 2 * chain.store.head_height()
+    store.close()
+    engine.dispose()
+
+
+class Gated(Recorder):
+    """A Recorder whose blocks wait for a gate (an event here; a file in a projector child,
+    which shares no memory with the test): a projection held back deterministically."""
+
+    def __init__(self, name: str, gate: threading.Event | Path) -> None:
+        super().__init__(name)
+        self.gate = gate
+
+    def apply(self, conn: Connection, block: BlockView) -> None:
+        if isinstance(self.gate, threading.Event):
+            self.gate.wait()
+        else:
+            while not self.gate.exists():
+                time.sleep(GATE_POLL_S)
+        super().apply(conn, block)
+
+
+GATE_POLL_S = 0.01
+WAIT_S = 30.0  # an outcome that must come: generous, never reached when all is well
+BLOCKED_WAIT_S = 0.2  # a wait that must end unanswered: the gate is shut until the test opens it
+
+
+def gated_and_free(gate: str) -> list[Recorder]:
+    """The projector child's projections (a module-level factory, picklable)."""
+    return [Gated("gated", Path(gate)), Recorder("free")]
+
+
+def test_a_blocked_projection_holds_back_only_itself_on_threads(
+    chain: ChainHarness, db_url: str, tmp_path: Path
+) -> None:
+    store = ChainStore(db_url)
+    engine = make_engine(f"sqlite:///{tmp_path / 'platform.db'}")
+    gate = threading.Event()
+    gated, free = Gated("gated", gate), Recorder("free")
+    runner = ProjectionRunner(store, engine, [gated, free])  # the blocked one first
+    head = chain.store.head_height()
+    runner.start()
+    try:
+        runner.notify(head)
+        assert runner.wait_for(head, projection="free", timeout_s=WAIT_S)
+        assert free.applied == list(range(head + 1))
+        assert not runner.wait_for(head, projection="gated", timeout_s=BLOCKED_WAIT_S)
+        assert not runner.wait_for(head, timeout_s=BLOCKED_WAIT_S)  # all: the gated too
+        assert runner.projected_height < head
+    finally:
+        gate.set()
+    assert runner.wait_for(head, timeout_s=WAIT_S)
+    runner.stop()
+    assert gated.applied == free.applied == list(range(head + 1))
+    store.close()
+    engine.dispose()
+
+
+def test_a_failing_projection_does_not_stop_the_others_on_threads(
+    chain: ChainHarness, db_url: str, tmp_path: Path
+) -> None:
+    store = ChainStore(db_url)
+    engine = make_engine(f"sqlite:///{tmp_path / 'platform.db'}")
+    failing, free = Recorder("failing", fail_at=3), Recorder("free")
+    runner = ProjectionRunner(store, engine, [failing, free])
+    head = chain.store.head_height()
+    runner.start()
+    runner.notify(head)
+    assert runner.wait_for(head, projection=["free"], timeout_s=WAIT_S)
+    runner.stop()
+    assert free.applied == list(range(head + 1))
+    assert runner.heights["failing"] < 3
+    store.close()
+    engine.dispose()
+
+
+def test_a_blocked_projection_holds_back_only_itself_in_the_projector_process(
+    chain: ChainHarness, db_url: str, tmp_path: Path
+) -> None:
+    store = ChainStore(db_url)
+    engine = make_engine(f"sqlite:///{tmp_path / 'platform.db'}")
+    gate = tmp_path / "open"
+    factory = functools.partial(gated_and_free, str(gate))
+    runner = ProjectionRunner(store, engine, factory(), factory=factory)
+    head = chain.store.head_height()
+    runner.start()
+    try:
+        assert runner.worker_pid is not None
+        runner.notify(head)
+        assert runner.wait_for(head, projection="free", timeout_s=WAIT_S)
+        assert not runner.wait_for(head, projection="gated", timeout_s=BLOCKED_WAIT_S)
+    finally:
+        gate.touch()
+    assert runner.wait_for(head, timeout_s=WAIT_S)
+    runner.stop()
+    assert runner.heights == {"gated": head, "free": head}
+    with engine.connect() as conn:
+        assert Recorder("free").rows(conn) == 2 * head
+    store.close()
+    engine.dispose()
+
+
+def test_waiting_for_a_projection_that_does_not_exist_is_refused(
+    chain: ChainHarness, db_url: str, tmp_path: Path
+) -> None:
+    store = ChainStore(db_url)
+    engine = make_engine(f"sqlite:///{tmp_path / 'platform.db'}")
+    runner = ProjectionRunner(store, engine, [Recorder("free")])
+    with pytest.raises(ValueError, match="paymnets"):
+        runner.wait_for(0, projection="paymnets", timeout_s=0)
     store.close()
     engine.dispose()

@@ -21,6 +21,7 @@ from zhijin.platform.chain_read import ChainReader, ChainReaderDep
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.params import Height
+from zhijin.platform.problems import NOT_YET_VISIBLE_RESPONSES
 
 __all__ = ["router"]
 
@@ -46,13 +47,21 @@ class VerifyRequest(BaseModel):
     document_sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
 
 
-@router.post("/anchors", summary="Anchor a document hash, signed by this node's member")
+@router.post(
+    "/anchors",
+    summary="Anchor a document hash, signed by this node's member",
+    responses=NOT_YET_VISIBLE_RESPONSES,
+)
 async def create_anchor(
-    request: AnchorRequest, gateway: GatewayDep, _operator: OperatorDep
+    request: AnchorRequest, platform: PlatformDep, gateway: GatewayDep, _operator: OperatorDep
 ) -> dict[str, Any]:
     return await run_in_threadpool(
         lambda: service.anchor(
-            gateway, document_hash=request.hash, title=request.title, expires_at=request.expires_at
+            gateway,
+            document_hash=request.hash,
+            title=request.title,
+            expires_at=request.expires_at,
+            projections=platform.projections,  # the anchor list reads the notary table
         )
     )
 

@@ -9,7 +9,9 @@ from typing import Any
 from zhijin.chain.errors import ContractError, NotFound
 from zhijin.chain.store import ChainStore
 from zhijin.notary.contract import record_key
+from zhijin.notary.projection import NotaryProjection
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.projections import ProjectionRunner, await_visible
 
 __all__ = ["anchor", "hash_file", "lookup"]
 
@@ -26,15 +28,24 @@ def hash_file(path: Path) -> str:
 
 
 def anchor(
-    gateway: MemberGateway, *, document_hash: str, title: str = "", expires_at: int | None = None
+    gateway: MemberGateway,
+    *,
+    document_hash: str,
+    title: str = "",
+    expires_at: int | None = None,
+    projections: ProjectionRunner | None = None,
 ) -> dict[str, Any]:
-    """Anchor through this node's member; returns {"created", "record"} once committed."""
+    """Anchor through this node's member; returns {"created", "record"} once committed and,
+    given the runner, once the notary table (the anchor list) shows it: CommittedNotYetVisible
+    when it does not in time.  Lookups read committed state and need no wait."""
     args: dict[str, Any] = {"hash": document_hash, "title": title}
     if expires_at is not None:
         args["expires_at"] = expires_at
     result = gateway.submit("notary", "anchor", args)
     if result["status"] != "ok":
         raise ContractError(result["code"], result["message"])
+    if projections is not None:
+        await_visible(projections, result, projection=NotaryProjection.name)
     value: dict[str, Any] = result["return"]
     return value
 

@@ -31,12 +31,15 @@ from zhijin.identity.service import IdentityService, RequestSource
 from zhijin.identity.web import current_user, get_identity, request_source, user_did
 from zhijin.payments import limits, service
 from zhijin.payments.codes import Code, PaymentsError
+from zhijin.payments.projection import PaymentsProjection
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
 from zhijin.payments.requests import parse_fx_payment, parse_transfer
 from zhijin.payments.stepup import Payment, put_to_policy, record_moved
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
 from zhijin.platform.http_edge import EdgeRoute, body_limit
 from zhijin.platform.params import Cursor, TimeMs
+from zhijin.platform.problems import NOT_YET_VISIBLE_RESPONSES
+from zhijin.platform.projections import CommittedNotYetVisible
 from zhijin.platform.runtime import Platform, check_operator_token
 
 __all__ = ["REPLAYED_HEADER", "router"]
@@ -208,18 +211,22 @@ def _authorize(
     """RBAC on one account for users and staff (the operator may do anything the member may);
     returns the account.  An account is its owner's when the owner DID is the caller's."""
     account = service.get_account(platform, account_id=account_id)
+    _authorize_account(caller, account, permission)
+    return account
+
+
+def _authorize_account(caller: Caller, account: dict[str, Any], permission: Permission) -> None:
     if caller.principal is not None and caller.identity is not None:
         mine = caller.sender is not None and account["owner"] == caller.sender
         resource = Resource(
             kind="account",
-            id=account_id,
+            id=account["id"],
             owner_id=caller.principal.user_id if mine else None,
             member_did=account["custodian"],
         )
         caller.identity.authorize(
             principal=caller.principal, permission=permission, resource=resource
         )
-    return account
 
 
 def _validated(parse: Callable[[object], object], args: dict[str, Any], **where: Any) -> None:
@@ -343,7 +350,16 @@ def _may_read_transfer(caller: Caller, platform: Platform, transfer_id: str) -> 
     """Whether the caller may read the transfer `transfer_id` (the rule of GET /transfers/{id});
     a transfer the projection does not hold yet counts as not readable."""
     try:
-        _authorize_party(caller, platform, service.get_transfer(platform, transfer_id=transfer_id))
+        record = service.get_transfer(platform, transfer_id=transfer_id)
+    except NotFound:
+        return False
+    return _may_read_record(caller, platform, record)
+
+
+def _may_read_record(caller: Caller, platform: Platform, record: dict[str, Any]) -> bool:
+    """Whether the caller may read this transfer record (projected, or committed)."""
+    try:
+        _authorize_party(caller, platform, record)
     except (Forbidden, NotFound):
         return False
     return True
@@ -396,7 +412,11 @@ def _replayed(response: Response, result: dict[str, Any]) -> dict[str, Any]:
 # -- accounts -------------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/accounts", summary="Open an account (idempotent by id)")
+@router.post(
+    "/api/v1/accounts",
+    summary="Open an account (idempotent by id)",
+    responses=NOT_YET_VISIBLE_RESPONSES,
+)
 def open_account(
     body: AccountIn,
     response: Response,
@@ -445,9 +465,20 @@ def list_accounts(
     )
 
 
-@router.get("/api/v1/accounts/{account_id}", summary="An account with its balances")
+@router.get(
+    "/api/v1/accounts/{account_id}",
+    summary="An account with its balances",
+    responses=NOT_YET_VISIBLE_RESPONSES,
+)
 def get_account(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
-    return _authorize(caller, platform, account_id, Permission.ACCOUNT_READ)
+    try:
+        return _authorize(caller, platform, account_id, Permission.ACCOUNT_READ)
+    except NotFound:
+        committed = service.not_yet_visible(platform, account_id=account_id)
+        if committed is not None:
+            _authorize_account(caller, committed, Permission.ACCOUNT_READ)
+            raise _not_yet_visible(committed) from None
+        raise
 
 
 @router.get("/api/v1/accounts/{account_id}/statement", summary="Posted entries (paginated)")
@@ -489,7 +520,11 @@ def get_camt053(
     return Response(document, media_type=XML)
 
 
-@router.post("/api/v1/accounts/{account_id}/status", summary="Freeze, unfreeze or close")
+@router.post(
+    "/api/v1/accounts/{account_id}/status",
+    summary="Freeze, unfreeze or close",
+    responses=NOT_YET_VISIBLE_RESPONSES,
+)
 def set_status(
     account_id: IdPath,
     body: StatusIn,
@@ -535,7 +570,11 @@ def get_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> di
 # -- transfers ------------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/transfers", summary="One transfer, hold, post or void (idempotent by id)")
+@router.post(
+    "/api/v1/transfers",
+    summary="One transfer, hold, post or void (idempotent by id)",
+    responses=NOT_YET_VISIBLE_RESPONSES,
+)
 def create_transfer(
     body: TransferIn,
     response: Response,
@@ -559,6 +598,7 @@ def create_transfer(
 
 @router.post(
     "/api/v1/transfers/batch",
+    responses=NOT_YET_VISIBLE_RESPONSES,
     summary="1-100 transfers; linked chains all or nothing",
     openapi_extra=body_limit(limits.TRANSFER_BATCH_BODY_BYTES_MAX),
 )
@@ -590,13 +630,33 @@ def create_transfer_batch(
     return result
 
 
-@router.get("/api/v1/transfers/{transfer_id}", summary="A transfer, and a hold's status")
+@router.get(
+    "/api/v1/transfers/{transfer_id}",
+    summary="A transfer, and a hold's status",
+    responses=NOT_YET_VISIBLE_RESPONSES,
+)
 def get_transfer(
     transfer_id: TransferIdPath, platform: PlatformDep, caller: CallerDep
 ) -> dict[str, Any]:
-    record = service.get_transfer(platform, transfer_id=transfer_id)
+    try:
+        record = service.get_transfer(platform, transfer_id=transfer_id)
+    except NotFound:
+        committed = service.not_yet_visible(platform, transfer_id=transfer_id)
+        if committed is None or not _may_read_record(caller, platform, committed):
+            raise
+        raise _not_yet_visible(committed) from None
     _authorize_party(caller, platform, record)
     return record
+
+
+def _not_yet_visible(committed: dict[str, Any]) -> CommittedNotYetVisible:
+    """A read that meets a committed record before the payments table shows it: 202 (with
+    Retry-After), for a caller who may read it, never a 404 for what was committed."""
+    return CommittedNotYetVisible(
+        tx_hash=committed.get("tx_hash"),
+        height=committed["created_height"],
+        projections=[PaymentsProjection.name],
+    )
 
 
 def _resolve(
@@ -628,7 +688,11 @@ def _resolve(
     return _replayed(response, result)
 
 
-@router.post("/api/v1/transfers/{pending_id}/post", summary="Post a hold (all or part)")
+@router.post(
+    "/api/v1/transfers/{pending_id}/post",
+    summary="Post a hold (all or part)",
+    responses=NOT_YET_VISIBLE_RESPONSES,
+)
 def post_pending(
     pending_id: IdPath,
     body: ResolveIn,
@@ -640,7 +704,11 @@ def post_pending(
     return _resolve(pending_id, body, response, platform, gateway, caller, post=True)
 
 
-@router.post("/api/v1/transfers/{pending_id}/void", summary="Void a hold")
+@router.post(
+    "/api/v1/transfers/{pending_id}/void",
+    summary="Void a hold",
+    responses=NOT_YET_VISIBLE_RESPONSES,
+)
 def void_pending(
     pending_id: IdPath,
     body: ResolveIn,
@@ -686,7 +754,11 @@ def get_pacs008(
 # -- FX -------------------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/fx/quotes", summary="Publish a firm FX quote (this node's member)")
+@router.post(
+    "/api/v1/fx/quotes",
+    summary="Publish a firm FX quote (this node's member)",
+    responses=NOT_YET_VISIBLE_RESPONSES,
+)
 def create_fx_quote(
     body: FxQuoteIn,
     response: Response,
@@ -703,7 +775,11 @@ def get_fx_quote(quote_id: IdPath, platform: PlatformDep, caller: CallerDep) -> 
     return service.get_fx_quote(platform, quote_id=quote_id)
 
 
-@router.post("/api/v1/fx/payments", summary="Pay across currencies under a quote")
+@router.post(
+    "/api/v1/fx/payments",
+    summary="Pay across currencies under a quote",
+    responses=NOT_YET_VISIBLE_RESPONSES,
+)
 def pay_fx(
     body: FxPaymentIn,
     response: Response,
@@ -743,7 +819,11 @@ def pay_fx(
 # -- books ----------------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/payments/fee-schedules", summary="Set a product's fee schedule")
+@router.post(
+    "/api/v1/payments/fee-schedules",
+    summary="Set a product's fee schedule",
+    responses=NOT_YET_VISIBLE_RESPONSES,
+)
 def set_fee_schedule(
     body: FeeScheduleIn, platform: PlatformDep, gateway: GatewayDep, _operator: OperatorDep
 ) -> dict[str, Any]:
@@ -764,6 +844,7 @@ def trial_balance(
 
 @router.post(
     "/api/v1/payments/iso20022/pain001",
+    responses=NOT_YET_VISIBLE_RESPONSES,
     summary="Import a pain.001.001.09 file (body: the XML)",
     openapi_extra={
         **body_limit(limits.PAIN001_BYTES_MAX),

@@ -3,7 +3,9 @@
 Writes go through the member gateway: the node's member signs each request, in its own name
 (operator, CLI, demo) or vouching for an authenticated user (`sender=<user DID>`), so the
 contract's authorisation rule decides what the sender may do.  Each write waits for its block
-and then for the payments projection to apply it, so a read right after a write sees it.
+and then for the payments projection (only it: the one these answers read) to apply it, so a
+read right after a write sees it; when that wait ends first, the write raises
+CommittedNotYetVisible (the API's 202 with the tx hash), never a not-found for what committed.
 Reads come from the projection (`projection`), except FX quotes and the chain-side trial
 balance, which read committed state: a quote's remaining capacity lives only there, and a trial
 balance that checks the books must not trust a projection.
@@ -30,6 +32,7 @@ from zhijin.payments.projection_verify import PaymentsProjectionVerifier
 from zhijin.payments.records import Transfer, TransferFlag, keys
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.projection_verify import verify_projections
+from zhijin.platform.projections import await_visible
 from zhijin.platform.runtime import Platform
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "http_status_for",
     "import_pain001",
     "list_accounts",
+    "not_yet_visible",
     "open_accounts",
     "pay_fx",
     "register_iban",
@@ -63,7 +67,6 @@ __all__ = [
 
 CONTRACT = "payments"
 STATEMENT_LINES_MAX = 10_000  # entries in one camt.053 export; page the period to get more
-PROJECTION_WAIT_S = 30.0
 
 _NOT_FOUND = frozenset(
     {
@@ -119,11 +122,12 @@ def _submit(
     *,
     sender: str | None,
 ) -> dict[str, Any]:
-    """Sign, submit, wait for the block and for the projection; the method's return value."""
+    """Sign, submit, wait for the block and for the payments projection; the method's return
+    value.  CommittedNotYetVisible when the projection has not applied the block in time."""
     result = gateway.submit(CONTRACT, method, args, sender=sender)
     if result["status"] != "ok":
         raise PaymentRefused(result["code"], result["message"])
-    platform.projections.wait_for(result["height"], timeout_s=PROJECTION_WAIT_S)
+    await_visible(platform.projections, result, projection=projection.PaymentsProjection.name)
     value: dict[str, Any] = {**result["return"], "height": result["height"]}
     return value
 
@@ -341,6 +345,16 @@ def get_transfer(platform: Platform, *, transfer_id: str) -> dict[str, Any]:
         record = projection.read_transfer(conn, transfer_id)
     if record is None:
         raise NotFound(Code.TRANSFER_NOT_FOUND.value, f"no transfer {transfer_id}")
+    return record
+
+
+def not_yet_visible(
+    platform: Platform, *, transfer_id: str | None = None, account_id: str | None = None
+) -> dict[str, Any] | None:
+    """The committed record of a transfer or account the projection does not show yet (its
+    block is not applied), or None: a read that misses tells "later" from "never"."""
+    key = keys.transfer(transfer_id) if transfer_id is not None else keys.account(account_id or "")
+    record: dict[str, Any] | None = platform.node.state_get(key)
     return record
 
 

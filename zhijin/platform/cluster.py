@@ -163,6 +163,7 @@ class ClusterPlatform:
             default_projections(),
             head=lambda: self.orderer.finality.final_height,
             factory=default_projections if self.settings.projector == "process" else None,
+            wait_timeout_s=self.settings.projection_wait_s,
         )
         self.orderer.final_listeners.append(self.projections.notify)
         services = build_identity_services(

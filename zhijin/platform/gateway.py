@@ -58,11 +58,13 @@ class MemberGateway:
         sender: str | None = None,
         timeout_s: float = 30.0,
     ) -> dict[str, Any]:
-        """Sign, submit and wait for the commit; returns the recorded result with its height."""
+        """Sign, submit and wait for the commit; returns the recorded result with its height and
+        its `tx_hash` (which an answer names when the query tables do not show it yet)."""
         (admission,) = self.node.submit(self.envelope(contract, method, args, sender=sender))
         if not admission.accepted or admission.future is None:
             raise TxRejected(admission.code or "tx_rejected", admission.message or "")
         try:
-            return admission.future.result(timeout=min(timeout_s, limits.VALIDITY_MS_MAX / 1000))
+            result = admission.future.result(timeout=min(timeout_s, limits.VALIDITY_MS_MAX / 1000))
         except TimeoutError as exc:
             raise Unavailable("commit_timeout", "the tx was not committed in time") from exc
+        return {**result, "tx_hash": admission.tx_hash}

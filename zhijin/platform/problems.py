@@ -8,11 +8,20 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhijin.chain.errors import ZhijinError
+from zhijin.platform.projections import CommittedNotYetVisible
 
-__all__ = ["EdgeProblem", "install_problem_handlers", "problem"]
+__all__ = [
+    "NOT_YET_VISIBLE_RESPONSES",
+    "EdgeProblem",
+    "NotYetVisibleAnswer",
+    "install_problem_handlers",
+    "not_yet_visible",
+    "problem",
+]
 
 log = logging.getLogger("zhijin.api")
 
@@ -52,7 +61,42 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
+class NotYetVisibleAnswer(BaseModel):
+    status: str = Field(description="committed_not_yet_visible")
+    code: str = Field(description="committed_not_yet_visible (stable)")
+    detail: str
+    tx_hash: str | None = Field(description="the committed tx (null when a read names none)")
+    height: int = Field(description="the block it committed in")
+    projections: list[str] = Field(description="the query tables that do not show it yet")
+    retry_after_s: int = Field(description="as the Retry-After header")
+
+
+# For the routes that write then read a query table (and the reads that may meet a write
+# before its table does): their 202 in the OpenAPI document.
+NOT_YET_VISIBLE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": NotYetVisibleAnswer,
+        "description": "Committed, not yet in the query tables: read again (or retry the same"
+        " request, which is idempotent) after Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    }
+}
+
+
+def not_yet_visible(exc: CommittedNotYetVisible) -> JSONResponse:
+    """202 Accepted, not a problem: the write committed and stands; only the query tables the
+    answer reads are behind.  The body names the tx; Retry-After says when to read again."""
+    body = {"status": exc.code, "code": exc.code, "detail": exc.message, **exc.details}
+    response = JSONResponse(body, status_code=202)
+    response.headers["Retry-After"] = str(exc.details["retry_after_s"])
+    return response
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CommittedNotYetVisible)
+    async def _not_yet_visible(_request: Request, exc: CommittedNotYetVisible) -> JSONResponse:
+        return not_yet_visible(exc)
+
     @app.exception_handler(ZhijinError)
     async def _domain(_request: Request, exc: ZhijinError) -> JSONResponse:
         response = problem(exc.http_status, exc.code, exc.message, **exc.details)

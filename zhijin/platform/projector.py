@@ -10,8 +10,12 @@ and learns how far it got.
 The protocol, over one `multiprocessing` pipe:
 - node → projector: `("advance", height)` after each commit (on a cluster peer, each new final
   height), and `("stop",)`;
-- projector → node: `("progress", heights, cpu_s)` after each chunk of blocks it applied (the
-  runner's `wait_for` wakes on it: read-your-writes for the API), and `("stopped", ...)` last.
+- projector → node: `("progress", heights, cpu_s)` after each chunk of blocks a projection
+  applied (the runner's `wait_for` wakes on it: read-your-writes for the API, per projection),
+  and `("stopped", ...)` last.
+
+In the child each projection applies blocks on a lane (a thread) of its own, as the runner does
+on threads of the node's process, so a slow or failing projection holds back only its cursor.
 
 Crash safety does not depend on the pipe: a projection's cursor moves in the same database
 transaction as its rows, so whatever process applies a block, it is applied once.  If the child
@@ -29,7 +33,6 @@ import logging
 import multiprocessing
 import signal
 import threading
-import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -189,7 +192,13 @@ def _main(
     engine = make_engine(platform_url)
     limit = [target]
     runner = ProjectionRunner(store, engine, factory(), head=lambda: limit[0])
-    runner.on_applied = lambda: conn.send(("progress", dict(runner.heights), runner.cpu_s))
+    send_lock = threading.Lock()  # each projection's lane reports its own progress
+
+    def send(kind: str) -> None:
+        with send_lock:
+            conn.send((kind, dict(runner.heights), runner.cpu_s))
+
+    runner.on_applied = lambda: send("progress")
     stopping = False
 
     def read_messages(timeout_s: float) -> None:
@@ -200,6 +209,7 @@ def _main(
                 message = conn.recv()
                 if message[0] == "advance":
                     limit[0] = max(limit[0], message[1])
+                    runner.notify(message[1])
                 else:
                     stopping = True
         except (EOFError, OSError):
@@ -207,17 +217,18 @@ def _main(
             raise SystemExit(0) from None
 
     try:
-        runner.on_applied()
+        send("progress")
+        runner.start()  # one lane per projection: a slow one holds back only itself
+        runner.notify(limit[0])
         while not stopping:
             read_messages(WAKE_INTERVAL_S)
-            try:
-                while runner.catch_up():
-                    read_messages(0)
-            except Exception:
-                # A projection bug must not stop the projector; it retries on the next wake.
-                log.exception("projection catch-up failed")
-                time.sleep(WAKE_INTERVAL_S)
-        conn.send(("stopped", dict(runner.heights), runner.cpu_s))
+        runner.stop()
+        try:
+            while runner.catch_up():  # what the node announced before it said stop
+                pass
+        except Exception:
+            log.exception("projection catch-up failed while stopping")
+        send("stopped")
     finally:
         store.close()
         engine.dispose()

@@ -240,6 +240,7 @@ class Platform:
             self.platform_engine,
             default_projections(),
             factory=default_projections if self.settings.projector == "process" else None,
+            wait_timeout_s=self.settings.projection_wait_s,
         )
         self.node.add_listener(self.projections.notify)
         services = build_identity_services(

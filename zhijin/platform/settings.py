@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zhijin.chain import limits
+from zhijin.platform.projections import PROJECTION_WAIT_S
 
 __all__ = ["Settings"]
 
@@ -33,6 +34,13 @@ class Settings(BaseSettings):
     block_txs_max: int = Field(default=limits.BLOCK_TXS_MAX, ge=1, le=limits.BLOCK_TXS_MAX)
     block_interval_ms: int = Field(default=limits.BLOCK_INTERVAL_MS, ge=0, le=60_000)
     wait_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    projection_wait_s: float = Field(
+        default=PROJECTION_WAIT_S,
+        gt=0,
+        le=300,
+        description="how long a write waits for the query table its answer reads before it"
+        " answers 202 committed_not_yet_visible",
+    )
     projector: Literal["process", "thread"] = Field(
         default="process",
         description="apply query tables in a separate process (a core of their own) or on a"

@@ -218,7 +218,10 @@ async function submitTransfer(request) {
     state.pendingTransfer = null;
     $("stepup-form").hidden = true;
     $("transfer-form").reset();
-    flash(`Paid: transfer ${result.id || request.id} committed.`);
+    // A 202 (committed_not_yet_visible): it is paid; the balances below may not show it yet.
+    flash(result && result.code === "committed_not_yet_visible"
+      ? `Paid: transfer ${request.id} committed; your balances will show it in a moment.`
+      : `Paid: transfer ${result.id || request.id} committed.`);
     state.statement = null;
     await loadAccounts();
   } catch (error) {
