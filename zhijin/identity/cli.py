@@ -175,7 +175,7 @@ def rotate_index_secret(
     from zhijin.identity.setup import write_vault_keys
     from zhijin.identity.tables import create_tables
     from zhijin.identity.vault import Vault, VaultStore
-    from zhijin.platform.contracts import vault_schemas
+    from zhijin.node.modules import vault_schemas
 
     settings = _settings(data)
     lock, keys, origin = _key_file_for_rotation(settings)

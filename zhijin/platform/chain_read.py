@@ -107,7 +107,7 @@ MEMBERS = ChainReader(members=True)
 
 def party_finders() -> Sequence[PartyFinder]:
     # The composition root knows the domains; the policy only asks it.
-    from zhijin.platform.contracts import default_party_finders
+    from zhijin.node.modules import default_party_finders
 
     return default_party_finders()
 

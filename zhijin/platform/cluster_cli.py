@@ -253,7 +253,7 @@ def propose_contract(
 ) -> None:
     """Propose activating a contract from a height (activate_contract); refuses a contract
     this installation's code lacks, since no node could run it."""
-    from zhijin.platform.contracts import default_registry
+    from zhijin.node.modules import default_registry
 
     code = default_registry().versions()
     version = version or code.get(name)

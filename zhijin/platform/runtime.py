@@ -48,8 +48,14 @@ from zhijin.identity.setup import (
     load_identity_keys,
 )
 from zhijin.identity.vault import VaultKeys
-from zhijin.platform.contracts import default_notifiers, default_projections, default_registry
+from zhijin.node.modules import (
+    default_notifiers,
+    default_projections,
+    default_registry,
+    node_services,
+)
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.lifecycle import NodeLifecycle
 from zhijin.platform.notifications import NotificationHub
 from zhijin.platform.projections import ProjectionRunner
 from zhijin.platform.settings import Settings
@@ -218,6 +224,7 @@ class Platform:
     audit_anchorer: AuditAnchorer = field(init=False)
     identity_chain: IdentityChain = field(init=False)
     notifications: NotificationHub = field(init=False)
+    lifecycle: NodeLifecycle = field(init=False)
     _lock_file: IO[str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -253,13 +260,18 @@ class Platform:
         self.notifications = NotificationHub(
             self.store, self.projections, default_notifiers(self.platform_engine)
         )
+        self.lifecycle = NodeLifecycle(
+            start_orderer=self.orderer.start,
+            stop_orderer=self.orderer.stop,
+            await_final=lambda _height: None,  # solo ordering: every committed block is final
+            projections=self.projections,
+            notifications=self.notifications,
+            services=node_services(self),
+            release=self._release,
+        )
 
     def start(self) -> Platform:
-        self.projections.catch_up()
-        self.projections.start()
-        self.notifications.start()
-        self.orderer.start()
-        self.audit_anchorer.start()
+        self.lifecycle.start()
         log.info(
             "node started: chain %s at height %d, member %s",
             self.genesis.chain_id,
@@ -269,12 +281,9 @@ class Platform:
         return self
 
     def stop(self) -> None:
-        self.audit_anchorer.stop()
-        self.audit_anchorer.anchor_at_shutdown()  # before the orderer stops: it needs a block
-        self.orderer.stop()
-        self.notifications.stop()
-        self.projections.stop()
-        self.projections.catch_up()
+        self.lifecycle.stop()
+
+    def _release(self) -> None:
         self.store.close()
         self.platform_engine.dispose()
         if self._lock_file is not None:
