@@ -14,8 +14,8 @@ import typer
 
 from zhijin.chain.errors import ZhijinError
 from zhijin.chain.files import write_private
+from zhijin.node.cluster_cli import cluster_app
 from zhijin.node.modules import cli_groups
-from zhijin.platform.cluster_cli import cluster_app
 
 app = typer.Typer(help="zhijin (智金): smart finance on a consortium chain.", no_args_is_help=True)
 chain_app = typer.Typer(help="Initialise, inspect and verify the chain.", no_args_is_help=True)
@@ -55,7 +55,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 def _store(data: Path) -> Any:
     from zhijin.chain.store import ChainStore
-    from zhijin.platform.runtime import load_genesis
+    from zhijin.node.runtime import load_genesis
 
     settings = _settings(data)
     genesis = load_genesis(settings)
@@ -73,7 +73,7 @@ def chain_init(
     demo: Annotated[bool, typer.Option(help="also load demo data")] = False,
 ) -> None:
     """Create genesis and member keys (mode 0600) in a new data directory."""
-    from zhijin.platform.runtime import Platform, init_data_dir
+    from zhijin.node.runtime import Platform, init_data_dir
 
     settings = _settings(data)
     genesis = init_data_dir(settings, members=members, chain_id=chain_id)
@@ -236,13 +236,13 @@ def reindex(data: DataOption = DEFAULT_DATA) -> None:
     """Drop every query table and rebuild it by replaying the chain's blocks (on a cluster
     peer's data directory: its final blocks only, as the running peer projects them)."""
     from zhijin.chain.genesis import Genesis
-    from zhijin.platform.runtime import Platform
+    from zhijin.node.runtime import Platform
 
     settings = _settings(data)
     if settings.genesis_path.exists() and Genesis.load(settings.genesis_path).ordering == (
         "jetstream"
     ):
-        from zhijin.platform.cluster import reindex_peer
+        from zhijin.node.cluster import reindex_peer
 
         applied, final = reindex_peer(data)
         typer.echo(f"reindexed: {applied} block applications, up to final block {final}")
@@ -295,7 +295,7 @@ def serve(
     """Run the node and the HTTP API (OpenAPI at /docs)."""
 
     if cluster is not None:
-        from zhijin.platform.cluster import serve_peer
+        from zhijin.node.cluster import serve_peer
 
         serve_peer(cluster)
         return
@@ -322,7 +322,7 @@ def bench_chain(
     database_url: Annotated[str | None, typer.Option(help="default: SQLite in a temp dir")] = None,
 ) -> None:
     """Signed notary txs through the node to durable commit; one JSON line per case."""
-    from zhijin.platform.bench import run_chain_bench as run
+    from zhijin.node.bench import run_chain_bench as run
 
     run(txs=txs, database_url=database_url)
 

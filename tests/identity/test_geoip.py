@@ -16,7 +16,7 @@ from tests.platform.users import new_password
 from zhijin.identity.geoip import GeoipError, GeoLocator
 from zhijin.identity.stepup import GeoPoint
 from zhijin.node.app import create_app
-from zhijin.platform.runtime import init_data_dir
+from zhijin.node.runtime import init_data_dir
 from zhijin.platform.settings import Settings
 
 # Public addresses: only looked up in the file below, never sent anything.

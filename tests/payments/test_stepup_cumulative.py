@@ -20,7 +20,7 @@ from zhijin.identity.service import RequestSource
 from zhijin.identity.stepup import MovedAmount
 from zhijin.identity.store import hash_token
 from zhijin.node.app import create_app
-from zhijin.platform.runtime import init_data_dir
+from zhijin.node.runtime import init_data_dir
 
 CAROL = "did:key:z6MkSplitCarol"
 FUNDS = 70_000_000  # 700,000.00 CNY

@@ -11,7 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from zhijin.node.app import create_app
-from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.platform.settings import Settings
 
 __all__ = ["LiveServer", "free_port"]

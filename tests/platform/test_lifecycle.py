@@ -90,7 +90,7 @@ def test_stop_without_shutdown_writes_does_not_wait() -> None:
 
 def test_both_hosts_build_the_modules_services_from_the_manifests(tmp_path: Any) -> None:
     from zhijin.identity.module import AnchorService
-    from zhijin.platform.runtime import Platform, init_data_dir
+    from zhijin.node.runtime import Platform, init_data_dir
     from zhijin.platform.settings import Settings
 
     settings = Settings(data=tmp_path / "var", password_hashing="test", projector="thread")

@@ -13,10 +13,10 @@ from fastapi.routing import APIRoute
 
 from zhijin import __version__
 from zhijin.node.modules import routers
+from zhijin.node.runtime import Platform
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.problems import install_problem_handlers
-from zhijin.platform.runtime import Platform
 from zhijin.platform.settings import Settings
 from zhijin.platform.web_app import install_web
 

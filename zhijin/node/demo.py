@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from zhijin.node.modules import MODULES
+from zhijin.node.runtime import Platform
 from zhijin.payments.demo import DemoPayments
-from zhijin.platform.runtime import Platform
 
 __all__ = ["DemoSummary", "seed_demo"]
 

@@ -40,8 +40,9 @@ def notary_anchor(
     """Anchor FILE's SHA-256 and print the receipt (JSON)."""
     from zhijin.notary import service
     from zhijin.notary.receipt import build_receipt
+    from zhijin.platform.data_dir import DataDirError
     from zhijin.platform.gateway import MemberGateway
-    from zhijin.platform.runtime import DataDirError, Platform
+    from zhijin.platform.runtime import Platform
     from zhijin.platform.settings import Settings
 
     settings = Settings(data=data)

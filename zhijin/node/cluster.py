@@ -51,15 +51,7 @@ from zhijin.identity.chainops import IdentityChain
 from zhijin.identity.personal import PersonalDataService
 from zhijin.identity.service import IdentityService
 from zhijin.identity.setup import load_identity_keys
-from zhijin.node.modules import (
-    default_notifiers,
-    default_projections,
-    default_registry,
-    node_services,
-)
-from zhijin.platform.cluster_config import ClusterConfig, ClusterError
-from zhijin.platform.cluster_nats import NatsServer, make_nats_servers
-from zhijin.platform.cluster_network import (
+from zhijin.node.cluster_network import (
     NETWORK_FILE,
     LocalNetwork,
     init_network,
@@ -67,6 +59,16 @@ from zhijin.platform.cluster_network import (
     peer_statuses,
     stop_by_pid_file,
 )
+from zhijin.node.modules import (
+    default_notifiers,
+    default_projections,
+    default_registry,
+    node_services,
+)
+from zhijin.node.runtime import build_identity_services
+from zhijin.platform.cluster_config import ClusterConfig, ClusterError
+from zhijin.platform.cluster_nats import NatsServer, make_nats_servers
+from zhijin.platform.data_dir import check_data_dir, lock_data_dir
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.lifecycle import NodeLifecycle
@@ -74,7 +76,6 @@ from zhijin.platform.member_request import check_member_request, member_request_
 from zhijin.platform.notifications import NotificationHub
 from zhijin.platform.params import Height
 from zhijin.platform.projections import ProjectionRunner
-from zhijin.platform.runtime import _lock_data_dir, build_identity_services, check_data_dir
 from zhijin.platform.settings import Settings
 
 __all__ = [
@@ -146,7 +147,7 @@ class ClusterPlatform:
         if self.genesis.ordering != "jetstream":
             raise ClusterError("not_a_cluster", "this genesis orders with 'solo', not 'jetstream'")
         vault_keys = load_identity_keys(self.settings)  # refuses weak production settings
-        self._lock_file = _lock_data_dir(self.settings.data)
+        self._lock_file = lock_data_dir(self.settings.data)
         key = KeyPair.load(Path(self.config.member_key))
         self.store = ClusterStore(self.settings.chain_database_url())
         self.node = ClusterNode(
@@ -482,7 +483,7 @@ def reindex_peer(data: Path) -> tuple[int, int]:
     genesis = Genesis.load(settings.genesis_path)
     if genesis.ordering != "jetstream":
         raise ClusterError("not_a_cluster", "this genesis orders with 'solo', not 'jetstream'")
-    lock = _lock_data_dir(settings.data)  # refuses while the peer runs
+    lock = lock_data_dir(settings.data)  # refuses while the peer runs
     try:
         store = ClusterStore(settings.chain_database_url())
         engine = make_engine(settings.platform_database_url_resolved())
