@@ -8,7 +8,7 @@ PostgreSQL (ZHIJIN_BENCH_PG_URL, default the `test` database); one JSON line per
 import json
 import os
 
-from zhijin.platform.bench import run_chain_bench
+from zhijin.node.bench import run_chain_bench
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

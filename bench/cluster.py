@@ -33,7 +33,7 @@ from zhijin.chain.crypto import KeyPair
 from zhijin.chain.genesis import Genesis
 from zhijin.chain.ordering.jetstream import BlockVote, StreamNames
 from zhijin.chain.tx import make_body, sign_tx
-from zhijin.platform.cluster import LocalNetwork, init_network
+from zhijin.node.cluster import LocalNetwork, init_network
 
 BURST_TXS = int(os.environ.get("ZHIJIN_BENCH_CLUSTER_TXS", "15000"))
 PACED_TX_S = 200

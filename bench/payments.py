@@ -56,11 +56,11 @@ from zhijin.chain.contract import (
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.memory import MemoryState
 from zhijin.chain.tx import make_body, sign_batch, sign_tx
+from zhijin.node.bench import latency_percentiles, measure_verify_rate
+from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.payments import service
 from zhijin.payments.contract import PAYMENTS_CONTRACT
-from zhijin.platform.bench import latency_percentiles, measure_verify_rate
 from zhijin.platform.gateway import MemberGateway
-from zhijin.platform.runtime import Platform, init_data_dir
 from zhijin.platform.scratch import scratch_schema
 from zhijin.platform.settings import Settings
 

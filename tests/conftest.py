@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.platform.scratch import scratch_schema
 from zhijin.platform.settings import Settings
 

@@ -1,4 +1,5 @@
-"""The `zhijin` command."""
+"""The `zhijin` command: the chain, projections, serve and bench commands here, and each
+domain's command groups from its manifest (zhijin/node/modules.py)."""
 
 from __future__ import annotations
 
@@ -13,27 +14,23 @@ import typer
 
 from zhijin.chain.errors import ZhijinError
 from zhijin.chain.files import write_private
-from zhijin.identity.cli import audit_app, identity_app
-from zhijin.payments.cli import pay_app
-from zhijin.platform.cluster_cli import cluster_app
+from zhijin.node.cluster_cli import cluster_app
+from zhijin.node.modules import cli_groups
 
 app = typer.Typer(help="zhijin (智金): smart finance on a consortium chain.", no_args_is_help=True)
 chain_app = typer.Typer(help="Initialise, inspect and verify the chain.", no_args_is_help=True)
 proof_app = typer.Typer(help="Merkle proofs over the global log tree.", no_args_is_help=True)
-notary_app = typer.Typer(help="Anchor documents and verify receipts.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (one JSON line per case).", no_args_is_help=True)
 projections_app = typer.Typer(
     help="Query tables checked against the chain's state.", no_args_is_help=True
 )
 app.add_typer(chain_app, name="chain")
 chain_app.add_typer(proof_app, name="proof")
-app.add_typer(notary_app, name="notary")
 app.add_typer(bench_app, name="bench")
 app.add_typer(projections_app, name="projections")
 app.add_typer(cluster_app, name="cluster")
-app.add_typer(identity_app, name="identity")
-app.add_typer(audit_app, name="audit")
-app.add_typer(pay_app, name="pay")
+for _name, _group in cli_groups():
+    app.add_typer(_group, name=_name)
 
 DataOption = Annotated[
     Path, typer.Option("--data", envvar="ZHIJIN_DATA", help="data directory", show_default=True)
@@ -58,7 +55,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 def _store(data: Path) -> Any:
     from zhijin.chain.store import ChainStore
-    from zhijin.platform.runtime import load_genesis
+    from zhijin.node.runtime import load_genesis
 
     settings = _settings(data)
     genesis = load_genesis(settings)
@@ -76,7 +73,7 @@ def chain_init(
     demo: Annotated[bool, typer.Option(help="also load demo data")] = False,
 ) -> None:
     """Create genesis and member keys (mode 0600) in a new data directory."""
-    from zhijin.platform.runtime import Platform, init_data_dir
+    from zhijin.node.runtime import Platform, init_data_dir
 
     settings = _settings(data)
     genesis = init_data_dir(settings, members=members, chain_id=chain_id)
@@ -85,7 +82,7 @@ def chain_init(
         typer.echo(f"  member {member.name} ({member.role}) {member.did}")
     typer.echo(f"keys in {settings.keys_dir}; operator token in {settings.data / 'operator-token'}")
     if demo:
-        from zhijin.platform.demo import seed_demo
+        from zhijin.node.demo import seed_demo
 
         with Platform(settings) as platform:
             summary = seed_demo(platform)
@@ -159,7 +156,7 @@ def chain_tx(tx_hash: str, data: DataOption = DEFAULT_DATA) -> None:
 def chain_verify(data: DataOption = DEFAULT_DATA) -> None:
     """Re-derive every hash, root and signature from genesis; exit 1 at the first bad height."""
     from zhijin.chain.verify import verify_chain
-    from zhijin.platform.contracts import default_registry
+    from zhijin.node.modules import default_registry
 
     store, genesis, _ = _store(data)
 
@@ -234,118 +231,18 @@ def proof_consistency(
     )
 
 
-# -- notary -----------------------------------------------------------------------------------
-
-
-@notary_app.command("anchor")
-def notary_anchor(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    title: Annotated[str, typer.Option(help="a title for the record")] = "",
-    data: DataOption = DEFAULT_DATA,
-) -> None:
-    """Anchor FILE's SHA-256 and print the receipt (JSON)."""
-    from zhijin.notary import service
-    from zhijin.notary.receipt import build_receipt
-    from zhijin.platform.gateway import MemberGateway
-    from zhijin.platform.runtime import DataDirError, Platform
-
-    settings = _settings(data)
-    document_hash = service.hash_file(file)
-    try:
-        platform = Platform(settings)
-    except DataDirError as exc:
-        if exc.code != "data_dir_in_use":
-            raise
-        _print_json(_anchor_over_http(settings, document_hash, title))
-        return
-    with platform:
-        service.anchor(MemberGateway(platform.node), document_hash=document_hash, title=title)
-        _print_json(build_receipt(platform.store, document_hash))
-
-
-def _anchor_over_http(settings: Any, document_hash: str, title: str) -> Any:
-    """A server holds the data directory: anchor through its API with the operator token."""
-    import httpx
-
-    server = json.loads((settings.data / "server.json").read_text())
-    token = (settings.data / "operator-token").read_text().strip()
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=server["url"], timeout=60) as client:
-        response = client.post(
-            "/api/v1/notary/anchors", json={"hash": document_hash, "title": title}, headers=headers
-        )
-        if response.status_code != 200:
-            _fail(f"server refused: {response.text}")
-        # A receipt carries the anchoring tx whole: for members (the operator) and the owner.
-        receipt = client.get(f"/api/v1/notary/anchors/{document_hash}/receipt", headers=headers)
-        receipt.raise_for_status()
-        return receipt.json()
-
-
-@notary_app.command("verify")
-def notary_verify(
-    receipt: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-    file: Annotated[Path | None, typer.Argument(exists=True, dir_okay=False)] = None,
-    genesis: Annotated[
-        Path | None, typer.Option(help="genesis file (default DATA/genesis.json)")
-    ] = None,
-    data: DataOption = DEFAULT_DATA,
-) -> None:
-    """Check RECEIPT offline against the genesis file (and FILE's hash, if given)."""
-    from zhijin.chain.genesis import Genesis
-    from zhijin.notary.receipt import verify_receipt
-
-    genesis_path = genesis or data / "genesis.json"
-    loaded = Genesis.load(genesis_path)
-    try:
-        document = json.loads(receipt.read_text())
-    except ValueError as exc:
-        _fail(f"{receipt} is not JSON: {exc}")
-    content = file.read_bytes() if file is not None else None
-    report = verify_receipt(document, loaded, document=content)
-    for check in report.checks:
-        mark = "ok  " if check.ok else "FAIL"
-        typer.echo(f"{mark} {check.name}" + (f" ({check.detail})" if check.detail else ""))
-    failure, record = report.failure, report.record
-    if failure is not None:
-        # The first failed check judges what was changed; later ones may fail because of it.
-        _fail(f"{failure.code} at {', '.join(failure.fields)}: not what the chain committed")
-    assert record is not None  # every check passed, so the record is proven
-    typer.echo("receipt verified")
-    _echo_record(record)
-
-
-def _echo_record(record: dict[str, Any]) -> None:
-    """The proven record (never the receipt's own copy): what the verifier vouches for."""
-    from datetime import UTC, datetime, timedelta
-
-    def block_time(ms: int) -> str:
-        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-    expires = record.get("expires_at")
-    typer.echo(f"  document sha256  {record['hash']}")
-    typer.echo(f"  title            {json.dumps(record['title'], ensure_ascii=False)}")
-    typer.echo(f"  owner            {record['owner']}")
-    typer.echo(
-        f"  anchored         block {record['height']} at {block_time(record['anchored_at'])}"
-    )
-    typer.echo(f"  expires          {'never' if expires is None else block_time(expires)}")
-    typer.echo(f"  tx               {record['tx_hash']}")
-
-
 @app.command("reindex")
 def reindex(data: DataOption = DEFAULT_DATA) -> None:
     """Drop every query table and rebuild it by replaying the chain's blocks (on a cluster
     peer's data directory: its final blocks only, as the running peer projects them)."""
     from zhijin.chain.genesis import Genesis
-    from zhijin.platform.runtime import Platform
+    from zhijin.node.runtime import Platform
 
     settings = _settings(data)
     if settings.genesis_path.exists() and Genesis.load(settings.genesis_path).ordering == (
         "jetstream"
     ):
-        from zhijin.platform.cluster import reindex_peer
+        from zhijin.node.cluster import reindex_peer
 
         applied, final = reindex_peer(data)
         typer.echo(f"reindexed: {applied} block applications, up to final block {final}")
@@ -364,7 +261,7 @@ def projections_verify(data: DataOption = DEFAULT_DATA) -> None:
     name each one that differs (domain, table, key, field, expected, found); exits 1 if any
     does.  Reads the databases directly, so it runs beside a running node."""
     from zhijin.chain.store import make_engine
-    from zhijin.platform.contracts import default_projection_verifiers
+    from zhijin.node.modules import default_projection_verifiers
     from zhijin.platform.projection_verify import verify_projections
 
     try:
@@ -398,13 +295,13 @@ def serve(
     """Run the node and the HTTP API (OpenAPI at /docs)."""
 
     if cluster is not None:
-        from zhijin.platform.cluster import serve_peer
+        from zhijin.node.cluster import serve_peer
 
         serve_peer(cluster)
         return
 
-    from zhijin.platform.app import create_app
-    from zhijin.platform.app import serve as serve_app
+    from zhijin.node.app import create_app
+    from zhijin.node.app import serve as serve_app
 
     settings = _settings(data, host=host, port=port)
     if not settings.genesis_path.exists():
@@ -425,7 +322,7 @@ def bench_chain(
     database_url: Annotated[str | None, typer.Option(help="default: SQLite in a temp dir")] = None,
 ) -> None:
     """Signed notary txs through the node to durable commit; one JSON line per case."""
-    from zhijin.platform.bench import run_chain_bench as run
+    from zhijin.node.bench import run_chain_bench as run
 
     run(txs=txs, database_url=database_url)
 

@@ -11,7 +11,7 @@ from zhijin.chain.genesis import Genesis
 from zhijin.chain.node import Admission, Node
 from zhijin.chain.store import ChainStore
 from zhijin.chain.tx import make_body, sign_tx
-from zhijin.platform.contracts import default_registry
+from zhijin.node.modules import default_registry
 
 GENESIS_TIME_MS = 1_790_000_000_000
 

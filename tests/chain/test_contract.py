@@ -23,8 +23,8 @@ from zhijin.chain.contract import (
 from zhijin.chain.errors import ContractError, EncodingError, InvariantViolation
 from zhijin.chain.memory import MemoryState
 from zhijin.chain.tx import sign_batch
+from zhijin.node.modules import default_registry
 from zhijin.payments.contract import PAYMENTS_CONTRACT
-from zhijin.platform.contracts import default_registry
 
 from .helpers import open_chain
 

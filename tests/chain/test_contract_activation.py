@@ -33,7 +33,7 @@ from zhijin.chain.node import Node, NodeError
 from zhijin.chain.store import ChainStore
 from zhijin.chain.tx import parse_envelope
 from zhijin.chain.verify import verify_chain
-from zhijin.platform.contracts import default_registry
+from zhijin.node.modules import default_registry
 
 HOUR_MS = 3600 * 1000
 ACTIVATION = CONTRACT_PREFIX + "counter"

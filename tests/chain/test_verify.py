@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from zhijin.chain import store as tables
 from zhijin.chain.tx import sign_batch
 from zhijin.chain.verify import verify_chain
-from zhijin.platform.contracts import default_registry
+from zhijin.node.modules import default_registry
 
 from .helpers import ChainHarness, open_chain
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from zhijin.platform.cluster import LocalNetwork, NatsServer, init_network, make_nats_servers
+from zhijin.node.cluster import LocalNetwork, NatsServer, init_network, make_nats_servers
 
 NetworkFactory = Callable[..., LocalNetwork]
 

@@ -15,8 +15,8 @@ from zhijin.chain.genesis import Genesis
 from zhijin.chain.ordering.jetstream import ClusterStore
 from zhijin.chain.tx import make_body, sign_tx
 from zhijin.chain.verify import VerifyReport, verify_chain
-from zhijin.platform.cluster import LocalNetwork
-from zhijin.platform.contracts import default_registry
+from zhijin.node.cluster import LocalNetwork
+from zhijin.node.modules import default_registry
 
 WAIT_S_MAX = 30.0
 

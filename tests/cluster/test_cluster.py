@@ -27,7 +27,7 @@ from zhijin.chain.block import BlockHeader, Signature
 from zhijin.chain.codec import canonical
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.ordering.jetstream import BlockVote, CutMarker, StreamNames
-from zhijin.platform.cluster import LocalNetwork
+from zhijin.node.cluster import LocalNetwork
 
 
 def _publish(network: LocalNetwork, messages: list[tuple[str, bytes, str | None]]) -> list[Any]:

@@ -18,7 +18,7 @@ from zhijin.chain.ordering.jetstream import (
     StreamMessage,
 )
 from zhijin.chain.tx import make_body, sign_tx
-from zhijin.platform.contracts import default_registry
+from zhijin.node.modules import default_registry
 
 
 def _peer(path: Path, members: list[KeyPair], index: int) -> tuple[ClusterNode, StreamCutter]:

@@ -27,9 +27,9 @@ from tests.cluster.helpers import (
 from zhijin.chain.codec import canonical
 from zhijin.chain.contract import Contract, ContractRegistry
 from zhijin.chain.crypto import KeyPair
+from zhijin.node.cluster import ClusterConfig, ClusterPlatform, LocalNetwork
+from zhijin.node.modules import default_registry
 from zhijin.notary import contract as notary
-from zhijin.platform.cluster import ClusterConfig, ClusterPlatform, LocalNetwork
-from zhijin.platform.contracts import default_registry
 
 pytestmark = pytest.mark.slow
 

@@ -31,7 +31,7 @@ from zhijin.chain.crypto import KeyPair
 from zhijin.chain.governance import Approval, approve, governance_args, make_proposal
 from zhijin.chain.tx import make_body, sign_tx
 from zhijin.cli import app
-from zhijin.platform.cluster import LocalNetwork
+from zhijin.node.cluster import LocalNetwork
 
 pytestmark = pytest.mark.slow
 

@@ -30,8 +30,8 @@ from zhijin.identity.errors import GENERIC_LOGIN_FAILURE
 from zhijin.identity.rbac import Role
 from zhijin.identity.setup import ChainReader
 from zhijin.identity.vc import add_proof, format_datetime, verify_proof
-from zhijin.platform.app import create_app
-from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.node.app import create_app
+from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.platform.settings import Settings
 
 API = "/api/v1/identity"

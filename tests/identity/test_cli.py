@@ -19,7 +19,7 @@ from zhijin.cli import app
 from zhijin.identity.rbac import Principal, Role
 from zhijin.identity.service import RequestSource
 from zhijin.identity.setup import IdentitySettingsError, load_vault_keys
-from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.platform.settings import Settings
 
 runner = CliRunner()

@@ -15,8 +15,8 @@ from netaddr import IPSet
 from tests.platform.users import new_password
 from zhijin.identity.geoip import GeoipError, GeoLocator
 from zhijin.identity.stepup import GeoPoint
-from zhijin.platform.app import create_app
-from zhijin.platform.runtime import init_data_dir
+from zhijin.node.app import create_app
+from zhijin.node.runtime import init_data_dir
 from zhijin.platform.settings import Settings
 
 # Public addresses: only looked up in the file below, never sent anything.

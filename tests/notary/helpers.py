@@ -14,7 +14,7 @@ from zhijin.chain.crypto import KeyPair
 from zhijin.chain.governance import approve, governance_args, make_proposal
 from zhijin.chain.node import Node
 from zhijin.chain.store import ChainStore
-from zhijin.platform.contracts import default_registry
+from zhijin.node.modules import default_registry
 
 CONTENT = b"supply contract 2026-12, countersigned\n"
 DIGEST = hashlib.sha256(CONTENT).hexdigest()

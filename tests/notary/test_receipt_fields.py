@@ -23,9 +23,9 @@ from zhijin.chain.crypto import KeyPair
 from zhijin.chain.genesis import Genesis
 from zhijin.chain.tx import make_body, sign_batch, sign_tx
 from zhijin.cli import app as cli_app
+from zhijin.node.app import create_app
+from zhijin.node.runtime import init_data_dir
 from zhijin.notary.receipt import build_receipt, build_tx_receipt, verify_receipt
-from zhijin.platform.app import create_app
-from zhijin.platform.runtime import init_data_dir
 from zhijin.platform.settings import Settings
 
 from .helpers import DIGEST as CONSORTIUM_DIGEST

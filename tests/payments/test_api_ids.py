@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from zhijin.platform.app import create_app
-from zhijin.platform.runtime import init_data_dir
+from zhijin.node.app import create_app
+from zhijin.node.runtime import init_data_dir
 
 from .test_api import Api, _settings, account, books, move
 

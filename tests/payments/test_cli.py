@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from zhijin.cli import app
+from zhijin.node.runtime import init_data_dir
 from zhijin.payments.service import PaymentRefused
-from zhijin.platform.runtime import init_data_dir
 from zhijin.platform.settings import Settings
 
 runner = CliRunner()

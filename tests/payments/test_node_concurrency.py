@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from zhijin.node.app import create_app
+from zhijin.node.runtime import Platform
 from zhijin.payments import service
 from zhijin.payments.invariants import check_invariants
-from zhijin.platform.app import create_app
 from zhijin.platform.gateway import MemberGateway
-from zhijin.platform.runtime import Platform
 
 HOT_OWNER = "did:key:z6MkHotWallet"
 RECEIVERS = 12

@@ -21,6 +21,9 @@ from typer.testing import CliRunner
 
 from tests.conftest import pg_base_url
 from zhijin.cli import app as cli_app
+from zhijin.node.app import create_app
+from zhijin.node.modules import default_projection_verifiers
+from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.notary import service as notary
 from zhijin.notary.projection import anchors_table
 from zhijin.payments import service
@@ -30,11 +33,8 @@ from zhijin.payments.projection import (
     totals_table,
     transfers_table,
 )
-from zhijin.platform.app import create_app
-from zhijin.platform.contracts import default_projection_verifiers
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.projection_verify import Mismatch, ProjectionReport, verify_projections
-from zhijin.platform.runtime import Platform, init_data_dir
 from zhijin.platform.scratch import scratch_schema
 from zhijin.platform.settings import Settings
 

@@ -19,8 +19,8 @@ from tests.platform.users import identity_of, login_with_token, new_password
 from zhijin.identity.service import RequestSource
 from zhijin.identity.stepup import MovedAmount
 from zhijin.identity.store import hash_token
-from zhijin.platform.app import create_app
-from zhijin.platform.runtime import init_data_dir
+from zhijin.node.app import create_app
+from zhijin.node.runtime import init_data_dir
 
 CAROL = "did:key:z6MkSplitCarol"
 FUNDS = 70_000_000  # 700,000.00 CNY

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import uvicorn
 
-from zhijin.platform.app import create_app
-from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.node.app import create_app
+from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.platform.settings import Settings
 
 __all__ = ["LiveServer", "free_port"]

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.merkle import verify_consistency_json, verify_inclusion_json
 from zhijin.chain.tx import make_body, sign_tx
-from zhijin.platform.app import create_app
-from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.node.app import create_app
+from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.platform.settings import Settings
 
 

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from tests.platform.users import create_staff, me, register_and_login
 from zhijin.identity.rbac import Role
+from zhijin.node.app import create_app
+from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.notary.receipt import verify_receipt
-from zhijin.platform.app import create_app
-from zhijin.platform.runtime import Platform, init_data_dir
 from zhijin.platform.settings import Settings
 
 AMOUNT = 76_543  # distinctive, so its digits in a response can only come from the tx (and

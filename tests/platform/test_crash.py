@@ -19,7 +19,7 @@ from zhijin.chain.genesis import Genesis
 from zhijin.chain.store import ChainStore
 from zhijin.chain.tx import make_body, sign_tx
 from zhijin.chain.verify import verify_chain
-from zhijin.platform.contracts import default_registry
+from zhijin.node.modules import default_registry
 
 STARTUP_S_MAX = 30
 STREAM_S = 2.0

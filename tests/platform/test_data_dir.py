@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from zhijin.chain.files import LooseFileMode, touch_private, write_private
-from zhijin.platform.cluster import init_network
-from zhijin.platform.runtime import Platform, check_operator_token, init_data_dir
+from zhijin.node.cluster import init_network
+from zhijin.node.runtime import Platform, check_operator_token, init_data_dir
 from zhijin.platform.settings import Settings
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.payments import service
 from zhijin.platform.gateway import MemberGateway
-from zhijin.platform.runtime import Platform, init_data_dir
 from zhijin.platform.settings import Settings
 
 EXIT_WAIT_S = 20
@@ -146,7 +146,7 @@ def test_a_projector_whose_node_process_dies_exits(tmp_path: Path) -> None:
         f"""
         import sys, time
         from pathlib import Path
-        from zhijin.platform.runtime import Platform, init_data_dir
+        from zhijin.node.runtime import Platform, init_data_dir
         from zhijin.platform.settings import Settings
 
         if __name__ == "__main__":

@@ -68,7 +68,7 @@ def create_admin(
     """Create an administrator of this node's member.  The password is prompted for (or read
     from stdin), never taken from the command line where `ps` and shell history would see it."""
     from zhijin.chain.errors import ZhijinError
-    from zhijin.platform.runtime import load_genesis, load_node_key
+    from zhijin.platform.data_dir import load_genesis, load_node_key
 
     settings = _settings(data)
     try:
@@ -175,7 +175,7 @@ def rotate_index_secret(
     from zhijin.identity.setup import write_vault_keys
     from zhijin.identity.tables import create_tables
     from zhijin.identity.vault import Vault, VaultStore
-    from zhijin.platform.contracts import vault_schemas
+    from zhijin.node.modules import vault_schemas
 
     settings = _settings(data)
     lock, keys, origin = _key_file_for_rotation(settings)
@@ -255,7 +255,7 @@ def audit_verify(data: DataOption = DEFAULT_DATA) -> None:
     from zhijin.identity.anchoring import anchored_heads, audit_verify_json, confirmed_heads
     from zhijin.identity.audit import AuditLog
     from zhijin.identity.tables import create_tables
-    from zhijin.platform.runtime import load_genesis, load_node_key
+    from zhijin.platform.data_dir import load_genesis, load_node_key
 
     settings = _settings(data)
     try:

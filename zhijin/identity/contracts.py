@@ -489,5 +489,5 @@ STATUS_LIST_CONTRACT = Contract(
     readonly_methods=frozenset({"status"}),
 )
 
-# For the platform's contract registry (zhijin/platform/contracts.py), in this order.
+# For the platform's contract registry (zhijin/node/modules.py), in this order.
 IDENTITY_CONTRACTS = (DID_CONTRACT, CONSENT_CONTRACT, STATUS_LIST_CONTRACT)

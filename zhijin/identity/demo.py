@@ -18,7 +18,7 @@ from zhijin.identity.errors import Conflict
 from zhijin.identity.rbac import Principal, Role
 from zhijin.identity.service import RequestSource
 
-__all__ = ["DEMO_LOGINS_FILE", "DEMO_USERS", "seed_identity_demo"]
+__all__ = ["DEMO_LOGINS_FILE", "DEMO_USERS", "demo_end_users", "seed_identity_demo"]
 
 DEMO_LOGINS_FILE = "demo-logins.txt"
 # (name, login, kind or staff role)
@@ -31,6 +31,8 @@ DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("auditor", "sun.auditor", "auditor"),
 )
 _DEMO_SOURCE = RequestSource(ip="demo-seed")
+# The demo users who hold money of their own; the SME owner (last) also runs the merchant.
+END_USER_KINDS = ("individual", "sme_owner")
 
 
 def _password() -> str:
@@ -42,6 +44,16 @@ def _append_private(path: Path, lines: list[str]) -> None:
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "a") as handle:
         handle.write("".join(line + "\n" for line in lines))
+
+
+def demo_end_users(users: dict[str, str]) -> dict[str, str]:
+    """The demo end users' DIDs by the family name of their login (wang, li, zhao): other
+    domains name what they seed for them after it (demo-wang-cny, demo-zhaoshop-cny)."""
+    return {
+        login.split(".", 1)[0]: users[name]
+        for name, login, kind in DEMO_USERS
+        if kind in END_USER_KINDS
+    }
 
 
 def seed_identity_demo(platform: Any) -> dict[str, str]:

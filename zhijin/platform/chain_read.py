@@ -27,7 +27,8 @@ from zhijin.chain.store import ChainStore, StoredTx
 from zhijin.identity.errors import Forbidden, SessionInvalid
 from zhijin.identity.rbac import Permission, Principal, Resource, Scope, require
 from zhijin.identity.web import get_identity, optional_user
-from zhijin.platform.runtime import Platform, check_operator_token
+from zhijin.platform.data_dir import check_operator_token
+from zhijin.platform.runtime import Platform
 
 __all__ = [
     "ANYONE",
@@ -107,7 +108,7 @@ MEMBERS = ChainReader(members=True)
 
 def party_finders() -> Sequence[PartyFinder]:
     # The composition root knows the domains; the policy only asks it.
-    from zhijin.platform.contracts import default_party_finders
+    from zhijin.node.modules import default_party_finders
 
     return default_party_finders()
 

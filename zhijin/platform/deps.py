@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from zhijin.chain.errors import ZhijinError
+from zhijin.platform.data_dir import check_operator_token
 from zhijin.platform.gateway import MemberGateway
-from zhijin.platform.runtime import Platform, check_operator_token
+from zhijin.platform.runtime import Platform
 
 __all__ = ["GatewayDep", "OperatorDep", "PlatformDep"]
 

@@ -10,9 +10,9 @@ behind is not reported) and names every row, field and value that differs.  The 
 read in one snapshot, so the cursor and the rows agree while the projector applies blocks; the
 chain's state history up to a committed height never changes.
 
-Verifiers are registered per domain in one list (`zhijin.platform.contracts
-.default_projection_verifiers`), beside the projections they check; a domain's manifest takes
-that list over.
+Each domain names its verifiers in its manifest (`projection_verifiers` in its module.py),
+beside the projections they check; `zhijin.node.modules.default_projection_verifiers` collects
+them in manifest order.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from zhijin.platform.contracts import default_projection_verifiers
+from zhijin.node.modules import default_projection_verifiers
 from zhijin.platform.deps import OperatorDep, PlatformDep
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.projection_verify import verify_projections

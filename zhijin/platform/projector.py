@@ -51,7 +51,7 @@ STOP_TIMEOUT_S = 120.0  # the child applies what it was told before it stops
 KILL_TIMEOUT_S = 5.0
 
 _context = multiprocessing.get_context("forkserver")
-_context.set_forkserver_preload(["zhijin.platform.projector", "zhijin.platform.contracts"])
+_context.set_forkserver_preload(["zhijin.platform.projector", "zhijin.node.modules"])
 
 
 class ProjectorProcess:

@@ -24,7 +24,7 @@ from typing import Any
 from zhijin.chain.codec import canonical
 from zhijin.chain.crypto import KeyPair, verify
 from zhijin.chain.tx import make_body, sign_batch, sign_tx
-from zhijin.platform.runtime import Platform, init_data_dir
+from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.platform.scratch import scratch_schema
 from zhijin.platform.settings import Settings
 

@@ -21,10 +21,10 @@ from zhijin.chain.files import make_private_dir, touch_private, write_private
 from zhijin.chain.genesis import Genesis
 from zhijin.chain.node import now_ms
 from zhijin.identity.setup import create_local_vault_key
+from zhijin.node.modules import default_registry
+from zhijin.node.runtime import DEMO_MEMBER_NAMES, DEMO_MEMBER_ROLES
 from zhijin.platform.cluster_config import ClusterConfig, ClusterError
 from zhijin.platform.cluster_nats import NatsServer, free_port, make_nats_servers
-from zhijin.platform.contracts import default_registry
-from zhijin.platform.runtime import DEMO_MEMBER_NAMES, DEMO_MEMBER_ROLES
 
 __all__ = [
     "LocalNetwork",

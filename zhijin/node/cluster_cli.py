@@ -32,7 +32,7 @@ def up(
     ] = False,
 ) -> None:
     """Start NATS servers and one peer per member; lays the network out on first use."""
-    from zhijin.platform.cluster import NETWORK_FILE, LocalNetwork, init_network
+    from zhijin.node.cluster import NETWORK_FILE, LocalNetwork, init_network
 
     if not (directory / NETWORK_FILE).exists():
         init_network(directory, members=members, nats=nats, chain_id=chain_id)
@@ -71,7 +71,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Each peer's height, block hash, state root, final height and lag."""
-    from zhijin.platform.cluster import NETWORK_FILE, peer_statuses
+    from zhijin.node.cluster import NETWORK_FILE, peer_statuses
 
     layout = json.loads((directory / NETWORK_FILE).read_text())
     rows = peer_statuses([p["url"] for p in layout["peers"]])
@@ -93,7 +93,7 @@ def status(
 @cluster_app.command("down")
 def down(directory: NetworkOption = DEFAULT_DIR) -> None:
     """Stop a network started with `cluster up --detach`."""
-    from zhijin.platform.cluster import stop_by_pid_file
+    from zhijin.node.cluster import stop_by_pid_file
 
     typer.echo(f"stopped {stop_by_pid_file(directory)} processes")
 
@@ -131,7 +131,7 @@ def join(
     replicas: Annotated[int, typer.Option(help="stream replicas (1, 3 or 5)")] = 3,
 ) -> None:
     """Lay out a new member's peer; prints the DID the members must admit."""
-    from zhijin.platform.cluster import lay_out_joining_peer
+    from zhijin.node.cluster import lay_out_joining_peer
 
     _, member = lay_out_joining_peer(
         data,
@@ -253,7 +253,7 @@ def propose_contract(
 ) -> None:
     """Propose activating a contract from a height (activate_contract); refuses a contract
     this installation's code lacks, since no node could run it."""
-    from zhijin.platform.contracts import default_registry
+    from zhijin.node.modules import default_registry
 
     code = default_registry().versions()
     version = version or code.get(name)

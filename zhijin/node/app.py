@@ -12,11 +12,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from zhijin import __version__
-from zhijin.platform import chain_api
+from zhijin.node.modules import routers
+from zhijin.node.runtime import Platform
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.problems import install_problem_handlers
-from zhijin.platform.runtime import Platform
 from zhijin.platform.settings import Settings
 from zhijin.platform.web_app import install_web
 
@@ -66,21 +66,13 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     )
     app.router.route_class = EdgeRoute  # the app's own routes (health, web shell)
     install_problem_handlers(app)
-    include_edge_router(app, chain_api.router)
-    from zhijin.notary.api import router as notary_router
-
-    include_edge_router(app, notary_router)
-    from zhijin.identity.api import router as identity_router
-
-    include_edge_router(app, identity_router)
-    from zhijin.payments.api import router as payments_router
-
-    include_edge_router(app, payments_router)
+    for router in routers():  # the chain's read API, then each domain's, in manifest order
+        include_edge_router(app, router)
+    # Plumbing routes over every domain's projections: live events and projection status.
     from zhijin.platform.events_api import router as events_router
-
-    include_edge_router(app, events_router)
     from zhijin.platform.projections_api import router as projections_router
 
+    include_edge_router(app, events_router)
     include_edge_router(app, projections_router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -51,9 +51,7 @@ from zhijin.identity.chainops import IdentityChain
 from zhijin.identity.personal import PersonalDataService
 from zhijin.identity.service import IdentityService
 from zhijin.identity.setup import load_identity_keys
-from zhijin.platform.cluster_config import ClusterConfig, ClusterError
-from zhijin.platform.cluster_nats import NatsServer, make_nats_servers
-from zhijin.platform.cluster_network import (
+from zhijin.node.cluster_network import (
     NETWORK_FILE,
     LocalNetwork,
     init_network,
@@ -61,14 +59,23 @@ from zhijin.platform.cluster_network import (
     peer_statuses,
     stop_by_pid_file,
 )
-from zhijin.platform.contracts import default_notifiers, default_projections, default_registry
+from zhijin.node.modules import (
+    default_notifiers,
+    default_projections,
+    default_registry,
+    node_services,
+)
+from zhijin.node.runtime import build_identity_services
+from zhijin.platform.cluster_config import ClusterConfig, ClusterError
+from zhijin.platform.cluster_nats import NatsServer, make_nats_servers
+from zhijin.platform.data_dir import check_data_dir, lock_data_dir
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.http_edge import EdgeRoute
+from zhijin.platform.lifecycle import NodeLifecycle
 from zhijin.platform.member_request import check_member_request, member_request_headers
 from zhijin.platform.notifications import NotificationHub
 from zhijin.platform.params import Height
 from zhijin.platform.projections import ProjectionRunner
-from zhijin.platform.runtime import _lock_data_dir, build_identity_services, check_data_dir
 from zhijin.platform.settings import Settings
 
 __all__ = [
@@ -128,6 +135,7 @@ class ClusterPlatform:
     audit_anchorer: AuditAnchorer = field(init=False)
     identity_chain: IdentityChain = field(init=False)
     notifications: NotificationHub = field(init=False)
+    lifecycle: NodeLifecycle = field(init=False)
     _lock_file: IO[str] | None = field(default=None, init=False)
     _stopping: threading.Event = field(default_factory=threading.Event, init=False)
     _recovery: threading.Thread | None = field(default=None, init=False)
@@ -139,7 +147,7 @@ class ClusterPlatform:
         if self.genesis.ordering != "jetstream":
             raise ClusterError("not_a_cluster", "this genesis orders with 'solo', not 'jetstream'")
         vault_keys = load_identity_keys(self.settings)  # refuses weak production settings
-        self._lock_file = _lock_data_dir(self.settings.data)
+        self._lock_file = lock_data_dir(self.settings.data)
         key = KeyPair.load(Path(self.config.member_key))
         self.store = ClusterStore(self.settings.chain_database_url())
         self.node = ClusterNode(
@@ -177,13 +185,18 @@ class ClusterPlatform:
         self.notifications = NotificationHub(
             self.store, self.projections, default_notifiers(self.platform_engine)
         )
+        self.lifecycle = NodeLifecycle(
+            start_orderer=lambda: self.orderer.start(catch_up=self.catch_up_from_peers),
+            stop_orderer=self.orderer.stop,
+            await_final=self._await_final,
+            projections=self.projections,
+            notifications=self.notifications,
+            services=node_services(self),
+            release=self._release,
+        )
 
     def start(self) -> ClusterPlatform:
-        self.orderer.start(catch_up=self.catch_up_from_peers)
-        self.projections.catch_up()
-        self.projections.start()
-        self.notifications.start()
-        self.audit_anchorer.start()
+        self.lifecycle.start()
         self._recovery = threading.Thread(
             target=self._recover_signatures, name="zhijin-signature-recovery", daemon=True
         )
@@ -195,26 +208,23 @@ class ClusterPlatform:
         if self._recovery is not None:
             self._recovery.join(SIGNATURE_FETCH_TIMEOUT_S * 3)
             self._recovery = None
-        self.audit_anchorer.stop()
-        if self.audit_anchorer.anchor_at_shutdown() is not None:  # needs the orderer running
-            self._await_final(self.audit_anchorer.last_anchor_height)
-        self.orderer.stop()
-        self.notifications.stop()
-        self.projections.stop()
-        self.projections.catch_up()  # the last final blocks, the shutdown anchor among them
+        self.lifecycle.stop()
+
+    def _release(self) -> None:
         self.store.close()
         self.platform_engine.dispose()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
 
-    def _await_final(self, height: int | None) -> None:
-        """Give the shutdown anchor's block a bounded time to become final: the query tables
-        this peer leaves behind hold final blocks only, and `audit verify` reads them."""
+    def _await_final(self, height: int) -> None:
+        """Give the block a service wrote at shutdown (the audit anchor) a bounded time to
+        become final: the query tables this peer leaves behind hold final blocks only, and
+        `audit verify` reads them."""
         deadline = time.monotonic() + SHUTDOWN_FINALITY_WAIT_S
-        while height is not None and self.orderer.finality.final_height < height:
+        while self.orderer.finality.final_height < height:
             if time.monotonic() >= deadline:
-                log.warning("the audit anchor at height %d is not final yet at shutdown", height)
+                log.warning("the block written at shutdown (height %d) is not final yet", height)
                 return
             time.sleep(FINALITY_POLL_S)
 
@@ -474,7 +484,7 @@ def reindex_peer(data: Path) -> tuple[int, int]:
     genesis = Genesis.load(settings.genesis_path)
     if genesis.ordering != "jetstream":
         raise ClusterError("not_a_cluster", "this genesis orders with 'solo', not 'jetstream'")
-    lock = _lock_data_dir(settings.data)  # refuses while the peer runs
+    lock = lock_data_dir(settings.data)  # refuses while the peer runs
     try:
         store = ClusterStore(settings.chain_database_url())
         engine = make_engine(settings.platform_database_url_resolved())
@@ -497,7 +507,7 @@ def _exit_on_sigterm(signum: int, _frame: Any) -> None:
 def serve_peer(config_path: Path) -> None:
     """Run one peer and its HTTP API until interrupted (`zhijin serve --cluster`)."""
 
-    from zhijin.platform.app import create_app, serve
+    from zhijin.node.app import create_app, serve
 
     # A peer's log is read next to the NATS servers' and the other peers' logs: time it.
     for handler in logging.getLogger().handlers:

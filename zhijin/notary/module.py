@@ -1,0 +1,58 @@
+"""The notary domain's manifest: what it brings to a node (see zhijin/platform/module.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from zhijin.notary.contract import NOTARY_CONTRACT
+from zhijin.platform.module import DomainModule, Seeded
+
+if TYPE_CHECKING:
+    import typer
+    from fastapi import APIRouter
+
+    from zhijin.platform.projection_verify import ProjectionVerifier
+    from zhijin.platform.projections import Projection
+
+__all__ = ["MODULE"]
+
+
+def _projections() -> tuple[Projection, ...]:
+    from zhijin.notary.projection import NotaryProjection
+
+    return (NotaryProjection(),)
+
+
+def _verifiers() -> tuple[ProjectionVerifier, ...]:
+    from zhijin.notary.projection_verify import NotaryProjectionVerifier
+
+    return (NotaryProjectionVerifier(),)
+
+
+def _router() -> APIRouter:
+    from zhijin.notary.api import router
+
+    return router
+
+
+def _cli() -> tuple[tuple[str, typer.Typer], ...]:
+    from zhijin.notary.cli import notary_app
+
+    return (("notary", notary_app),)
+
+
+def _demo(host: Any, _seeded: Seeded) -> tuple[str, ...]:
+    from zhijin.notary.demo import seed_notary_demo
+
+    return seed_notary_demo(host)
+
+
+MODULE = DomainModule(
+    name="notary",
+    contracts=(NOTARY_CONTRACT,),
+    projections=_projections,
+    projection_verifiers=_verifiers,
+    routers=(_router,),
+    cli=_cli,
+    demo=_demo,
+)
