@@ -29,7 +29,7 @@ from zhijin.identity.errors import Forbidden
 from zhijin.identity.rbac import Permission, Principal, Resource, Scope, permissions_of
 from zhijin.identity.service import IdentityService, RequestSource
 from zhijin.identity.web import current_user, get_identity, request_source, user_did
-from zhijin.payments import limits, service
+from zhijin.payments import api_models, limits, service
 from zhijin.payments.codes import Code, PaymentsError
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
 from zhijin.payments.requests import parse_fx_payment, parse_transfer
@@ -396,7 +396,11 @@ def _replayed(response: Response, result: dict[str, Any]) -> dict[str, Any]:
 # -- accounts -------------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/accounts", summary="Open an account (idempotent by id)")
+@router.post(
+    "/api/v1/accounts",
+    summary="Open an account (idempotent by id)",
+    response_model=api_models.AccountOpenedOut,
+)
 def open_account(
     body: AccountIn,
     response: Response,
@@ -416,7 +420,11 @@ def open_account(
     return _replayed(response, result)
 
 
-@router.get("/api/v1/accounts", summary="Accounts in id order (paginated)")
+@router.get(
+    "/api/v1/accounts",
+    summary="Accounts in id order (paginated)",
+    response_model=api_models.AccountListOut,
+)
 def list_accounts(
     platform: PlatformDep,
     caller: CallerDep,
@@ -445,12 +453,20 @@ def list_accounts(
     )
 
 
-@router.get("/api/v1/accounts/{account_id}", summary="An account with its balances")
+@router.get(
+    "/api/v1/accounts/{account_id}",
+    summary="An account with its balances",
+    response_model=api_models.AccountView,
+)
 def get_account(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
     return _authorize(caller, platform, account_id, Permission.ACCOUNT_READ)
 
 
-@router.get("/api/v1/accounts/{account_id}/statement", summary="Posted entries (paginated)")
+@router.get(
+    "/api/v1/accounts/{account_id}/statement",
+    summary="Posted entries (paginated)",
+    response_model=api_models.StatementOut,
+)
 def get_statement(
     account_id: IdPath,
     platform: PlatformDep,
@@ -489,7 +505,11 @@ def get_camt053(
     return Response(document, media_type=XML)
 
 
-@router.post("/api/v1/accounts/{account_id}/status", summary="Freeze, unfreeze or close")
+@router.post(
+    "/api/v1/accounts/{account_id}/status",
+    summary="Freeze, unfreeze or close",
+    response_model=api_models.AccountStatusOut,
+)
 def set_status(
     account_id: IdPath,
     body: StatusIn,
@@ -509,7 +529,11 @@ def _actor(caller: Caller) -> str:
     return "operator" if caller.principal is None else f"user:{caller.principal.user_id}"
 
 
-@router.put("/api/v1/accounts/{account_id}/iban", summary="Name the account by an IBAN")
+@router.put(
+    "/api/v1/accounts/{account_id}/iban",
+    summary="Name the account by an IBAN",
+    response_model=api_models.IbanRegisteredOut,
+)
 def put_iban(
     account_id: IdPath, body: IbanIn, platform: PlatformDep, caller: CallerDep
 ) -> dict[str, Any]:
@@ -520,13 +544,21 @@ def put_iban(
     )
 
 
-@router.delete("/api/v1/accounts/{account_id}/iban", summary="Forget the account's IBAN")
+@router.delete(
+    "/api/v1/accounts/{account_id}/iban",
+    summary="Forget the account's IBAN",
+    response_model=api_models.IbanRemovedOut,
+)
 def delete_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
     _authorize(caller, platform, account_id, Permission.ACCOUNT_OPEN)
     return service.remove_iban(platform, account_id=account_id, actor=_actor(caller))
 
 
-@router.get("/api/v1/accounts/{account_id}/iban", summary="The account's IBAN, masked")
+@router.get(
+    "/api/v1/accounts/{account_id}/iban",
+    summary="The account's IBAN, masked",
+    response_model=api_models.AccountIbanOut,
+)
 def get_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
     _authorize(caller, platform, account_id, Permission.ACCOUNT_READ)
     return service.account_iban(platform, account_id=account_id)
@@ -535,7 +567,12 @@ def get_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> di
 # -- transfers ------------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/transfers", summary="One transfer, hold, post or void (idempotent by id)")
+@router.post(
+    "/api/v1/transfers",
+    summary="One transfer, hold, post or void (idempotent by id)",
+    response_model=api_models.TransferCreatedOut,
+    response_model_exclude_unset=True,
+)
 def create_transfer(
     body: TransferIn,
     response: Response,
@@ -560,6 +597,8 @@ def create_transfer(
 @router.post(
     "/api/v1/transfers/batch",
     summary="1-100 transfers; linked chains all or nothing",
+    response_model=api_models.TransferBatchOut,
+    response_model_exclude_unset=True,
     openapi_extra=body_limit(limits.TRANSFER_BATCH_BODY_BYTES_MAX),
 )
 def create_transfer_batch(
@@ -590,7 +629,12 @@ def create_transfer_batch(
     return result
 
 
-@router.get("/api/v1/transfers/{transfer_id}", summary="A transfer, and a hold's status")
+@router.get(
+    "/api/v1/transfers/{transfer_id}",
+    summary="A transfer, and a hold's status",
+    response_model=api_models.TransferView,
+    response_model_exclude_unset=True,
+)
 def get_transfer(
     transfer_id: TransferIdPath, platform: PlatformDep, caller: CallerDep
 ) -> dict[str, Any]:
@@ -628,7 +672,12 @@ def _resolve(
     return _replayed(response, result)
 
 
-@router.post("/api/v1/transfers/{pending_id}/post", summary="Post a hold (all or part)")
+@router.post(
+    "/api/v1/transfers/{pending_id}/post",
+    summary="Post a hold (all or part)",
+    response_model=api_models.TransferCreatedOut,
+    response_model_exclude_unset=True,
+)
 def post_pending(
     pending_id: IdPath,
     body: ResolveIn,
@@ -640,7 +689,12 @@ def post_pending(
     return _resolve(pending_id, body, response, platform, gateway, caller, post=True)
 
 
-@router.post("/api/v1/transfers/{pending_id}/void", summary="Void a hold")
+@router.post(
+    "/api/v1/transfers/{pending_id}/void",
+    summary="Void a hold",
+    response_model=api_models.TransferCreatedOut,
+    response_model_exclude_unset=True,
+)
 def void_pending(
     pending_id: IdPath,
     body: ResolveIn,
@@ -686,7 +740,11 @@ def get_pacs008(
 # -- FX -------------------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/fx/quotes", summary="Publish a firm FX quote (this node's member)")
+@router.post(
+    "/api/v1/fx/quotes",
+    summary="Publish a firm FX quote (this node's member)",
+    response_model=api_models.FxQuoteCreatedOut,
+)
 def create_fx_quote(
     body: FxQuoteIn,
     response: Response,
@@ -698,12 +756,20 @@ def create_fx_quote(
     return _replayed(response, result)
 
 
-@router.get("/api/v1/fx/quotes/{quote_id}", summary="A quote and its used capacity")
+@router.get(
+    "/api/v1/fx/quotes/{quote_id}",
+    summary="A quote and its used capacity",
+    response_model=api_models.FxQuoteView,
+)
 def get_fx_quote(quote_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
     return service.get_fx_quote(platform, quote_id=quote_id)
 
 
-@router.post("/api/v1/fx/payments", summary="Pay across currencies under a quote")
+@router.post(
+    "/api/v1/fx/payments",
+    summary="Pay across currencies under a quote",
+    response_model=api_models.FxPaymentOut,
+)
 def pay_fx(
     body: FxPaymentIn,
     response: Response,
@@ -743,7 +809,11 @@ def pay_fx(
 # -- books ----------------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/payments/fee-schedules", summary="Set a product's fee schedule")
+@router.post(
+    "/api/v1/payments/fee-schedules",
+    summary="Set a product's fee schedule",
+    response_model=api_models.FeeScheduleSetOut,
+)
 def set_fee_schedule(
     body: FeeScheduleIn, platform: PlatformDep, gateway: GatewayDep, _operator: OperatorDep
 ) -> dict[str, Any]:
@@ -753,7 +823,11 @@ def set_fee_schedule(
     return result
 
 
-@router.get("/api/v1/payments/trial-balance", summary="Per currency: debits equal credits")
+@router.get(
+    "/api/v1/payments/trial-balance",
+    summary="Per currency: debits equal credits",
+    response_model=api_models.TrialBalanceOut,
+)
 def trial_balance(
     platform: PlatformDep,
     _operator: OperatorDep,
@@ -765,6 +839,7 @@ def trial_balance(
 @router.post(
     "/api/v1/payments/iso20022/pain001",
     summary="Import a pain.001.001.09 file (body: the XML)",
+    response_model=api_models.Pain001ImportOut,
     openapi_extra={
         **body_limit(limits.PAIN001_BYTES_MAX),
         "requestBody": {"content": {XML: {"schema": {"type": "string"}}}},
