@@ -32,7 +32,7 @@ from zhijin.identity.web import current_user, get_identity, request_source, user
 from zhijin.payments import api_models, limits, service
 from zhijin.payments.codes import Code, PaymentsError
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
-from zhijin.payments.requests import parse_fx_payment, parse_transfer
+from zhijin.payments.requests import is_valid_transfer_id, parse_fx_payment, parse_transfer
 from zhijin.payments.stepup import Payment, put_to_policy, record_moved
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
 from zhijin.platform.http_edge import EdgeRoute, body_limit
@@ -45,21 +45,27 @@ router = APIRouter(tags=["payments"], route_class=EdgeRoute)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 XML = "application/xml"
-DEFAULT_PAGE_SIZE = 50
 
 Id = Annotated[str, Field(pattern=limits.ID_PATTERN, description="client id, 1-64 characters")]
 IdPath = Annotated[str, Path(pattern=limits.ID_PATTERN)]
-# The id of any transfer, including the legs the contract books (`<id>~fee`).
-TransferIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:~-]{0,79}$")]
+# The id of any transfer, including the legs the contract books (`<id>~fee`).  Checked by the
+# contract's own rule (`_transfer_id`), so that one too long is refused with the contract's
+# code, `id_invalid`; the pattern is the alphabet ids are made of.
+TransferIdPath = Annotated[
+    str,
+    Path(
+        description=f"1-{limits.TRANSFER_ID_CHARS_MAX} characters",
+        json_schema_extra={"pattern": limits.TRANSFER_ID_PATTERN},
+    ),
+]
 Amount = Annotated[
     int, Field(strict=True, ge=1, le=limits.AMOUNT_MAX, description="integer minor units")
 ]
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
+CurrencyCode = Annotated[str, Field(pattern=limits.CURRENCY_PATTERN, description="ISO 4217")]
 Reference = Annotated[str, Field(min_length=1, max_length=limits.REFERENCE_CHARS_MAX)]
 Bps = Annotated[int, Field(strict=True, ge=0, le=limits.BPS_PER_UNIT)]
 PageSize = Annotated[int, Query(ge=1, le=limits.PAGE_SIZE_MAX)]
-BIC_PATTERN = r"^[A-Z0-9]{8}([A-Z0-9]{3})?$"
-Bic = Annotated[str, Query(pattern=BIC_PATTERN, description="BIC (ISO 9362)")]
+Bic = Annotated[str, Query(pattern=limits.BIC_PATTERN, description="BIC (ISO 9362)")]
 
 
 class _Strict(BaseModel):
@@ -130,7 +136,11 @@ class StatusIn(_Strict):
 
 
 class IbanIn(_Strict):
-    iban: str = Field(min_length=15, max_length=42, description="ISO 13616, spaces allowed")
+    iban: str = Field(
+        min_length=limits.IBAN_INPUT_CHARS_MIN,
+        max_length=limits.IBAN_INPUT_CHARS_MAX,
+        description="ISO 13616, spaces allowed",
+    )
 
 
 class FeeScheduleIn(_Strict):
@@ -148,7 +158,7 @@ class FxQuoteIn(_Strict):
     source_currency: CurrencyCode
     target_currency: CurrencyCode
     rate: str = Field(
-        pattern=r"^[0-9]{1,12}(\.[0-9]{1,12})?$",
+        pattern=limits.RATE_PATTERN,
         description="target major units per source major unit, a decimal string",
     )
     spread_bps: int = Field(default=0, ge=0, le=limits.SPREAD_BPS_MAX)
@@ -379,6 +389,12 @@ def _hide_foreign_conflicts(
     return {**summary, "results": results}
 
 
+def _transfer_id(transfer_id: str) -> str:
+    if not is_valid_transfer_id(transfer_id):
+        raise service.PaymentRefused(Code.ID_INVALID, "transfer_id is not a valid id")
+    return transfer_id
+
+
 def _require_member_side(caller: Caller) -> None:
     """Operator or staff of this member only (bulk files, books)."""
     if caller.principal is not None and caller.principal.member_did is None:
@@ -429,9 +445,9 @@ def list_accounts(
     platform: PlatformDep,
     caller: CallerDep,
     owner: Annotated[str | None, Query(max_length=limits.OWNER_CHARS_MAX)] = None,
-    currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+    currency: Annotated[str | None, Query(pattern=limits.CURRENCY_PATTERN)] = None,
     after_id: Annotated[str | None, Query(pattern=limits.ID_PATTERN)] = None,
-    limit: PageSize = DEFAULT_PAGE_SIZE,
+    limit: PageSize = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
     custodian = None
     if caller.principal is not None and caller.identity is not None:
@@ -472,7 +488,7 @@ def get_statement(
     platform: PlatformDep,
     caller: CallerDep,
     after_entry: Annotated[Cursor, Query(description="next page: the last entry_no")] = 0,
-    limit: PageSize = DEFAULT_PAGE_SIZE,
+    limit: PageSize = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
     _authorize(caller, platform, account_id, Permission.TRANSACTION_READ)
     return service.statement(platform, account_id=account_id, after_entry=after_entry, limit=limit)
@@ -490,8 +506,8 @@ def get_camt053(
     caller: CallerDep,
     from_ms: TimeMs,
     to_ms: Annotated[TimeMs, Query(ge=1)],
-    iban: Annotated[str | None, Query(max_length=34)] = None,
-    servicer_bic: Annotated[str | None, Query(pattern=BIC_PATTERN)] = None,
+    iban: Annotated[str | None, Query(max_length=limits.IBAN_CHARS_MAX)] = None,
+    servicer_bic: Annotated[str | None, Query(pattern=limits.BIC_PATTERN)] = None,
 ) -> Response:
     _authorize(caller, platform, account_id, Permission.TRANSACTION_READ)
     document = service.export_camt053(
@@ -638,7 +654,7 @@ def create_transfer_batch(
 def get_transfer(
     transfer_id: TransferIdPath, platform: PlatformDep, caller: CallerDep
 ) -> dict[str, Any]:
-    record = service.get_transfer(platform, transfer_id=transfer_id)
+    record = service.get_transfer(platform, transfer_id=_transfer_id(transfer_id))
     _authorize_party(caller, platform, record)
     return record
 
@@ -718,10 +734,14 @@ def get_pacs008(
     caller: CallerDep,
     debtor_agent_bic: Bic,
     creditor_agent_bic: Bic,
-    debtor_name: Annotated[str | None, Query(min_length=1, max_length=140)] = None,
-    creditor_name: Annotated[str | None, Query(min_length=1, max_length=140)] = None,
-    debtor_iban: Annotated[str | None, Query(max_length=34)] = None,
-    creditor_iban: Annotated[str | None, Query(max_length=34)] = None,
+    debtor_name: Annotated[
+        str | None, Query(min_length=1, max_length=limits.PARTY_NAME_CHARS_MAX)
+    ] = None,
+    creditor_name: Annotated[
+        str | None, Query(min_length=1, max_length=limits.PARTY_NAME_CHARS_MAX)
+    ] = None,
+    debtor_iban: Annotated[str | None, Query(max_length=limits.IBAN_CHARS_MAX)] = None,
+    creditor_iban: Annotated[str | None, Query(max_length=limits.IBAN_CHARS_MAX)] = None,
 ) -> Response:
     _authorize_party(caller, platform, service.get_transfer(platform, transfer_id=transfer_id))
     document = service.export_pacs008(

@@ -281,7 +281,7 @@ def list_accounts(
     custodian: str | None = None,
     currency: str | None = None,
     after_id: str | None = None,
-    limit: int = 50,
+    limit: int = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
     """A page of accounts in id order, and the cursor of the next page (None at the end)."""
     with _read(platform) as conn:
@@ -297,7 +297,11 @@ def list_accounts(
 
 
 def statement(
-    platform: Platform, *, account_id: str, after_entry: int = 0, limit: int = 50
+    platform: Platform,
+    *,
+    account_id: str,
+    after_entry: int = 0,
+    limit: int = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
     """A page of an account's posted entries, oldest first, each with the running balance."""
     with _read(platform) as conn:
