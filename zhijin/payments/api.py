@@ -34,6 +34,7 @@ from zhijin.payments.codes import Code, PaymentsError
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
 from zhijin.payments.requests import is_valid_transfer_id, parse_fx_payment, parse_transfer
 from zhijin.payments.stepup import Payment, put_to_policy, record_moved
+from zhijin.payments.types import AmountMinor, ClientId
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
 from zhijin.platform.http_edge import EdgeRoute, body_limit
 from zhijin.platform.params import Cursor, TimeMs
@@ -46,7 +47,7 @@ router = APIRouter(tags=["payments"], route_class=EdgeRoute)
 REPLAYED_HEADER = "Idempotent-Replayed"
 XML = "application/xml"
 
-Id = Annotated[str, Field(pattern=limits.ID_PATTERN, description="client id, 1-64 characters")]
+Id = Annotated[ClientId, Field(description="client id, 1-64 characters")]
 IdPath = Annotated[str, Path(pattern=limits.ID_PATTERN)]
 # The id of any transfer, including the legs the contract books (`<id>~fee`).  Checked by the
 # contract's own rule (`_transfer_id`), so that one too long is refused with the contract's
@@ -58,9 +59,7 @@ TransferIdPath = Annotated[
         json_schema_extra={"pattern": limits.TRANSFER_ID_PATTERN},
     ),
 ]
-Amount = Annotated[
-    int, Field(strict=True, ge=1, le=limits.AMOUNT_MAX, description="integer minor units")
-]
+Amount = Annotated[AmountMinor, Field(description="integer minor units")]
 CurrencyCode = Annotated[str, Field(pattern=limits.CURRENCY_PATTERN, description="ISO 4217")]
 Reference = Annotated[str, Field(min_length=1, max_length=limits.REFERENCE_CHARS_MAX)]
 Bps = Annotated[int, Field(strict=True, ge=0, le=limits.BPS_PER_UNIT)]
