@@ -70,13 +70,14 @@ class AnchorView(BaseModel):
     """The caller's view of an anchor: `title` and `owner` only when `visibility` is full;
     `status` only on a lookup by hash (a list row carries none)."""
 
+    # The public fields first, in PUBLIC_ANCHOR_FIELDS' order.
     hash: str
-    title: str | None = None
-    owner: str | None = None
-    anchored_at: int
     height: int
+    anchored_at: int
     tx_hash: str
     expires_at: int | None
+    title: str | None = None
+    owner: str | None = None
     status: Literal["valid", "expired"] | None = None
     visibility: Literal["full", "redacted"]
 
