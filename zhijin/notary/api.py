@@ -14,7 +14,6 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhijin.chain.errors import Unavailable
-from zhijin.chain.limits import PAGE_SIZE_MAX
 from zhijin.notary import limits, projection, service
 from zhijin.notary.receipt import build_receipt, verify_receipt
 from zhijin.platform.chain_read import ChainReader, ChainReaderDep
@@ -149,11 +148,13 @@ def _anchor_view(
 def list_anchors(
     platform: PlatformDep,
     reader: ChainReaderDep,
-    owner: Annotated[str | None, Query(max_length=256, description="only this owner's")] = None,
+    owner: Annotated[
+        str | None, Query(max_length=limits.OWNER_CHARS_MAX, description="only this owner's")
+    ] = None,
     before_height: Annotated[
         Height | None, Query(description="next page: the last row's height")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 50,
+    limit: Annotated[int, Query(ge=1, le=limits.PAGE_SIZE_MAX)] = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
     """Members see every row whole; anyone else sees where and when each hash was anchored,
     and the title and owner of their own.  Who anchored what is a member's to know, so only
