@@ -304,3 +304,30 @@ def test_the_same_file_after_an_import_stopped_between_parts_books_only_the_rest
     assert _balances(api)[1] == 150
     _refused_reused(_upload(api, xml), same_file=True)
     assert _balances(api)[1] == 150
+
+
+# -- one limit for a transfer id: the contract's -------------------------------------------------
+
+
+def test_a_transfer_id_at_the_limits_works_end_to_end_and_one_past_is_refused_alike(
+    api: Api,
+) -> None:
+    """A client id of ID_CHARS_MAX books and reads back; the read path takes any transfer id
+    up to TRANSFER_ID_CHARS_MAX (a leg's `<id>~fee` included), as the contract's `get_transfer`
+    does, and refuses one past it with the contract's code (test_transfers pins the contract)."""
+    from zhijin.payments import limits
+
+    books(api)
+    api.ok("/api/v1/accounts", account("c-long", "did:key:z6MkApiLong"))
+    longest = "t" * limits.ID_CHARS_MAX
+    booked = api.ok("/api/v1/transfers", move(longest, "settle-cny", "c-long", 7))
+    assert booked["transfer"]["id"] == longest
+    assert api.get(f"/api/v1/transfers/{longest}").json()["amount"] == 7
+    at_limit = api.get("/api/v1/transfers/" + "t" * limits.TRANSFER_ID_CHARS_MAX)
+    assert (at_limit.status_code, at_limit.json()["code"]) == (404, "transfer_not_found")
+    past = api.get("/api/v1/transfers/" + "t" * (limits.TRANSFER_ID_CHARS_MAX + 1))
+    assert (past.status_code, past.json()["code"]) == (422, "id_invalid")
+    too_long = api.post(
+        "/api/v1/transfers", move("t" * (limits.ID_CHARS_MAX + 1), "settle-cny", "c-long", 7)
+    )
+    assert too_long.status_code == 422

@@ -538,3 +538,19 @@ def test_a_contract_cannot_open_accounts_for_another_contract() -> None:
         ]
     )[0]
     assert outcome.value["results"][0]["result"] == "not_authorized"
+
+
+@pytest.mark.parametrize(
+    ("length", "code"),
+    [
+        (limits.TRANSFER_ID_CHARS_MAX, "transfer_not_found"),
+        (limits.TRANSFER_ID_CHARS_MAX + 1, "id_invalid"),
+    ],
+)
+def test_get_transfer_takes_ids_up_to_the_transfer_id_limit(
+    escrow_chain: Chain, length: int, code: str
+) -> None:
+    """The contract's bound on a transfer id (the API's transfer paths take the same one)."""
+    peek = {"account_id": "escrow-1", "transfer_id": "t" * length}
+    outcome = escrow_chain.block([Call("peek", peek, ALICE, contract="escrow")])[0]
+    assert outcome.code == code

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhijin.identity import limits, ratelimit
+from zhijin.identity import api_models, limits, ratelimit
 from zhijin.identity.anchoring import anchored_heads, audit_verify_json, confirmed_heads
 from zhijin.identity.chainops import IdentityChain
 from zhijin.identity.errors import InvalidInput
@@ -192,7 +192,12 @@ class ConsentIn(_Strict):
 
 
 # -- registration, login, sessions ------------------------------------------------------------
-@router.post("/register", status_code=201, dependencies=[AuthRateLimit])
+@router.post(
+    "/register",
+    status_code=201,
+    dependencies=[AuthRateLimit],
+    response_model=api_models.RegisteredOut,
+)
 def register(body: RegisterIn, identity: IdentityDep, source: RequestSourceDep) -> dict[str, Any]:
     user = identity.register(
         login=body.login, password=body.password, kind=body.kind, source=source
@@ -200,7 +205,7 @@ def register(body: RegisterIn, identity: IdentityDep, source: RequestSourceDep) 
     return {"user_id": user.id, "login": user.login, "kind": user.kind, "did": user.did}
 
 
-@router.post("/login", dependencies=[AuthRateLimit])
+@router.post("/login", dependencies=[AuthRateLimit], response_model=api_models.LoginOut)
 def login(
     body: LoginIn,
     request: Request,
@@ -237,18 +242,27 @@ def logout(request: Request, user: CurrentUser, identity: IdentityDep) -> Respon
     return response
 
 
-@router.post("/sessions/revoke-others", dependencies=[AuthRateLimit])
+@router.post(
+    "/sessions/revoke-others",
+    dependencies=[AuthRateLimit],
+    response_model=api_models.RevokedSessionsOut,
+)
 def revoke_other_sessions(user: CurrentUser, identity: IdentityDep) -> dict[str, int]:
     return {"revoked": identity.revoke_other_sessions(principal=user)}
 
 
-@router.get("/me")
+@router.get("/me", response_model=api_models.UserView)
 def me(user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
     return _user_json(identity, user)
 
 
 # -- API tokens -----------------------------------------------------------------------------
-@router.post("/tokens", status_code=201, dependencies=[AuthRateLimit])
+@router.post(
+    "/tokens",
+    status_code=201,
+    dependencies=[AuthRateLimit],
+    response_model=api_models.TokenCreatedOut,
+)
 def create_token(body: TokenIn, user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
     """A bearer token for an API client (shown once).  Needs a recent password check."""
     issued = identity.create_api_token(principal=user, name=body.name)
@@ -260,7 +274,7 @@ def create_token(body: TokenIn, user: CurrentUser, identity: IdentityDep) -> dic
     }
 
 
-@router.get("/tokens")
+@router.get("/tokens", response_model=api_models.TokenPageOut)
 def list_tokens(
     user: CurrentUser,
     identity: IdentityDep,
@@ -291,7 +305,9 @@ def revoke_token(token_id: str, user: CurrentUser, identity: IdentityDep) -> Res
 
 
 # -- TOTP, re-authentication, step-up ---------------------------------------------------------
-@router.post("/totp/enrol", dependencies=[AuthRateLimit])
+@router.post(
+    "/totp/enrol", dependencies=[AuthRateLimit], response_model=api_models.TotpEnrolmentOut
+)
 def totp_enrol(user: CurrentUser, identity: IdentityDep) -> dict[str, str]:
     enrolment = identity.begin_totp_enrolment(principal=user)
     return {
@@ -301,18 +317,24 @@ def totp_enrol(user: CurrentUser, identity: IdentityDep) -> dict[str, str]:
     }
 
 
-@router.post("/totp/confirm", dependencies=[AuthRateLimit])
+@router.post(
+    "/totp/confirm", dependencies=[AuthRateLimit], response_model=api_models.RecoveryCodesOut
+)
 def totp_confirm(body: CodeIn, user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
     codes = identity.confirm_totp_enrolment(principal=user, code=body.code)
     return {"recovery_codes": list(codes)}
 
 
-@router.post("/totp/recovery-codes", dependencies=[AuthRateLimit])
+@router.post(
+    "/totp/recovery-codes", dependencies=[AuthRateLimit], response_model=api_models.RecoveryCodesOut
+)
 def recovery_codes(user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
     return {"recovery_codes": list(identity.regenerate_recovery_codes(principal=user))}
 
 
-@router.post("/reauthenticate", dependencies=[AuthRateLimit])
+@router.post(
+    "/reauthenticate", dependencies=[AuthRateLimit], response_model=api_models.FreshAuthOut
+)
 def reauthenticate(body: ReauthIn, user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
     fresh = identity.reauthenticate(
         principal=user, password=body.password, totp_code=body.totp_code
@@ -320,13 +342,18 @@ def reauthenticate(body: ReauthIn, user: CurrentUser, identity: IdentityDep) -> 
     return {"auth_at_ms": fresh.auth_at_ms, "mfa_at_ms": fresh.mfa_at_ms}
 
 
-@router.post("/step-up", dependencies=[AuthRateLimit])
+@router.post("/step-up", dependencies=[AuthRateLimit], response_model=api_models.FreshMfaOut)
 def step_up(body: StepUpIn, user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
     fresh = identity.step_up(principal=user, totp_code=body.totp_code)
     return {"mfa_at_ms": fresh.mfa_at_ms}
 
 
-@router.post("/keys/export", dependencies=[AuthRateLimit])
+@router.post(
+    "/keys/export",
+    dependencies=[AuthRateLimit],
+    response_model=api_models.ExportedKeysOut,
+    response_model_exclude_unset=True,
+)
 def export_keys(user: CurrentUser, identity: IdentityDep, response: Response) -> dict[str, Any]:
     """The caller's custodial private keys (session only, fresh authenticator code; audited)."""
     response.headers["Cache-Control"] = "no-store"
@@ -334,7 +361,7 @@ def export_keys(user: CurrentUser, identity: IdentityDep, response: Response) ->
 
 
 # -- staff and roles ----------------------------------------------------------------------------
-@router.post("/staff", status_code=201)
+@router.post("/staff", status_code=201, response_model=api_models.StaffCreatedOut)
 def create_staff(
     body: StaffIn, user: CurrentUser, identity: IdentityDep, member: MemberDid
 ) -> dict[str, Any]:
@@ -361,12 +388,12 @@ def revoke_role(user_id: str, role: Role, user: CurrentUser, identity: IdentityD
 
 
 # -- step-up policy ---------------------------------------------------------------------------
-@router.get("/policy")
+@router.get("/policy", response_model=api_models.PolicyOut)
 def get_policy(user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
     return identity.policy_body(principal=user)
 
 
-@router.put("/policy")
+@router.put("/policy", response_model=api_models.PolicyVersionOut)
 def set_policy(body: dict[str, Any], user: CurrentUser, identity: IdentityDep) -> dict[str, str]:
     """A new policy version (append-only; needs policy.update and a recent re-auth)."""
     policy = identity.set_policy(principal=user, body=body)
@@ -382,7 +409,11 @@ def save_personal_data(body: PersonIn, user: CurrentUser, personal: PersonalDep)
     return Response(status_code=204)
 
 
-@router.get("/users/{user_id}/personal-data")
+@router.get(
+    "/users/{user_id}/personal-data",
+    response_model=api_models.PersonalDataOut,
+    response_model_exclude_unset=True,
+)
 def read_personal_data(
     user_id: str,
     user: CurrentUser,
@@ -406,7 +437,11 @@ def read_personal_data(
     )
 
 
-@router.post("/users/{user_id}/personal-data/read")
+@router.post(
+    "/users/{user_id}/personal-data/read",
+    response_model=api_models.PersonalDataOut,
+    response_model_exclude_unset=True,
+)
 def read_personal_data_justified(
     user_id: str, body: PersonalReadIn, user: CurrentUser, personal: PersonalDep
 ) -> dict[str, str]:
@@ -432,7 +467,12 @@ def _documents(documents: list[DocumentIn]) -> list[KycDocument]:
     return result
 
 
-@router.post("/kyc", status_code=201, openapi_extra=body_limit(limits.KYC_REQUEST_BYTES_MAX))
+@router.post(
+    "/kyc",
+    status_code=201,
+    openapi_extra=body_limit(limits.KYC_REQUEST_BYTES_MAX),
+    response_model=api_models.KycSubmittedOut,
+)
 def submit_kyc(
     body: KycIn, user: CurrentUser, personal: PersonalDep, member: MemberDid
 ) -> dict[str, Any]:
@@ -448,7 +488,7 @@ def submit_kyc(
     return {"commitment": digest, "status": "pending", "uscc": uscc}
 
 
-@router.post("/kyc/{user_id}/review")
+@router.post("/kyc/{user_id}/review", response_model=api_models.KycReviewedOut)
 def review_kyc(
     user_id: str, body: ReviewIn, user: CurrentUser, personal: PersonalDep
 ) -> dict[str, str]:
@@ -458,12 +498,21 @@ def review_kyc(
 
 
 # -- credentials --------------------------------------------------------------------------------
-@router.post("/credentials", status_code=201)
+@router.post(
+    "/credentials",
+    status_code=201,
+    response_model=api_models.CredentialOut,
+    response_model_exclude_unset=True,
+)
 def issue_credential(body: IssueIn, user: CurrentUser, chain: ChainDep) -> dict[str, Any]:
     return chain.issue_credential(principal=user, subject_user_id=body.subject_user_id)
 
 
-@router.post("/credentials/verify", dependencies=[AuthRateLimit])
+@router.post(
+    "/credentials/verify",
+    dependencies=[AuthRateLimit],
+    response_model=api_models.CredentialVerifiedOut,
+)
 def verify_credential(body: CredentialIn, chain: ChainDep) -> dict[str, Any]:
     """Anyone may verify: proof, issuer trust, validity period and on-chain status."""
     verified = chain.verify_credential(body.credential)
@@ -485,27 +534,27 @@ def revoke_credential(
 
 
 # -- DIDs and consents ----------------------------------------------------------------------
-@router.get("/did")
+@router.get("/did", response_model=api_models.DidInfoOut)
 def did_info(user: CurrentUser, chain: ChainDep) -> dict[str, Any]:
     return chain.did_info(principal=user)
 
 
-@router.post("/did/register")
+@router.post("/did/register", response_model=api_models.DidRegisteredOut)
 def did_register(user: CurrentUser, chain: ChainDep) -> dict[str, Any]:
     return chain.register_did(principal=user)
 
 
-@router.post("/did/rotate")
+@router.post("/did/rotate", response_model=api_models.DidRotatedOut)
 def did_rotate(body: RotateIn, user: CurrentUser, chain: ChainDep) -> dict[str, Any]:
     return chain.rotate_did(principal=user, compromised=body.compromised)
 
 
-@router.post("/did/deactivate")
+@router.post("/did/deactivate", response_model=api_models.DidDeactivatedOut)
 def did_deactivate(user: CurrentUser, chain: ChainDep) -> dict[str, Any]:
     return chain.deactivate_did(principal=user)
 
 
-@router.get("/consents")
+@router.get("/consents", response_model=api_models.ConsentPageOut)
 def list_consents(
     user: CurrentUser,
     chain: ChainDep,
@@ -516,7 +565,7 @@ def list_consents(
     return {"items": items, "next": items[-1]["consent"] if len(items) == limit else None}
 
 
-@router.post("/consents", status_code=201)
+@router.post("/consents", status_code=201, response_model=api_models.ConsentGrantedOut)
 def grant_consent(
     body: ConsentIn, user: CurrentUser, chain: ChainDep, identity: IdentityDep
 ) -> dict[str, Any]:
@@ -530,7 +579,7 @@ def grant_consent(
     )
 
 
-@router.post("/consents/revoke")
+@router.post("/consents/revoke", response_model=api_models.ConsentRevokedOut)
 def revoke_consent(body: ConsentIn, user: CurrentUser, chain: ChainDep) -> dict[str, Any]:
     return chain.revoke_consent(
         principal=user, grantee=body.grantee, category=body.category, purpose=body.purpose
@@ -538,7 +587,7 @@ def revoke_consent(body: ConsentIn, user: CurrentUser, chain: ChainDep) -> dict[
 
 
 # -- audit log ----------------------------------------------------------------------------------
-@router.get("/audit")
+@router.get("/audit", response_model=api_models.AuditPageOut)
 def read_audit(
     user: CurrentUser,
     identity: IdentityDep,
@@ -571,7 +620,7 @@ def read_audit(
     return {"items": items, "next": items[-1]["seq"] if len(items) == limit else None}
 
 
-@router.get("/audit/verify")
+@router.get("/audit/verify", response_model=api_models.AuditVerifyOut)
 def verify_audit(request: Request, user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
     identity.authorize(principal=user, permission=Permission.AUDIT_LOG_VERIFY)
     platform = request.app.state.platform

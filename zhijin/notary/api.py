@@ -7,14 +7,13 @@ receipt (which carries the anchoring transaction) are for the owner and members.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhijin.chain.errors import Unavailable
-from zhijin.chain.limits import PAGE_SIZE_MAX
 from zhijin.notary import limits, projection, service
 from zhijin.notary.receipt import build_receipt, verify_receipt
 from zhijin.platform.chain_read import ChainReader, ChainReaderDep
@@ -47,9 +46,74 @@ class VerifyRequest(BaseModel):
     document_sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
 
 
+# -- what the routes return -----------------------------------------------------------------------
+
+
+class AnchorRecordView(BaseModel):
+    """An anchor as the contract recorded it."""
+
+    hash: str
+    title: str
+    owner: str
+    anchored_at: int = Field(description="block time in ms")
+    height: int
+    tx_hash: str
+    expires_at: int | None = Field(description="block time in ms; null: never")
+
+
+class AnchorCreatedOut(BaseModel):
+    created: bool = Field(description="false when the hash was already anchored")
+    record: AnchorRecordView
+
+
+class AnchorView(BaseModel):
+    """The caller's view of an anchor: `title` and `owner` only when `visibility` is full;
+    `status` only on a lookup by hash (a list row carries none)."""
+
+    # The public fields first, in PUBLIC_ANCHOR_FIELDS' order.
+    hash: str
+    height: int
+    anchored_at: int
+    tx_hash: str
+    expires_at: int | None
+    title: str | None = None
+    owner: str | None = None
+    status: Literal["valid", "expired"] | None = None
+    visibility: Literal["full", "redacted"]
+
+
+class AnchorListOut(BaseModel):
+    anchors: list[AnchorView]
+    next_before_height: int | None = Field(description="the next page's `before_height`")
+
+
+class ReceiptProofView(BaseModel):
+    leaf_index: int
+    tree_size: int
+    proof: list[str] = Field(description="RFC 6962 audit path, lowercase hex")
+
+
+class ReceiptOut(BaseModel):
+    """A receipt: every part a verifier needs, offline.  The record, the transaction, the block
+    and the membership history are kept as the chain stored them (a receipt is a document its
+    holder keeps, so its bytes do not depend on this model); `POST /verify` checks them."""
+
+    version: int
+    chain_id: str
+    membership: list[dict[str, Any]] = Field(description="governance changes below the block")
+    record: dict[str, Any] = Field(description="the anchor record (AnchorRecordView), as stored")
+    tx: dict[str, Any] = Field(description="hash, envelope, batch_hash, result")
+    block: dict[str, Any] = Field(description="header and member signatures")
+    tx_proof: ReceiptProofView
+    result_proof: ReceiptProofView
+    log_proof: ReceiptProofView
+    tree_head: dict[str, Any] = Field(description="the signed tree head the log proof is for")
+
+
 @router.post(
     "/anchors",
     summary="Anchor a document hash, signed by this node's member",
+    response_model=AnchorCreatedOut,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 async def create_anchor(
@@ -81,15 +145,22 @@ def _anchor_view(
     return {**public, "visibility": "redacted"}
 
 
-@router.get("/anchors", summary="Anchored documents, newest first (paginated)")
+@router.get(
+    "/anchors",
+    summary="Anchored documents, newest first (paginated)",
+    response_model=AnchorListOut,
+    response_model_exclude_unset=True,
+)
 def list_anchors(
     platform: PlatformDep,
     reader: ChainReaderDep,
-    owner: Annotated[str | None, Query(max_length=256, description="only this owner's")] = None,
+    owner: Annotated[
+        str | None, Query(max_length=limits.OWNER_CHARS_MAX, description="only this owner's")
+    ] = None,
     before_height: Annotated[
         Height | None, Query(description="next page: the last row's height")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 50,
+    limit: Annotated[int, Query(ge=1, le=limits.PAGE_SIZE_MAX)] = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
     """Members see every row whole; anyone else sees where and when each hash was anchored,
     and the title and owner of their own.  Who anchored what is a member's to know, so only
@@ -106,7 +177,12 @@ def list_anchors(
     }
 
 
-@router.get("/anchors/{document_hash}", summary="Look up an anchored document by its hash")
+@router.get(
+    "/anchors/{document_hash}",
+    summary="Look up an anchored document by its hash",
+    response_model=AnchorView,
+    response_model_exclude_unset=True,
+)
 def get_anchor(
     document_hash: HashPath, platform: PlatformDep, reader: ChainReaderDep
 ) -> dict[str, Any]:
@@ -114,7 +190,11 @@ def get_anchor(
     return _anchor_view(record, reader, audited=document_hash)
 
 
-@router.get("/anchors/{document_hash}/receipt", summary="An offline-verifiable receipt")
+@router.get(
+    "/anchors/{document_hash}/receipt",
+    summary="An offline-verifiable receipt",
+    response_model=ReceiptOut,
+)
 def get_receipt(
     document_hash: HashPath, platform: PlatformDep, reader: ChainReaderDep
 ) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Column, Connection, Index, MetaData, String, Table, select
 
+from zhijin.notary import limits
 from zhijin.platform.projections import BlockView
 
 __all__ = ["NotaryProjection", "anchors_table", "list_anchors"]
@@ -15,8 +16,8 @@ anchors_table = Table(
     "notary_anchors",
     metadata,
     Column("hash", String(64), primary_key=True),
-    Column("title", String(200), nullable=False),
-    Column("owner", String(256), nullable=False),
+    Column("title", String(limits.TITLE_CHARS_MAX), nullable=False),
+    Column("owner", String(limits.OWNER_CHARS_MAX), nullable=False),
     Column("height", BigInteger, nullable=False),
     Column("anchored_at", BigInteger, nullable=False),
     Column("tx_hash", String(64), nullable=False),

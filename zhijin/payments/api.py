@@ -29,12 +29,13 @@ from zhijin.identity.errors import Forbidden
 from zhijin.identity.rbac import Permission, Principal, Resource, Scope, permissions_of
 from zhijin.identity.service import IdentityService, RequestSource
 from zhijin.identity.web import current_user, get_identity, request_source, user_did
-from zhijin.payments import limits, service
+from zhijin.payments import api_models, limits, service
 from zhijin.payments.codes import Code, PaymentsError
 from zhijin.payments.projection import PaymentsProjection
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
-from zhijin.payments.requests import parse_fx_payment, parse_transfer
+from zhijin.payments.requests import is_valid_transfer_id, parse_fx_payment, parse_transfer
 from zhijin.payments.stepup import Payment, put_to_policy, record_moved
+from zhijin.payments.types import AmountMinor, ClientId
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
 from zhijin.platform.http_edge import EdgeRoute, body_limit
 from zhijin.platform.params import Cursor, TimeMs
@@ -48,21 +49,25 @@ router = APIRouter(tags=["payments"], route_class=EdgeRoute)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 XML = "application/xml"
-DEFAULT_PAGE_SIZE = 50
 
-Id = Annotated[str, Field(pattern=limits.ID_PATTERN, description="client id, 1-64 characters")]
+Id = Annotated[ClientId, Field(description="client id, 1-64 characters")]
 IdPath = Annotated[str, Path(pattern=limits.ID_PATTERN)]
-# The id of any transfer, including the legs the contract books (`<id>~fee`).
-TransferIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:~-]{0,79}$")]
-Amount = Annotated[
-    int, Field(strict=True, ge=1, le=limits.AMOUNT_MAX, description="integer minor units")
+# The id of any transfer, including the legs the contract books (`<id>~fee`).  Checked by the
+# contract's own rule (`_transfer_id`), so that one too long is refused with the contract's
+# code, `id_invalid`; the pattern is the alphabet ids are made of.
+TransferIdPath = Annotated[
+    str,
+    Path(
+        description=f"1-{limits.TRANSFER_ID_CHARS_MAX} characters",
+        json_schema_extra={"pattern": limits.TRANSFER_ID_PATTERN},
+    ),
 ]
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
+Amount = Annotated[AmountMinor, Field(description="integer minor units")]
+CurrencyCode = Annotated[str, Field(pattern=limits.CURRENCY_PATTERN, description="ISO 4217")]
 Reference = Annotated[str, Field(min_length=1, max_length=limits.REFERENCE_CHARS_MAX)]
 Bps = Annotated[int, Field(strict=True, ge=0, le=limits.BPS_PER_UNIT)]
 PageSize = Annotated[int, Query(ge=1, le=limits.PAGE_SIZE_MAX)]
-BIC_PATTERN = r"^[A-Z0-9]{8}([A-Z0-9]{3})?$"
-Bic = Annotated[str, Query(pattern=BIC_PATTERN, description="BIC (ISO 9362)")]
+Bic = Annotated[str, Query(pattern=limits.BIC_PATTERN, description="BIC (ISO 9362)")]
 
 
 class _Strict(BaseModel):
@@ -133,7 +138,11 @@ class StatusIn(_Strict):
 
 
 class IbanIn(_Strict):
-    iban: str = Field(min_length=15, max_length=42, description="ISO 13616, spaces allowed")
+    iban: str = Field(
+        min_length=limits.IBAN_INPUT_CHARS_MIN,
+        max_length=limits.IBAN_INPUT_CHARS_MAX,
+        description="ISO 13616, spaces allowed",
+    )
 
 
 class FeeScheduleIn(_Strict):
@@ -151,7 +160,7 @@ class FxQuoteIn(_Strict):
     source_currency: CurrencyCode
     target_currency: CurrencyCode
     rate: str = Field(
-        pattern=r"^[0-9]{1,12}(\.[0-9]{1,12})?$",
+        pattern=limits.RATE_PATTERN,
         description="target major units per source major unit, a decimal string",
     )
     spread_bps: int = Field(default=0, ge=0, le=limits.SPREAD_BPS_MAX)
@@ -395,6 +404,12 @@ def _hide_foreign_conflicts(
     return {**summary, "results": results}
 
 
+def _transfer_id(transfer_id: str) -> str:
+    if not is_valid_transfer_id(transfer_id):
+        raise service.PaymentRefused(Code.ID_INVALID, "transfer_id is not a valid id")
+    return transfer_id
+
+
 def _require_member_side(caller: Caller) -> None:
     """Operator or staff of this member only (bulk files, books)."""
     if caller.principal is not None and caller.principal.member_did is None:
@@ -415,6 +430,7 @@ def _replayed(response: Response, result: dict[str, Any]) -> dict[str, Any]:
 @router.post(
     "/api/v1/accounts",
     summary="Open an account (idempotent by id)",
+    response_model=api_models.AccountOpenedOut,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def open_account(
@@ -436,14 +452,18 @@ def open_account(
     return _replayed(response, result)
 
 
-@router.get("/api/v1/accounts", summary="Accounts in id order (paginated)")
+@router.get(
+    "/api/v1/accounts",
+    summary="Accounts in id order (paginated)",
+    response_model=api_models.AccountListOut,
+)
 def list_accounts(
     platform: PlatformDep,
     caller: CallerDep,
     owner: Annotated[str | None, Query(max_length=limits.OWNER_CHARS_MAX)] = None,
-    currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+    currency: Annotated[str | None, Query(pattern=limits.CURRENCY_PATTERN)] = None,
     after_id: Annotated[str | None, Query(pattern=limits.ID_PATTERN)] = None,
-    limit: PageSize = DEFAULT_PAGE_SIZE,
+    limit: PageSize = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
     custodian = None
     if caller.principal is not None and caller.identity is not None:
@@ -468,6 +488,7 @@ def list_accounts(
 @router.get(
     "/api/v1/accounts/{account_id}",
     summary="An account with its balances",
+    response_model=api_models.AccountView,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def get_account(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
@@ -481,13 +502,17 @@ def get_account(account_id: IdPath, platform: PlatformDep, caller: CallerDep) ->
         raise
 
 
-@router.get("/api/v1/accounts/{account_id}/statement", summary="Posted entries (paginated)")
+@router.get(
+    "/api/v1/accounts/{account_id}/statement",
+    summary="Posted entries (paginated)",
+    response_model=api_models.StatementOut,
+)
 def get_statement(
     account_id: IdPath,
     platform: PlatformDep,
     caller: CallerDep,
     after_entry: Annotated[Cursor, Query(description="next page: the last entry_no")] = 0,
-    limit: PageSize = DEFAULT_PAGE_SIZE,
+    limit: PageSize = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
     _authorize(caller, platform, account_id, Permission.TRANSACTION_READ)
     return service.statement(platform, account_id=account_id, after_entry=after_entry, limit=limit)
@@ -505,8 +530,8 @@ def get_camt053(
     caller: CallerDep,
     from_ms: TimeMs,
     to_ms: Annotated[TimeMs, Query(ge=1)],
-    iban: Annotated[str | None, Query(max_length=34)] = None,
-    servicer_bic: Annotated[str | None, Query(pattern=BIC_PATTERN)] = None,
+    iban: Annotated[str | None, Query(max_length=limits.IBAN_CHARS_MAX)] = None,
+    servicer_bic: Annotated[str | None, Query(pattern=limits.BIC_PATTERN)] = None,
 ) -> Response:
     _authorize(caller, platform, account_id, Permission.TRANSACTION_READ)
     document = service.export_camt053(
@@ -523,6 +548,7 @@ def get_camt053(
 @router.post(
     "/api/v1/accounts/{account_id}/status",
     summary="Freeze, unfreeze or close",
+    response_model=api_models.AccountStatusOut,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def set_status(
@@ -544,7 +570,11 @@ def _actor(caller: Caller) -> str:
     return "operator" if caller.principal is None else f"user:{caller.principal.user_id}"
 
 
-@router.put("/api/v1/accounts/{account_id}/iban", summary="Name the account by an IBAN")
+@router.put(
+    "/api/v1/accounts/{account_id}/iban",
+    summary="Name the account by an IBAN",
+    response_model=api_models.IbanRegisteredOut,
+)
 def put_iban(
     account_id: IdPath, body: IbanIn, platform: PlatformDep, caller: CallerDep
 ) -> dict[str, Any]:
@@ -555,13 +585,21 @@ def put_iban(
     )
 
 
-@router.delete("/api/v1/accounts/{account_id}/iban", summary="Forget the account's IBAN")
+@router.delete(
+    "/api/v1/accounts/{account_id}/iban",
+    summary="Forget the account's IBAN",
+    response_model=api_models.IbanRemovedOut,
+)
 def delete_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
     _authorize(caller, platform, account_id, Permission.ACCOUNT_OPEN)
     return service.remove_iban(platform, account_id=account_id, actor=_actor(caller))
 
 
-@router.get("/api/v1/accounts/{account_id}/iban", summary="The account's IBAN, masked")
+@router.get(
+    "/api/v1/accounts/{account_id}/iban",
+    summary="The account's IBAN, masked",
+    response_model=api_models.AccountIbanOut,
+)
 def get_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
     _authorize(caller, platform, account_id, Permission.ACCOUNT_READ)
     return service.account_iban(platform, account_id=account_id)
@@ -573,6 +611,8 @@ def get_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> di
 @router.post(
     "/api/v1/transfers",
     summary="One transfer, hold, post or void (idempotent by id)",
+    response_model=api_models.TransferCreatedOut,
+    response_model_exclude_unset=True,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def create_transfer(
@@ -600,6 +640,8 @@ def create_transfer(
     "/api/v1/transfers/batch",
     responses=NOT_YET_VISIBLE_RESPONSES,
     summary="1-100 transfers; linked chains all or nothing",
+    response_model=api_models.TransferBatchOut,
+    response_model_exclude_unset=True,
     openapi_extra=body_limit(limits.TRANSFER_BATCH_BODY_BYTES_MAX),
 )
 def create_transfer_batch(
@@ -633,13 +675,15 @@ def create_transfer_batch(
 @router.get(
     "/api/v1/transfers/{transfer_id}",
     summary="A transfer, and a hold's status",
+    response_model=api_models.TransferView,
+    response_model_exclude_unset=True,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def get_transfer(
     transfer_id: TransferIdPath, platform: PlatformDep, caller: CallerDep
 ) -> dict[str, Any]:
     try:
-        record = service.get_transfer(platform, transfer_id=transfer_id)
+        record = service.get_transfer(platform, transfer_id=_transfer_id(transfer_id))
     except NotFound:
         committed = service.not_yet_visible(platform, transfer_id=transfer_id)
         if committed is None or not _may_read_record(caller, platform, committed):
@@ -691,6 +735,8 @@ def _resolve(
 @router.post(
     "/api/v1/transfers/{pending_id}/post",
     summary="Post a hold (all or part)",
+    response_model=api_models.TransferCreatedOut,
+    response_model_exclude_unset=True,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def post_pending(
@@ -707,6 +753,8 @@ def post_pending(
 @router.post(
     "/api/v1/transfers/{pending_id}/void",
     summary="Void a hold",
+    response_model=api_models.TransferCreatedOut,
+    response_model_exclude_unset=True,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def void_pending(
@@ -732,10 +780,14 @@ def get_pacs008(
     caller: CallerDep,
     debtor_agent_bic: Bic,
     creditor_agent_bic: Bic,
-    debtor_name: Annotated[str | None, Query(min_length=1, max_length=140)] = None,
-    creditor_name: Annotated[str | None, Query(min_length=1, max_length=140)] = None,
-    debtor_iban: Annotated[str | None, Query(max_length=34)] = None,
-    creditor_iban: Annotated[str | None, Query(max_length=34)] = None,
+    debtor_name: Annotated[
+        str | None, Query(min_length=1, max_length=limits.PARTY_NAME_CHARS_MAX)
+    ] = None,
+    creditor_name: Annotated[
+        str | None, Query(min_length=1, max_length=limits.PARTY_NAME_CHARS_MAX)
+    ] = None,
+    debtor_iban: Annotated[str | None, Query(max_length=limits.IBAN_CHARS_MAX)] = None,
+    creditor_iban: Annotated[str | None, Query(max_length=limits.IBAN_CHARS_MAX)] = None,
 ) -> Response:
     _authorize_party(caller, platform, service.get_transfer(platform, transfer_id=transfer_id))
     document = service.export_pacs008(
@@ -757,6 +809,7 @@ def get_pacs008(
 @router.post(
     "/api/v1/fx/quotes",
     summary="Publish a firm FX quote (this node's member)",
+    response_model=api_models.FxQuoteCreatedOut,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def create_fx_quote(
@@ -770,7 +823,11 @@ def create_fx_quote(
     return _replayed(response, result)
 
 
-@router.get("/api/v1/fx/quotes/{quote_id}", summary="A quote and its used capacity")
+@router.get(
+    "/api/v1/fx/quotes/{quote_id}",
+    summary="A quote and its used capacity",
+    response_model=api_models.FxQuoteView,
+)
 def get_fx_quote(quote_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
     return service.get_fx_quote(platform, quote_id=quote_id)
 
@@ -778,6 +835,7 @@ def get_fx_quote(quote_id: IdPath, platform: PlatformDep, caller: CallerDep) -> 
 @router.post(
     "/api/v1/fx/payments",
     summary="Pay across currencies under a quote",
+    response_model=api_models.FxPaymentOut,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def pay_fx(
@@ -822,6 +880,7 @@ def pay_fx(
 @router.post(
     "/api/v1/payments/fee-schedules",
     summary="Set a product's fee schedule",
+    response_model=api_models.FeeScheduleSetOut,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def set_fee_schedule(
@@ -833,7 +892,11 @@ def set_fee_schedule(
     return result
 
 
-@router.get("/api/v1/payments/trial-balance", summary="Per currency: debits equal credits")
+@router.get(
+    "/api/v1/payments/trial-balance",
+    summary="Per currency: debits equal credits",
+    response_model=api_models.TrialBalanceOut,
+)
 def trial_balance(
     platform: PlatformDep,
     _operator: OperatorDep,
@@ -846,6 +909,7 @@ def trial_balance(
     "/api/v1/payments/iso20022/pain001",
     responses=NOT_YET_VISIBLE_RESPONSES,
     summary="Import a pain.001.001.09 file (body: the XML)",
+    response_model=api_models.Pain001ImportOut,
     openapi_extra={
         **body_limit(limits.PAIN001_BYTES_MAX),
         "requestBody": {"content": {XML: {"schema": {"type": "string"}}}},

@@ -46,10 +46,7 @@ FX_SPREAD_ROUNDING = ROUND_CEILING
 _ROUNDINGS = frozenset(
     {ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP}
 )
-_RATE = re.compile(
-    rf"^(0|[1-9][0-9]{{0,{limits.RATE_INTEGER_DIGITS_MAX - 1}}})"
-    rf"(\.[0-9]{{1,{limits.RATE_FRACTION_DIGITS_MAX}}})?$"
-)
+_RATE = re.compile(limits.RATE_PATTERN)
 
 
 def divide_rounded(numerator: int, denominator: int, rounding: str) -> int:

@@ -55,6 +55,7 @@ from zhijin.payments.codes import Code, PaymentsError
 from zhijin.payments.records import keys
 from zhijin.payments.requests import (
     is_valid_id,
+    is_valid_transfer_id,
     parse_account,
     parse_fee_schedule,
     parse_fx_payment,
@@ -325,7 +326,7 @@ def get_account(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
 
 def get_transfer(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     transfer_id = args.get("transfer_id") if type(args) is dict else None
-    if not isinstance(transfer_id, str) or not 0 < len(transfer_id) <= 2 * limits.ID_CHARS_MAX:
+    if not is_valid_transfer_id(transfer_id):
         raise PaymentsError(Code.ID_INVALID, "transfer_id is not a valid id")
     record = ctx.get(keys.transfer(transfer_id))
     if record is None:

@@ -32,7 +32,7 @@ __all__ = [
     "validate",
 ]
 
-_CODE = re.compile(r"^[A-Z]{3}$")
+_CODE = re.compile(limits.CURRENCY_PATTERN)
 
 
 class CurrencyError(ValueError):

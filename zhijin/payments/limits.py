@@ -18,9 +18,22 @@ AMOUNT_MAX = 2**63 - 1
 # never collide with a client's id.
 ID_CHARS_MAX = 64
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+# The id of any transfer: a client's, or a leg the contract books as `<client id>~<leg>`
+# (`~fee`, `~spread`, `~target`).  The contract's `get_transfer` helper accepts ids up to this
+# length (changing that would change what a calling contract's tx records), so the API's path
+# and the projection's column take the same bound.
+TRANSFER_ID_CHARS_MAX = 2 * ID_CHARS_MAX
+TRANSFER_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._:~-]{{0,{TRANSFER_ID_CHARS_MAX - 1}}}$"
 OWNER_CHARS_MAX = 256  # a DID, `role:<member role>` or `contract:<contract name>`
 PRODUCT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 REFERENCE_CHARS_MAX = 35  # ISO 20022 Max35Text (EndToEndId); never personal data
+CURRENCY_PATTERN = r"^[A-Z]{3}$"  # ISO 4217 alphabetic; CLDR then says whether it is tender
+# Off-chain account naming and ISO 20022 exports.
+IBAN_CHARS_MAX = 34  # ISO 13616, compact
+IBAN_INPUT_CHARS_MAX = 42  # the same with a space after every 4 characters, as people type it
+IBAN_INPUT_CHARS_MIN = 15  # the shortest IBAN (Norway)
+BIC_PATTERN = r"^[A-Z0-9]{8}([A-Z0-9]{3})?$"  # ISO 9362
+PARTY_NAME_CHARS_MAX = 140  # ISO 20022 Max140Text (Nm)
 
 # One tx holds at most this many items.  Each transfer item writes at most 7 keys (the transfer,
 # its fee transfer, the pending record, the expiry index entry and three accounts) and emits at
@@ -47,6 +60,8 @@ SPREAD_BPS_MAX = 1_000  # 10 %
 QUOTE_TTL_MS_MAX = 24 * 3600 * 1000
 RATE_INTEGER_DIGITS_MAX = 12
 RATE_FRACTION_DIGITS_MAX = 12
+# A rate as a decimal string: no sign, no exponent, no leading zeros (the contract's own check).
+RATE_PATTERN = rf"^(0|[1-9][0-9]{{0,{RATE_INTEGER_DIGITS_MAX - 1}}})(\.[0-9]{{1,{RATE_FRACTION_DIGITS_MAX}}})?$"
 
 # Currencies: a code is accepted when CLDR (through babel) lists it as legal tender in some
 # territory on this date.  A fixed date keeps the answer deterministic across members and days;
@@ -63,6 +78,7 @@ XML_ERRORS_REPORTED_MAX = 20
 
 # Queries (the API's pages mirror the chain's page bound).
 PAGE_SIZE_MAX = chain_limits.PAGE_SIZE_MAX
+PAGE_SIZE_DEFAULT = 50
 
 if TRANSFERS_PER_BATCH_MAX * WRITES_PER_TRANSFER_MAX > chain_limits.WRITES_PER_TX_MAX:
     raise AssertionError("a full transfer batch would exceed the chain's writes per tx")

@@ -65,7 +65,6 @@ __all__ = [
 ]
 
 EVENT_PREFIX = "payments."
-TRANSFER_ID_CHARS_MAX = limits.ID_CHARS_MAX + 16  # a client id plus a leg suffix (`~spread`)
 IN_CLAUSE_IDS_MAX = 500  # ids per `IN (...)` when loading a block's accounts and holds
 COUNTERS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
 # The transfer row's columns copied as they are from the transfer's record on chain.
@@ -112,7 +111,7 @@ entries_table = Table(
     metadata,
     Column("account_id", String(limits.ID_CHARS_MAX), primary_key=True),
     Column("entry_no", BigInteger, primary_key=True),
-    Column("transfer_id", String(TRANSFER_ID_CHARS_MAX), nullable=False),
+    Column("transfer_id", String(limits.TRANSFER_ID_CHARS_MAX), nullable=False),
     Column("direction", String(6), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("balance", BigInteger, nullable=False),  # posted credits - posted debits, after
@@ -129,7 +128,7 @@ entries_table = Table(
 transfers_table = Table(
     "payments_transfers",
     metadata,
-    Column("id", String(TRANSFER_ID_CHARS_MAX), primary_key=True),
+    Column("id", String(limits.TRANSFER_ID_CHARS_MAX), primary_key=True),
     Column("debit_account_id", String(limits.ID_CHARS_MAX), nullable=False),
     Column("credit_account_id", String(limits.ID_CHARS_MAX), nullable=False),
     Column("amount", BigInteger, nullable=False),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from zhijin.chain.genesis import MEMBER_ROLES
 from zhijin.payments import calc, currency, limits
@@ -31,6 +31,7 @@ __all__ = [
     "TransferRequest",
     "check_amount",
     "is_valid_id",
+    "is_valid_transfer_id",
     "parse_account",
     "parse_fee_schedule",
     "parse_fx_payment",
@@ -59,6 +60,12 @@ _TWO_PHASE = frozenset({_PENDING, _POST_PENDING_TRANSFER, _VOID_PENDING_TRANSFER
 
 def is_valid_id(value: object) -> bool:
     return type(value) is str and _ID.fullmatch(value) is not None
+
+
+def is_valid_transfer_id(value: object) -> TypeGuard[str]:
+    """The id of any transfer, a client's or a leg the contract booked (`<id>~fee`): what the
+    contract's `get_transfer` accepts, and the API's transfer paths with it."""
+    return type(value) is str and 0 < len(value) <= limits.TRANSFER_ID_CHARS_MAX
 
 
 def check_amount(value: object, *, name: str = "amount") -> int:

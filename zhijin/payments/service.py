@@ -30,6 +30,7 @@ from zhijin.payments.codes import Code
 from zhijin.payments.directory import IbanDirectory, mask, valid_iban
 from zhijin.payments.projection_verify import PaymentsProjectionVerifier
 from zhijin.payments.records import Transfer, TransferFlag, keys
+from zhijin.payments.types import AccountId, AmountMinor, QuoteId, TransferId
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.projection_verify import verify_projections
 from zhijin.platform.projections import await_visible
@@ -198,10 +199,10 @@ def resolve_pending(
     platform: Platform,
     gateway: MemberGateway,
     *,
-    pending_id: str,
-    transfer_id: str,
+    pending_id: TransferId,
+    transfer_id: TransferId,
     post: bool,
-    amount: int | None = None,
+    amount: AmountMinor | None = None,
     reference: str | None = None,
     sender: str | None = None,
 ) -> dict[str, Any]:
@@ -219,7 +220,7 @@ def set_account_status(
     platform: Platform,
     gateway: MemberGateway,
     *,
-    account_id: str,
+    account_id: AccountId,
     status: str,
     sender: str | None = None,
 ) -> dict[str, Any]:
@@ -270,7 +271,7 @@ def _read(platform: Platform) -> Iterator[Connection]:
         yield conn
 
 
-def get_account(platform: Platform, *, account_id: str) -> dict[str, Any]:
+def get_account(platform: Platform, *, account_id: AccountId) -> dict[str, Any]:
     with _read(platform) as conn:
         account = projection.read_account(conn, account_id)
     if account is None:
@@ -285,7 +286,7 @@ def list_accounts(
     custodian: str | None = None,
     currency: str | None = None,
     after_id: str | None = None,
-    limit: int = 50,
+    limit: int = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
     """A page of accounts in id order, and the cursor of the next page (None at the end)."""
     with _read(platform) as conn:
@@ -301,7 +302,11 @@ def list_accounts(
 
 
 def statement(
-    platform: Platform, *, account_id: str, after_entry: int = 0, limit: int = 50
+    platform: Platform,
+    *,
+    account_id: AccountId,
+    after_entry: int = 0,
+    limit: int = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
     """A page of an account's posted entries, oldest first, each with the running balance."""
     with _read(platform) as conn:
@@ -319,7 +324,7 @@ def statement(
 
 
 def has_paid(
-    platform: Platform, *, debit_account_id: str, credit_account_id: str, before_ms: int
+    platform: Platform, *, debit_account_id: AccountId, credit_account_id: AccountId, before_ms: int
 ) -> bool:
     """Whether `debit_account_id` paid `credit_account_id` (a posted debit entry) in a block
     before `before_ms`: the step-up policy's payee novelty.  The caller passes the time of the
@@ -340,7 +345,7 @@ def has_paid(
         return conn.execute(query).first() is not None
 
 
-def get_transfer(platform: Platform, *, transfer_id: str) -> dict[str, Any]:
+def get_transfer(platform: Platform, *, transfer_id: TransferId) -> dict[str, Any]:
     with _read(platform) as conn:
         record = projection.read_transfer(conn, transfer_id)
     if record is None:
@@ -358,7 +363,7 @@ def not_yet_visible(
     return record
 
 
-def get_fx_quote(platform: Platform, *, quote_id: str) -> dict[str, Any]:
+def get_fx_quote(platform: Platform, *, quote_id: QuoteId) -> dict[str, Any]:
     """The quote as committed, with how much of its capacity is used."""
     quote = platform.node.state_get(keys.quote(quote_id))
     if quote is None:
@@ -431,7 +436,7 @@ def _directory(platform: Platform) -> IbanDirectory:
     return IbanDirectory(platform.identity.vault, platform.platform_engine)
 
 
-def _custodied(platform: Platform, account_id: str) -> dict[str, Any]:
+def _custodied(platform: Platform, account_id: AccountId) -> dict[str, Any]:
     account = get_account(platform, account_id=account_id)
     if account["custodian"] != platform.node.key.did:
         raise Forbidden(
@@ -440,7 +445,9 @@ def _custodied(platform: Platform, account_id: str) -> dict[str, Any]:
     return account
 
 
-def _audit_iban(platform: Platform, *, actor: str, action: str, account_id: str, iban: str) -> None:
+def _audit_iban(
+    platform: Platform, *, actor: str, action: str, account_id: AccountId, iban: str
+) -> None:
     platform.identity.audit.append(
         actor=actor,
         action=action,
@@ -452,7 +459,9 @@ def _audit_iban(platform: Platform, *, actor: str, action: str, account_id: str,
     )
 
 
-def register_iban(platform: Platform, *, account_id: str, iban: str, actor: str) -> dict[str, Any]:
+def register_iban(
+    platform: Platform, *, account_id: AccountId, iban: str, actor: str
+) -> dict[str, Any]:
     """Name an account this node's member holds in custody by an IBAN, for pain.001 imports
     (idempotent; replaces an IBAN it had; audited with the IBAN masked)."""
     compact = valid_iban(iban)
@@ -471,7 +480,7 @@ def register_iban(platform: Platform, *, account_id: str, iban: str, actor: str)
     return {"account_id": account_id, "iban": mask(compact), "registered": registered}
 
 
-def remove_iban(platform: Platform, *, account_id: str, actor: str) -> dict[str, Any]:
+def remove_iban(platform: Platform, *, account_id: AccountId, actor: str) -> dict[str, Any]:
     """Forget an account's IBAN, for instance once it is closed (idempotent; audited)."""
     _custodied(platform, account_id)
     removed = _directory(platform).remove(account_id)
@@ -486,7 +495,7 @@ def remove_iban(platform: Platform, *, account_id: str, actor: str) -> dict[str,
     return {"account_id": account_id, "removed": removed is not None}
 
 
-def account_iban(platform: Platform, *, account_id: str) -> dict[str, Any]:
+def account_iban(platform: Platform, *, account_id: AccountId) -> dict[str, Any]:
     """The account's IBAN, masked (the full number is its holder's to know)."""
     get_account(platform, account_id=account_id)
     iban = _directory(platform).iban_of(account_id)
@@ -642,7 +651,7 @@ def _answer(parsed: iso.Pain001Import, summaries: list[dict[str, Any]]) -> dict[
 def export_pacs008(
     platform: Platform,
     *,
-    transfer_id: str,
+    transfer_id: TransferId,
     debtor_agent_bic: str,
     creditor_agent_bic: str,
     debtor_name: str | None = None,
@@ -681,7 +690,7 @@ def export_pacs008(
 def export_camt053(
     platform: Platform,
     *,
-    account_id: str,
+    account_id: AccountId,
     from_ms: int,
     to_ms: int,
     iban: str | None = None,

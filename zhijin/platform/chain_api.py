@@ -9,12 +9,12 @@ The chain package is the core and imports nothing above it, so its routes live h
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from zhijin.chain.codec import decode
 from zhijin.chain.errors import NotFound, ZhijinError
@@ -66,9 +66,28 @@ async def _answer(admission: Admission, *, wait: bool, timeout_s: float) -> dict
     return {"tx_hash": admission.tx_hash, **result, "status": status}
 
 
+class TxAnswerView(BaseModel):
+    """What became of one submitted envelope: `accepted` (not waited for), `pending` (not
+    committed within the wait), `committed` or `failed` (with the tx's result: `height`,
+    `return` or `code`/`message`, `events`), `rejected` or `not_committed` (with `code`)."""
+
+    model_config = ConfigDict(extra="allow")  # a committed tx adds its result's own fields
+
+    tx_hash: str
+    status: Literal["accepted", "pending", "committed", "failed", "rejected", "not_committed"]
+    code: str | None = None
+    message: str | None = None
+
+
+class TxBatchAnswerOut(BaseModel):
+    txs: list[TxAnswerView] = Field(description="one answer per body of the member batch")
+
+
 @router.post(
     "/txs",
     summary="Submit a signed envelope (single or member batch)",
+    response_model=TxAnswerView | TxBatchAnswerOut,
+    responses={202: {"model": TxAnswerView | TxBatchAnswerOut, "description": "not waited for"}},
     openapi_extra=body_limit(ENVELOPE_BYTES_MAX),
 )
 async def submit_tx(
@@ -165,7 +184,51 @@ def get_block(height: Height, platform: PlatformDep) -> BlockView:
     )
 
 
-@router.get("/head", summary="The latest block and signed tree head")
+class SignatureView(BaseModel):
+    signer: str = Field(description="did:key of the member")
+    signature: str = Field(description="Ed25519, lowercase hex")
+
+
+class TreeHeadView(BaseModel):
+    """A signed tree head (docs/chain.md, wire format)."""
+
+    tree_size: int
+    root: str
+    height: int
+    block_hash: str
+    signatures: list[SignatureView]
+
+
+class HeadOut(BaseModel):
+    chain_id: str
+    height: int
+    block_hash: str
+    state_root: str
+    time_ms: int
+    log_size: int
+    mempool: int = Field(description="txs waiting to be ordered")
+    member: str = Field(description="this node's member DID")
+    ordering: str
+    tree_head: TreeHeadView | None
+
+
+class InclusionProofOut(BaseModel):
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    root: str
+    proof: list[str]
+
+
+class ConsistencyProofOut(BaseModel):
+    size1: int
+    size2: int
+    root1: str
+    root2: str
+    proof: list[str]
+
+
+@router.get("/head", summary="The latest block and signed tree head", response_model=HeadOut)
 def get_head(platform: PlatformDep) -> dict[str, Any]:
     return {**platform.status(), "tree_head": platform.store.tree_head()}
 
@@ -180,7 +243,11 @@ def _log_index(platform: PlatformDep, tx_hash: bytes) -> int:
     return int(header["log_size"]) - int(header["tx_count"]) + stored.position
 
 
-@router.get("/proofs/inclusion/{tx_hash}", summary="RFC 6962 inclusion proof in the log tree")
+@router.get(
+    "/proofs/inclusion/{tx_hash}",
+    summary="RFC 6962 inclusion proof in the log tree",
+    response_model=InclusionProofOut,
+)
 def inclusion_proof(
     tx_hash: str,
     platform: PlatformDep,
@@ -203,7 +270,11 @@ def inclusion_proof(
     )
 
 
-@router.get("/proofs/consistency", summary="RFC 6962 consistency proof between two tree sizes")
+@router.get(
+    "/proofs/consistency",
+    summary="RFC 6962 consistency proof between two tree sizes",
+    response_model=ConsistencyProofOut,
+)
 def consistency_proof(
     platform: PlatformDep,
     size_from: Annotated[Size, Query(alias="from")],
