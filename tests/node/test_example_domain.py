@@ -13,15 +13,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection, update
 from typer.testing import CliRunner
 
 from tests.node import example_domain
-from tests.node.example_domain import limits
+from tests.node.example_domain import invariants, limits
 from tests.node.example_domain.codes import MESSAGES, SIGN_PRECEDENCE, Code, GuestbookError
+from tests.node.example_domain.contract import GUESTBOOK_CONTRACT
 from tests.node.example_domain.projection import entries_table
-from tests.node.example_domain.records import keys
+from tests.node.example_domain.records import Entry, keys
 from tests.node.example_domain.requests import parse_sign
+from tests.payments.helpers import BANK, Call, Chain
+from zhijin.chain.codec import canonical, decode
 from zhijin.chain.memory import MemoryState
 from zhijin.chain.store import ChainStore
 from zhijin.cli import app as cli_app
@@ -99,6 +104,7 @@ def test_refusals_carry_stable_codes(node: Node) -> None:
     taken = _sign(node, {"id": "e-1", "message": "second"})
     assert taken.status_code == 409
     assert taken.json()["code"] == "exists_with_different_fields"
+    assert [e["message"] for e in node.client.get(ENTRIES).json()["entries"]] == ["first"]
     too_long = _sign(node, {"id": "e-2", "message": "x" * (limits.MESSAGE_CHARS_MAX + 1)})
     assert too_long.status_code == 422 and too_long.json()["code"] == "invalid_request"
     huge = _sign(node, {"id": "e-3", "message": "x" * limits.SIGN_BODY_BYTES_MAX})
@@ -188,3 +194,40 @@ def test_the_manifest_is_the_only_thing_the_root_needs(with_guestbook: None) -> 
     assert modules.default_registry().versions()["guestbook"] == "1"
     assert [p.name for p in modules.default_projections()][-1] == "guestbook"
     assert [v.domain for v in modules.default_projection_verifiers()][-1] == "guestbook"
+
+
+def test_a_record_round_trips_and_encodes_canonically() -> None:
+    entry = Entry("e-1", BANK.did, 'say "你好"\n\u2028', 2**63 - 1, 2**63 - 1, "ab" * 32)
+    assert entry.canonical() == canonical(entry.to_json())
+    assert Entry.from_json(decode(entry.canonical())) == entry
+
+
+SIGNS = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c", "bad/id"]), st.sampled_from(["hi", "yo", ""])),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(signs=SIGNS)
+def test_random_signs_keep_the_invariants_and_answer_like_the_model(
+    signs: list[tuple[str, str]],
+) -> None:
+    """Random sequences of good, repeated, conflicting and malformed signs, one block each: a
+    refusal changes nothing, a retry answers `exists`, and every invariant holds after every
+    block."""
+    chain = Chain(contracts=(GUESTBOOK_CONTRACT,))
+    model: dict[str, str] = {}
+    for entry_id, message in signs:
+        before = chain.state.data
+        (outcome,) = chain.block(
+            [Call("sign", {"id": entry_id, "message": message}, BANK.did, contract="guestbook")]
+        )
+        valid = entry_id != "bad/id" and message != ""
+        if valid and model.get(entry_id, message) == message:
+            assert outcome.ok and outcome.value["exists"] is (entry_id in model)
+            model[entry_id] = message
+        else:
+            assert not outcome.ok and chain.state.data == before
+        assert invariants.check_invariants(chain.state) == []
+    assert (chain.state.get(keys.COUNT) or {"entries": 0})["entries"] == len(model)
