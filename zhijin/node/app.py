@@ -12,9 +12,10 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from zhijin import __version__
-from zhijin.node.modules import routers
+from zhijin.node.modules import default_party_finders, default_projection_verifiers, routers
 from zhijin.node.runtime import Platform
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.host import Host
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.problems import install_problem_handlers
 from zhijin.platform.settings import Settings
@@ -49,9 +50,13 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         assert running is not None
         if owned:
             running.start()
-        app.state.platform = running
+        host: Host = running  # mypy: the root's host satisfies what the plumbing names
+        app.state.platform = host
         app.state.gateway = MemberGateway(running.node)
         app.state.identity = running.identity
+        # The plumbing's routes ask the root's state, not the root, what the modules provide.
+        app.state.party_finders = tuple(default_party_finders())
+        app.state.projection_verifiers = default_projection_verifiers()
         try:
             yield
         finally:

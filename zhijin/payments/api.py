@@ -36,12 +36,13 @@ from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, Tra
 from zhijin.payments.requests import is_valid_transfer_id, parse_fx_payment, parse_transfer
 from zhijin.payments.stepup import Payment, put_to_policy, record_moved
 from zhijin.payments.types import AmountMinor, ClientId
+from zhijin.platform.data_dir import check_operator_token
 from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
+from zhijin.platform.host import Host
 from zhijin.platform.http_edge import EdgeRoute, body_limit
 from zhijin.platform.params import Cursor, TimeMs
 from zhijin.platform.problems import NOT_YET_VISIBLE_RESPONSES
 from zhijin.platform.projections import CommittedNotYetVisible
-from zhijin.platform.runtime import Platform, check_operator_token
 
 __all__ = ["REPLAYED_HEADER", "router"]
 
@@ -215,7 +216,7 @@ CallerDep = Annotated[Caller, Depends(resolve_caller)]
 
 
 def _authorize(
-    caller: Caller, platform: Platform, account_id: str, permission: Permission
+    caller: Caller, platform: Host, account_id: str, permission: Permission
 ) -> dict[str, Any]:
     """RBAC on one account for users and staff (the operator may do anything the member may);
     returns the account.  An account is its owner's when the owner DID is the caller's."""
@@ -249,7 +250,7 @@ def _validated(parse: Callable[[object], object], args: dict[str, Any], **where:
 
 def _payment(
     caller: Caller,
-    platform: Platform,
+    platform: Host,
     *,
     key: str,
     debit_account_id: str,
@@ -269,9 +270,7 @@ def _payment(
     )
 
 
-def _authorize_transfer_request(
-    caller: Caller, platform: Platform, body: TransferIn
-) -> Payment | None:
+def _authorize_transfer_request(caller: Caller, platform: Host, body: TransferIn) -> Payment | None:
     """RBAC for one (validated) transfer item; the payment it makes, None for a post or void
     (the hold was judged and counted when it was placed)."""
     if caller.principal is None:
@@ -303,7 +302,7 @@ def _authorize_transfer_request(
 
 
 def _put_to_policy(
-    caller: Caller, platform: Platform, payments: list[Payment | None]
+    caller: Caller, platform: Host, payments: list[Payment | None]
 ) -> Reservation | None:
     """A user's payments to the step-up policy as one request (stepup.py); None for the
     operator, who is not asked."""
@@ -343,7 +342,7 @@ def _settled(
         raise
 
 
-def _authorize_party(caller: Caller, platform: Platform, record: dict[str, Any]) -> None:
+def _authorize_party(caller: Caller, platform: Host, record: dict[str, Any]) -> None:
     """A transfer is visible to whoever may read either of its accounts' transactions."""
     if caller.principal is None:
         return
@@ -355,7 +354,7 @@ def _authorize_party(caller: Caller, platform: Platform, record: dict[str, Any])
     _authorize(caller, platform, side, Permission.TRANSACTION_READ)
 
 
-def _may_read_transfer(caller: Caller, platform: Platform, transfer_id: str) -> bool:
+def _may_read_transfer(caller: Caller, platform: Host, transfer_id: str) -> bool:
     """Whether the caller may read the transfer `transfer_id` (the rule of GET /transfers/{id});
     a transfer the projection does not hold yet counts as not readable."""
     try:
@@ -365,7 +364,7 @@ def _may_read_transfer(caller: Caller, platform: Platform, transfer_id: str) -> 
     return _may_read_record(caller, platform, record)
 
 
-def _may_read_record(caller: Caller, platform: Platform, record: dict[str, Any]) -> bool:
+def _may_read_record(caller: Caller, platform: Host, record: dict[str, Any]) -> bool:
     """Whether the caller may read this transfer record (projected, or committed)."""
     try:
         _authorize_party(caller, platform, record)
@@ -375,7 +374,7 @@ def _may_read_record(caller: Caller, platform: Platform, record: dict[str, Any])
 
 
 def _taken(
-    error: service.PaymentRefused, caller: Caller, platform: Platform, transfer_id: str
+    error: service.PaymentRefused, caller: Caller, platform: Host, transfer_id: str
 ) -> service.PaymentRefused:
     """An id conflict with a transfer the caller may not read says only that the id is taken:
     "differs in: amount, reference" would confirm another customer's payee, amount and
@@ -390,7 +389,7 @@ def _taken(
 
 
 def _hide_foreign_conflicts(
-    caller: Caller, platform: Platform, summary: dict[str, Any]
+    caller: Caller, platform: Host, summary: dict[str, Any]
 ) -> dict[str, Any]:
     """`_taken` for each item of a batch's answer (at most TRANSFERS_PER_BATCH_MAX)."""
     results = []
