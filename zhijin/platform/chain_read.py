@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, Request
 
@@ -26,6 +26,7 @@ from zhijin.chain.errors import ZhijinError
 from zhijin.chain.store import ChainStore, StoredTx
 from zhijin.identity.errors import Forbidden, SessionInvalid
 from zhijin.identity.rbac import Permission, Principal, Resource, Scope, require
+from zhijin.identity.service import IdentityService
 from zhijin.identity.web import get_identity, optional_user
 from zhijin.platform.data_dir import check_operator_token
 from zhijin.platform.host import Host
@@ -98,6 +99,12 @@ class ChainReader:
             raise BodyRestricted(message=REDACTED_DETAIL)
 
 
+class ReadHost(Host, Protocol):
+    """The host, with identity's service: whose DID a user owns, and the audit of staff reads."""
+
+    identity: IdentityService
+
+
 class BodyRestricted(ZhijinError):
     code = "chain_body_restricted"
     http_status = 403
@@ -117,7 +124,7 @@ def _reads_every_transaction(principal: Principal) -> bool:
     return grant.scope is not Scope.OWN
 
 
-def _staff_audit(principal: Principal, platform: Host) -> Audit:
+def _staff_audit(principal: Principal, platform: ReadHost) -> Audit:
     def audit(kind: str, resource_id: str) -> None:
         resource = Resource(kind=kind, id=resource_id, member_did=principal.member_did)
         platform.identity.authorize(
@@ -128,7 +135,7 @@ def _staff_audit(principal: Principal, platform: Host) -> Audit:
 
 
 def reader_of(
-    principal: Principal | None, platform: Host, finders: Sequence[PartyFinder] = ()
+    principal: Principal | None, platform: ReadHost, finders: Sequence[PartyFinder] = ()
 ) -> ChainReader:
     """The read policy for an authenticated principal (None: anyone); `finders` say whom each
     domain's transactions name (the root gives every module's, see `chain_reader`)."""
@@ -160,7 +167,7 @@ def request_principal(request: Request) -> Principal | None:
 def chain_reader(request: Request) -> ChainReader:
     """FastAPI dependency: the operator's bearer token reads as the member, else the caller.
     The composition root put every module's party finders on the app's state."""
-    platform: Host = request.app.state.platform
+    platform: ReadHost = request.app.state.platform
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and check_operator_token(platform.settings, token.strip()):
         return MEMBERS

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from zhijin.chain.genesis import Genesis
     from zhijin.chain.node import Node
     from zhijin.chain.store import ChainStore
-    from zhijin.identity.personal import PersonalDataService
-    from zhijin.identity.service import IdentityService
     from zhijin.platform.notifications import NotificationHub
     from zhijin.platform.projections import ProjectionRunner
     from zhijin.platform.settings import Settings
@@ -39,8 +37,6 @@ class Host(Protocol):
     node: Node
     platform_engine: Engine
     projections: ProjectionRunner
-    identity: IdentityService
-    personal: PersonalDataService
     notifications: NotificationHub
 
     def final_height(self) -> int: ...
