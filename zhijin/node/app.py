@@ -73,8 +73,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     install_problem_handlers(app)
     for router in routers():  # the chain's read API, then each domain's, in manifest order
         include_edge_router(app, router)
-    # Plumbing routes over every domain's projections: live events and projection status.
-    from zhijin.platform.events_api import router as events_router
+    # Routes over every domain's projections: live events (identity says who listens) and the
+    # projection check.
+    from zhijin.node.events_api import router as events_router
     from zhijin.platform.projections_api import router as projections_router
 
     include_edge_router(app, events_router)
