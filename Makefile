@@ -22,6 +22,7 @@ test: $(BIN)/zhijin lint typecheck pytest
 lint: $(BIN)/zhijin
 	$(BIN)/ruff check zhijin tests bench
 	$(BIN)/ruff format --check zhijin tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(BIN)/zhijin
 	$(BIN)/mypy zhijin

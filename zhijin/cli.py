@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,10 @@ from zhijin.chain.errors import ZhijinError
 from zhijin.chain.files import write_private
 from zhijin.node.cluster_cli import cluster_app
 from zhijin.node.modules import cli_groups
+
+if TYPE_CHECKING:
+    from zhijin.platform.host import Host
+    from zhijin.platform.settings import Settings
 
 app = typer.Typer(help="zhijin (智金): smart finance on a consortium chain.", no_args_is_help=True)
 chain_app = typer.Typer(help="Initialise, inspect and verify the chain.", no_args_is_help=True)
@@ -31,6 +35,22 @@ app.add_typer(projections_app, name="projections")
 app.add_typer(cluster_app, name="cluster")
 for _name, _group in cli_groups():
     app.add_typer(_group, name=_name)
+
+
+def _open_host(settings: Settings) -> Host:
+    from zhijin.node.runtime import Platform
+
+    return Platform(settings)
+
+
+@app.callback()
+def _wire(ctx: typer.Context) -> None:
+    # Domain commands open a host, and read the modules' vault schemas, through the root.
+    from zhijin.node.modules import vault_schemas
+    from zhijin.platform.host import CliRoot
+
+    ctx.obj = CliRoot(open_host=_open_host, vault_schemas=vault_schemas)
+
 
 DataOption = Annotated[
     Path, typer.Option("--data", envvar="ZHIJIN_DATA", help="data directory", show_default=True)

@@ -15,8 +15,9 @@ from tests.platform.live_server import LiveServer, free_port
 from tests.platform.sse import Event, read_until
 from tests.platform.users import login_with_token, new_password
 from zhijin.identity.service import RequestSource
+from zhijin.node import events_api
 from zhijin.node.runtime import init_data_dir
-from zhijin.platform import events_api, notifications
+from zhijin.platform import notifications
 from zhijin.platform.notifications import Audience, Notice, Subscriber
 from zhijin.platform.settings import Settings
 

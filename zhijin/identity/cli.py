@@ -157,6 +157,7 @@ def rotate_vault_key(
 
 @identity_app.command("rotate-index-secret")
 def rotate_index_secret(
+    ctx: typer.Context,
     data: DataOption = DEFAULT_DATA,
     batch_rows: Annotated[int, typer.Option(min=1, max=500, help="rows per transaction")] = 500,
 ) -> None:
@@ -175,7 +176,7 @@ def rotate_index_secret(
     from zhijin.identity.setup import write_vault_keys
     from zhijin.identity.tables import create_tables
     from zhijin.identity.vault import Vault, VaultStore
-    from zhijin.node.modules import vault_schemas
+    from zhijin.platform.host import cli_root
 
     settings = _settings(data)
     lock, keys, origin = _key_file_for_rotation(settings)
@@ -200,7 +201,7 @@ def rotate_index_secret(
                 clock=wall_clock_ms,
                 batch_rows=batch_rows,
                 progress=progress,
-                schemas=vault_schemas(),
+                schemas=dict(cli_root(ctx).vault_schemas()),
             )
         except ZhijinError as exc:
             _fail(f"{exc.message}; fix it and run the command again to resume")

@@ -12,9 +12,10 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from zhijin import __version__
-from zhijin.node.modules import routers
+from zhijin.node.modules import default_party_finders, default_projection_verifiers, routers
 from zhijin.node.runtime import Platform
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.host import Host
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.problems import install_problem_handlers
 from zhijin.platform.settings import Settings
@@ -49,9 +50,13 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         assert running is not None
         if owned:
             running.start()
-        app.state.platform = running
+        host: Host = running  # mypy: the root's host satisfies what the plumbing names
+        app.state.platform = host
         app.state.gateway = MemberGateway(running.node)
         app.state.identity = running.identity
+        # The plumbing's routes ask the root's state, not the root, what the modules provide.
+        app.state.party_finders = tuple(default_party_finders())
+        app.state.projection_verifiers = default_projection_verifiers()
         try:
             yield
         finally:
@@ -68,8 +73,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     install_problem_handlers(app)
     for router in routers():  # the chain's read API, then each domain's, in manifest order
         include_edge_router(app, router)
-    # Plumbing routes over every domain's projections: live events and projection status.
-    from zhijin.platform.events_api import router as events_router
+    # Routes over every domain's projections: live events (identity says who listens) and the
+    # projection check.
+    from zhijin.node.events_api import router as events_router
     from zhijin.platform.projections_api import router as projections_router
 
     include_edge_router(app, events_router)

@@ -33,6 +33,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 @notary_app.command("anchor")
 def notary_anchor(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     title: Annotated[str, typer.Option(help="a title for the record")] = "",
     data: DataOption = DEFAULT_DATA,
@@ -42,13 +43,13 @@ def notary_anchor(
     from zhijin.notary.receipt import build_receipt
     from zhijin.platform.data_dir import DataDirError
     from zhijin.platform.gateway import MemberGateway
-    from zhijin.platform.runtime import Platform
+    from zhijin.platform.host import cli_root
     from zhijin.platform.settings import Settings
 
     settings = Settings(data=data)
     document_hash = service.hash_file(file)
     try:
-        platform = Platform(settings)
+        platform = cli_root(ctx).open_host(settings)
     except DataDirError as exc:
         if exc.code != "data_dir_in_use":
             raise

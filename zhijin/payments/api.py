@@ -31,17 +31,18 @@ from zhijin.identity.service import IdentityService, RequestSource
 from zhijin.identity.web import current_user, get_identity, request_source, user_did
 from zhijin.payments import api_models, limits, service
 from zhijin.payments.codes import Code, PaymentsError
+from zhijin.payments.expected import PaymentsHost, PaymentsHostDep
 from zhijin.payments.projection import PaymentsProjection
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
 from zhijin.payments.requests import is_valid_transfer_id, parse_fx_payment, parse_transfer
 from zhijin.payments.stepup import Payment, put_to_policy, record_moved
 from zhijin.payments.types import AmountMinor, ClientId
-from zhijin.platform.deps import GatewayDep, OperatorDep, PlatformDep
+from zhijin.platform.data_dir import check_operator_token
+from zhijin.platform.deps import GatewayDep, OperatorDep
 from zhijin.platform.http_edge import EdgeRoute, body_limit
 from zhijin.platform.params import Cursor, TimeMs
 from zhijin.platform.problems import NOT_YET_VISIBLE_RESPONSES
 from zhijin.platform.projections import CommittedNotYetVisible
-from zhijin.platform.runtime import Platform, check_operator_token
 
 __all__ = ["REPLAYED_HEADER", "router"]
 
@@ -197,7 +198,7 @@ class Caller:
     source: RequestSource | None = None  # the client's address and device, for step-up
 
 
-def resolve_caller(request: Request, platform: PlatformDep) -> Caller:
+def resolve_caller(request: Request, platform: PaymentsHostDep) -> Caller:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and check_operator_token(platform.settings, token.strip()):
         return Caller()
@@ -215,7 +216,7 @@ CallerDep = Annotated[Caller, Depends(resolve_caller)]
 
 
 def _authorize(
-    caller: Caller, platform: Platform, account_id: str, permission: Permission
+    caller: Caller, platform: PaymentsHost, account_id: str, permission: Permission
 ) -> dict[str, Any]:
     """RBAC on one account for users and staff (the operator may do anything the member may);
     returns the account.  An account is its owner's when the owner DID is the caller's."""
@@ -249,7 +250,7 @@ def _validated(parse: Callable[[object], object], args: dict[str, Any], **where:
 
 def _payment(
     caller: Caller,
-    platform: Platform,
+    platform: PaymentsHost,
     *,
     key: str,
     debit_account_id: str,
@@ -270,7 +271,7 @@ def _payment(
 
 
 def _authorize_transfer_request(
-    caller: Caller, platform: Platform, body: TransferIn
+    caller: Caller, platform: PaymentsHost, body: TransferIn
 ) -> Payment | None:
     """RBAC for one (validated) transfer item; the payment it makes, None for a post or void
     (the hold was judged and counted when it was placed)."""
@@ -303,7 +304,7 @@ def _authorize_transfer_request(
 
 
 def _put_to_policy(
-    caller: Caller, platform: Platform, payments: list[Payment | None]
+    caller: Caller, platform: PaymentsHost, payments: list[Payment | None]
 ) -> Reservation | None:
     """A user's payments to the step-up policy as one request (stepup.py); None for the
     operator, who is not asked."""
@@ -343,7 +344,7 @@ def _settled(
         raise
 
 
-def _authorize_party(caller: Caller, platform: Platform, record: dict[str, Any]) -> None:
+def _authorize_party(caller: Caller, platform: PaymentsHost, record: dict[str, Any]) -> None:
     """A transfer is visible to whoever may read either of its accounts' transactions."""
     if caller.principal is None:
         return
@@ -355,7 +356,7 @@ def _authorize_party(caller: Caller, platform: Platform, record: dict[str, Any])
     _authorize(caller, platform, side, Permission.TRANSACTION_READ)
 
 
-def _may_read_transfer(caller: Caller, platform: Platform, transfer_id: str) -> bool:
+def _may_read_transfer(caller: Caller, platform: PaymentsHost, transfer_id: str) -> bool:
     """Whether the caller may read the transfer `transfer_id` (the rule of GET /transfers/{id});
     a transfer the projection does not hold yet counts as not readable."""
     try:
@@ -365,7 +366,7 @@ def _may_read_transfer(caller: Caller, platform: Platform, transfer_id: str) -> 
     return _may_read_record(caller, platform, record)
 
 
-def _may_read_record(caller: Caller, platform: Platform, record: dict[str, Any]) -> bool:
+def _may_read_record(caller: Caller, platform: PaymentsHost, record: dict[str, Any]) -> bool:
     """Whether the caller may read this transfer record (projected, or committed)."""
     try:
         _authorize_party(caller, platform, record)
@@ -375,7 +376,7 @@ def _may_read_record(caller: Caller, platform: Platform, record: dict[str, Any])
 
 
 def _taken(
-    error: service.PaymentRefused, caller: Caller, platform: Platform, transfer_id: str
+    error: service.PaymentRefused, caller: Caller, platform: PaymentsHost, transfer_id: str
 ) -> service.PaymentRefused:
     """An id conflict with a transfer the caller may not read says only that the id is taken:
     "differs in: amount, reference" would confirm another customer's payee, amount and
@@ -390,7 +391,7 @@ def _taken(
 
 
 def _hide_foreign_conflicts(
-    caller: Caller, platform: Platform, summary: dict[str, Any]
+    caller: Caller, platform: PaymentsHost, summary: dict[str, Any]
 ) -> dict[str, Any]:
     """`_taken` for each item of a batch's answer (at most TRANSFERS_PER_BATCH_MAX)."""
     results = []
@@ -436,7 +437,7 @@ def _replayed(response: Response, result: dict[str, Any]) -> dict[str, Any]:
 def open_account(
     body: AccountIn,
     response: Response,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
@@ -458,7 +459,7 @@ def open_account(
     response_model=api_models.AccountListOut,
 )
 def list_accounts(
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     caller: CallerDep,
     owner: Annotated[str | None, Query(max_length=limits.OWNER_CHARS_MAX)] = None,
     currency: Annotated[str | None, Query(pattern=limits.CURRENCY_PATTERN)] = None,
@@ -491,7 +492,7 @@ def list_accounts(
     response_model=api_models.AccountView,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
-def get_account(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
+def get_account(account_id: IdPath, platform: PaymentsHostDep, caller: CallerDep) -> dict[str, Any]:
     try:
         return _authorize(caller, platform, account_id, Permission.ACCOUNT_READ)
     except NotFound:
@@ -509,7 +510,7 @@ def get_account(account_id: IdPath, platform: PlatformDep, caller: CallerDep) ->
 )
 def get_statement(
     account_id: IdPath,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     caller: CallerDep,
     after_entry: Annotated[Cursor, Query(description="next page: the last entry_no")] = 0,
     limit: PageSize = limits.PAGE_SIZE_DEFAULT,
@@ -526,7 +527,7 @@ def get_statement(
 )
 def get_camt053(
     account_id: IdPath,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     caller: CallerDep,
     from_ms: TimeMs,
     to_ms: Annotated[TimeMs, Query(ge=1)],
@@ -554,7 +555,7 @@ def get_camt053(
 def set_status(
     account_id: IdPath,
     body: StatusIn,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
@@ -576,7 +577,7 @@ def _actor(caller: Caller) -> str:
     response_model=api_models.IbanRegisteredOut,
 )
 def put_iban(
-    account_id: IdPath, body: IbanIn, platform: PlatformDep, caller: CallerDep
+    account_id: IdPath, body: IbanIn, platform: PaymentsHostDep, caller: CallerDep
 ) -> dict[str, Any]:
     """For pain.001 imports and camt.053 exports; off-chain, sealed in the vault (idempotent)."""
     _authorize(caller, platform, account_id, Permission.ACCOUNT_OPEN)
@@ -590,7 +591,7 @@ def put_iban(
     summary="Forget the account's IBAN",
     response_model=api_models.IbanRemovedOut,
 )
-def delete_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
+def delete_iban(account_id: IdPath, platform: PaymentsHostDep, caller: CallerDep) -> dict[str, Any]:
     _authorize(caller, platform, account_id, Permission.ACCOUNT_OPEN)
     return service.remove_iban(platform, account_id=account_id, actor=_actor(caller))
 
@@ -600,7 +601,7 @@ def delete_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) ->
     summary="The account's IBAN, masked",
     response_model=api_models.AccountIbanOut,
 )
-def get_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
+def get_iban(account_id: IdPath, platform: PaymentsHostDep, caller: CallerDep) -> dict[str, Any]:
     _authorize(caller, platform, account_id, Permission.ACCOUNT_READ)
     return service.account_iban(platform, account_id=account_id)
 
@@ -618,7 +619,7 @@ def get_iban(account_id: IdPath, platform: PlatformDep, caller: CallerDep) -> di
 def create_transfer(
     body: TransferIn,
     response: Response,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
@@ -645,7 +646,7 @@ def create_transfer(
     openapi_extra=body_limit(limits.TRANSFER_BATCH_BODY_BYTES_MAX),
 )
 def create_transfer_batch(
-    body: TransferBatchIn, platform: PlatformDep, gateway: GatewayDep, caller: CallerDep
+    body: TransferBatchIn, platform: PaymentsHostDep, gateway: GatewayDep, caller: CallerDep
 ) -> dict[str, Any]:
     transfers = [t.args() for t in body.transfers]
     if caller.principal is not None:
@@ -680,7 +681,7 @@ def create_transfer_batch(
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def get_transfer(
-    transfer_id: TransferIdPath, platform: PlatformDep, caller: CallerDep
+    transfer_id: TransferIdPath, platform: PaymentsHostDep, caller: CallerDep
 ) -> dict[str, Any]:
     try:
         record = service.get_transfer(platform, transfer_id=_transfer_id(transfer_id))
@@ -707,7 +708,7 @@ def _resolve(
     pending_id: str,
     body: ResolveIn,
     response: Response,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: Caller,
     *,
@@ -743,7 +744,7 @@ def post_pending(
     pending_id: IdPath,
     body: ResolveIn,
     response: Response,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
@@ -761,7 +762,7 @@ def void_pending(
     pending_id: IdPath,
     body: ResolveIn,
     response: Response,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
@@ -776,7 +777,7 @@ def void_pending(
 )
 def get_pacs008(
     transfer_id: IdPath,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     caller: CallerDep,
     debtor_agent_bic: Bic,
     creditor_agent_bic: Bic,
@@ -815,7 +816,7 @@ def get_pacs008(
 def create_fx_quote(
     body: FxQuoteIn,
     response: Response,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     gateway: GatewayDep,
     _operator: OperatorDep,
 ) -> dict[str, Any]:
@@ -828,7 +829,7 @@ def create_fx_quote(
     summary="A quote and its used capacity",
     response_model=api_models.FxQuoteView,
 )
-def get_fx_quote(quote_id: IdPath, platform: PlatformDep, caller: CallerDep) -> dict[str, Any]:
+def get_fx_quote(quote_id: IdPath, platform: PaymentsHostDep, caller: CallerDep) -> dict[str, Any]:
     return service.get_fx_quote(platform, quote_id=quote_id)
 
 
@@ -841,7 +842,7 @@ def get_fx_quote(quote_id: IdPath, platform: PlatformDep, caller: CallerDep) -> 
 def pay_fx(
     body: FxPaymentIn,
     response: Response,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
@@ -884,7 +885,7 @@ def pay_fx(
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def set_fee_schedule(
-    body: FeeScheduleIn, platform: PlatformDep, gateway: GatewayDep, _operator: OperatorDep
+    body: FeeScheduleIn, platform: PaymentsHostDep, gateway: GatewayDep, _operator: OperatorDep
 ) -> dict[str, Any]:
     schedule = body.model_dump()
     result = service.set_fee_schedule(platform, gateway, schedule=schedule)
@@ -898,7 +899,7 @@ def set_fee_schedule(
     response_model=api_models.TrialBalanceOut,
 )
 def trial_balance(
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     _operator: OperatorDep,
     source: Literal["projection", "chain"] = "projection",
 ) -> dict[str, Any]:
@@ -917,7 +918,7 @@ def trial_balance(
 )
 async def import_pain001(
     request: Request,
-    platform: PlatformDep,
+    platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
     linked: Annotated[bool, Query(description="all accepted transfers, all or nothing")] = False,

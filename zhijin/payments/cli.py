@@ -30,12 +30,12 @@ DEFAULT_DATA = Path("./var")
 
 
 @contextmanager
-def _platform(data: Path) -> Iterator[tuple[Any, Any]]:
+def _platform(ctx: typer.Context, data: Path) -> Iterator[tuple[Any, Any]]:
     from zhijin.platform.gateway import MemberGateway
-    from zhijin.platform.runtime import Platform
+    from zhijin.platform.host import cli_root
     from zhijin.platform.settings import Settings
 
-    with Platform(Settings(data=data)) as platform:
+    with cli_root(ctx).open_host(Settings(data=data)) as platform:
         yield platform, MemberGateway(platform.node)
 
 
@@ -43,8 +43,8 @@ def _print(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def _run(data: Path, action: Callable[[Any, Any], Any]) -> None:
-    with _platform(data) as (platform, gateway):
+def _run(ctx: typer.Context, data: Path, action: Callable[[Any, Any], Any]) -> None:
+    with _platform(ctx, data) as (platform, gateway):
         result = action(platform, gateway)
     if isinstance(result, bytes):
         typer.echo(result.decode("utf-8"))
@@ -54,6 +54,7 @@ def _run(data: Path, action: Callable[[Any, Any], Any]) -> None:
 
 @accounts_app.command("open")
 def accounts_open(
+    ctx: typer.Context,
     account_id: Annotated[str, typer.Argument(help="the new account's id")],
     owner: Annotated[str, typer.Option(help="DID, role:<r> or contract:<n>")],
     currency: Annotated[str, typer.Option(help="ISO 4217")],
@@ -70,11 +71,12 @@ def accounts_open(
         account["credit_limit"] = credit_limit
     if reference is not None:
         account["reference"] = reference
-    _run(data, lambda p, g: service.open_account(p, g, account=account))
+    _run(ctx, data, lambda p, g: service.open_account(p, g, account=account))
 
 
 @accounts_app.command("list")
 def accounts_list(
+    ctx: typer.Context,
     owner: Annotated[str | None, typer.Option()] = None,
     currency: Annotated[str | None, typer.Option()] = None,
     after_id: Annotated[str | None, typer.Option(help="next page: the last id")] = None,
@@ -83,6 +85,7 @@ def accounts_list(
 ) -> None:
     """Accounts in id order, one page."""
     _run(
+        ctx,
         data,
         lambda p, _g: service.list_accounts(
             p, owner=owner, currency=currency, after_id=after_id, limit=limit
@@ -91,13 +94,14 @@ def accounts_list(
 
 
 @accounts_app.command("show")
-def accounts_show(account_id: str, data: DataOption = DEFAULT_DATA) -> None:
+def accounts_show(ctx: typer.Context, account_id: str, data: DataOption = DEFAULT_DATA) -> None:
     """An account with its balances."""
-    _run(data, lambda p, _g: service.get_account(p, account_id=account_id))
+    _run(ctx, data, lambda p, _g: service.get_account(p, account_id=account_id))
 
 
 @accounts_app.command("statement")
 def accounts_statement(
+    ctx: typer.Context,
     account_id: str,
     after_entry: Annotated[int, typer.Option(min=0, help="next page: the last entry_no")] = 0,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
@@ -105,6 +109,7 @@ def accounts_statement(
 ) -> None:
     """Posted entries with running balances, one page."""
     _run(
+        ctx,
         data,
         lambda p, _g: service.statement(
             p, account_id=account_id, after_entry=after_entry, limit=limit
@@ -114,16 +119,22 @@ def accounts_statement(
 
 @accounts_app.command("status")
 def accounts_status(
+    ctx: typer.Context,
     account_id: str,
     status: Annotated[str, typer.Argument(help="open, frozen or closed")],
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Freeze, unfreeze (open) or close an account."""
-    _run(data, lambda p, g: service.set_account_status(p, g, account_id=account_id, status=status))
+    _run(
+        ctx,
+        data,
+        lambda p, g: service.set_account_status(p, g, account_id=account_id, status=status),
+    )
 
 
 @accounts_app.command("iban")
 def accounts_iban(
+    ctx: typer.Context,
     account_id: str,
     iban: Annotated[str | None, typer.Argument(help="the IBAN to name it by")] = None,
     remove: Annotated[bool, typer.Option("--remove", help="forget its IBAN")] = False,
@@ -134,20 +145,24 @@ def accounts_iban(
     if iban is not None and remove:
         raise typer.BadParameter("give an IBAN or --remove, not both")
     if remove:
-        _run(data, lambda p, _g: service.remove_iban(p, account_id=account_id, actor="operator"))
+        _run(
+            ctx, data, lambda p, _g: service.remove_iban(p, account_id=account_id, actor="operator")
+        )
     elif iban is not None:
         _run(
+            ctx,
             data,
             lambda p, _g: service.register_iban(
                 p, account_id=account_id, iban=iban, actor="operator"
             ),
         )
     else:
-        _run(data, lambda p, _g: service.account_iban(p, account_id=account_id))
+        _run(ctx, data, lambda p, _g: service.account_iban(p, account_id=account_id))
 
 
 @pay_app.command("transfer")
 def transfer(
+    ctx: typer.Context,
     transfer_id: Annotated[str, typer.Argument(help="client id (idempotent)")],
     debit: Annotated[str | None, typer.Option("--from", help="debit account")] = None,
     credit: Annotated[str | None, typer.Option("--to", help="credit account")] = None,
@@ -183,11 +198,12 @@ def transfer(
         request["flags"] = ["post_pending_transfer"]
     elif void is not None:
         request["flags"] = ["void_pending_transfer"]
-    _run(data, lambda p, g: service.transfer(p, g, request=request))
+    _run(ctx, data, lambda p, g: service.transfer(p, g, request=request))
 
 
 @fx_app.command("quote")
 def fx_quote(
+    ctx: typer.Context,
     quote_id: str,
     source: Annotated[str, typer.Option(help="source currency")],
     target: Annotated[str, typer.Option(help="target currency")],
@@ -216,11 +232,12 @@ def fx_quote(
             quote["spread_account_id"] = spread_account
         return service.create_fx_quote(platform, gateway, quote=quote)
 
-    _run(data, create)
+    _run(ctx, data, create)
 
 
 @fx_app.command("pay")
 def fx_pay(
+    ctx: typer.Context,
     payment_id: str,
     quote_id: Annotated[str, typer.Option("--quote")],
     debit: Annotated[str, typer.Option("--from")],
@@ -244,17 +261,18 @@ def fx_pay(
     ):
         if value is not None:
             payment[name] = value
-    _run(data, lambda p, g: service.pay_fx(p, g, payment=payment))
+    _run(ctx, data, lambda p, g: service.pay_fx(p, g, payment=payment))
 
 
 @pay_app.command("trial-balance")
 def trial_balance(
+    ctx: typer.Context,
     chain: Annotated[bool, typer.Option(help="scan committed state, not the projection")] = False,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Per currency: Σ debits = Σ credits, and the query tables checked against the chain.
     Exits 1 if any currency does not balance or any projected value differs from the chain."""
-    with _platform(data) as (platform, _gateway):
+    with _platform(ctx, data) as (platform, _gateway):
         result = service.trial_balance(platform, source="chain" if chain else "projection")
     _print(result)
     if not result["ok"]:
@@ -263,17 +281,19 @@ def trial_balance(
 
 @pay_app.command("import-pain001")
 def import_pain001(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     linked: Annotated[bool, typer.Option(help="all accepted transfers, all or nothing")] = False,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Book a pain.001.001.09 file; every rejected transfer is named with its code."""
     xml = file.read_bytes()
-    _run(data, lambda p, g: service.import_pain001(p, g, xml=xml, linked=linked))
+    _run(ctx, data, lambda p, g: service.import_pain001(p, g, xml=xml, linked=linked))
 
 
 @pay_app.command("export-pacs008")
 def export_pacs008(
+    ctx: typer.Context,
     transfer_id: str,
     debtor_agent_bic: Annotated[str, typer.Option(help="the payer's bank BIC")],
     creditor_agent_bic: Annotated[str, typer.Option(help="the payee's bank BIC")],
@@ -281,6 +301,7 @@ def export_pacs008(
 ) -> None:
     """An FX payment as a pacs.008.001.08 message (XML on stdout)."""
     _run(
+        ctx,
         data,
         lambda p, _g: service.export_pacs008(
             p,
@@ -293,6 +314,7 @@ def export_pacs008(
 
 @pay_app.command("export-camt053")
 def export_camt053(
+    ctx: typer.Context,
     account_id: str,
     from_ms: Annotated[int, typer.Option(min=0, help="period start (block time, ms)")] = 0,
     to_ms: Annotated[int | None, typer.Option(help="period end, exclusive; default: now")] = None,
@@ -300,6 +322,7 @@ def export_camt053(
 ) -> None:
     """An account's statement as a camt.053.001.08 message (XML on stdout)."""
     _run(
+        ctx,
         data,
         lambda p, _g: service.export_camt053(
             p,

@@ -18,9 +18,9 @@ from zhijin.chain.errors import invariant
 from zhijin.payments import service
 from zhijin.payments.codes import Code
 from zhijin.payments.currency import exponent
+from zhijin.payments.expected import PaymentsHost
 from zhijin.payments.records import keys
 from zhijin.platform.gateway import MemberGateway
-from zhijin.platform.runtime import Platform
 
 __all__ = ["DEMO_CURRENCIES", "DemoPayments", "demo_account_id", "seed_payments_demo"]
 
@@ -76,7 +76,7 @@ def _check(summary: dict[str, Any]) -> None:
 
 
 def seed_payments_demo(
-    platform: Platform, owners: Mapping[str, str], *, merchant: str | None = None
+    platform: PaymentsHost, owners: Mapping[str, str], *, merchant: str | None = None
 ) -> DemoPayments:
     """Seed the demo for `owners` (name -> DID): each gets customer accounts in CNY, USD and
     HKD; `merchant` (default: the last name) also gets a CNY merchant account."""
@@ -105,7 +105,7 @@ def seed_payments_demo(
     )
 
 
-def _fund(platform: Platform, gateway: MemberGateway, names: list[str]) -> list[str]:
+def _fund(platform: PaymentsHost, gateway: MemberGateway, names: list[str]) -> list[str]:
     deposits: list[dict[str, Any]] = []
     for code in DEMO_CURRENCIES:
         c = code.lower()
@@ -136,7 +136,7 @@ def _fund(platform: Platform, gateway: MemberGateway, names: list[str]) -> list[
     return [d["id"] for d in deposits]
 
 
-def _publish_fee_schedule(platform: Platform, gateway: MemberGateway) -> None:
+def _publish_fee_schedule(platform: PaymentsHost, gateway: MemberGateway) -> None:
     if platform.node.state_get(keys.fee(FEE_PRODUCT, "CNY")) is not None:
         return
     service.set_fee_schedule(
@@ -154,7 +154,7 @@ def _publish_fee_schedule(platform: Platform, gateway: MemberGateway) -> None:
     )
 
 
-def _publish_quotes(platform: Platform, gateway: MemberGateway) -> tuple[str, ...]:
+def _publish_quotes(platform: PaymentsHost, gateway: MemberGateway) -> tuple[str, ...]:
     ids = []
     for suffix, source, target, rate in DEMO_QUOTES:
         quote_id = f"demo-quote-{suffix}"
@@ -180,7 +180,7 @@ def _publish_quotes(platform: Platform, gateway: MemberGateway) -> tuple[str, ..
 
 
 def _payments(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     owners: Mapping[str, str],
     names: list[str],

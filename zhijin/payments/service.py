@@ -28,13 +28,13 @@ from zhijin.payments import iso20022 as iso
 from zhijin.payments import limits, projection, queries
 from zhijin.payments.codes import Code
 from zhijin.payments.directory import IbanDirectory, mask, valid_iban
+from zhijin.payments.expected import PaymentsHost
 from zhijin.payments.projection_verify import PaymentsProjectionVerifier
 from zhijin.payments.records import Transfer, TransferFlag, keys
 from zhijin.payments.types import AccountId, AmountMinor, QuoteId, TransferId
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.projection_verify import verify_projections
 from zhijin.platform.projections import await_visible
-from zhijin.platform.runtime import Platform
 
 __all__ = [
     "CONTRACT",
@@ -116,7 +116,7 @@ class PaymentRefused(ZhijinError):
 
 
 def _submit(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     method: str,
     args: dict[str, Any],
@@ -142,7 +142,7 @@ def _only_item(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def open_accounts(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     *,
     accounts: Sequence[Mapping[str, Any]],
@@ -159,7 +159,7 @@ def open_accounts(
 
 
 def open_account(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     *,
     account: Mapping[str, Any],
@@ -171,7 +171,7 @@ def open_account(
 
 
 def create_transfers(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     *,
     transfers: Sequence[Mapping[str, Any]],
@@ -183,7 +183,7 @@ def create_transfers(
 
 
 def transfer(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     *,
     request: Mapping[str, Any],
@@ -196,7 +196,7 @@ def transfer(
 
 
 def resolve_pending(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     *,
     pending_id: TransferId,
@@ -217,7 +217,7 @@ def resolve_pending(
 
 
 def set_account_status(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     *,
     account_id: AccountId,
@@ -230,7 +230,7 @@ def set_account_status(
 
 
 def set_fee_schedule(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     *,
     schedule: Mapping[str, Any],
@@ -240,7 +240,7 @@ def set_fee_schedule(
 
 
 def create_fx_quote(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     *,
     quote: Mapping[str, Any],
@@ -252,7 +252,7 @@ def create_fx_quote(
 
 
 def pay_fx(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     *,
     payment: Mapping[str, Any],
@@ -266,12 +266,12 @@ def pay_fx(
 
 
 @contextmanager
-def _read(platform: Platform) -> Iterator[Connection]:
+def _read(platform: PaymentsHost) -> Iterator[Connection]:
     with platform.platform_engine.connect() as conn:
         yield conn
 
 
-def get_account(platform: Platform, *, account_id: AccountId) -> dict[str, Any]:
+def get_account(platform: PaymentsHost, *, account_id: AccountId) -> dict[str, Any]:
     with _read(platform) as conn:
         account = projection.read_account(conn, account_id)
     if account is None:
@@ -280,7 +280,7 @@ def get_account(platform: Platform, *, account_id: AccountId) -> dict[str, Any]:
 
 
 def list_accounts(
-    platform: Platform,
+    platform: PaymentsHost,
     *,
     owner: str | None = None,
     custodian: str | None = None,
@@ -302,7 +302,7 @@ def list_accounts(
 
 
 def statement(
-    platform: Platform,
+    platform: PaymentsHost,
     *,
     account_id: AccountId,
     after_entry: int = 0,
@@ -324,7 +324,11 @@ def statement(
 
 
 def has_paid(
-    platform: Platform, *, debit_account_id: AccountId, credit_account_id: AccountId, before_ms: int
+    platform: PaymentsHost,
+    *,
+    debit_account_id: AccountId,
+    credit_account_id: AccountId,
+    before_ms: int,
 ) -> bool:
     """Whether `debit_account_id` paid `credit_account_id` (a posted debit entry) in a block
     before `before_ms`: the step-up policy's payee novelty.  The caller passes the time of the
@@ -345,7 +349,7 @@ def has_paid(
         return conn.execute(query).first() is not None
 
 
-def get_transfer(platform: Platform, *, transfer_id: TransferId) -> dict[str, Any]:
+def get_transfer(platform: PaymentsHost, *, transfer_id: TransferId) -> dict[str, Any]:
     with _read(platform) as conn:
         record = projection.read_transfer(conn, transfer_id)
     if record is None:
@@ -354,7 +358,7 @@ def get_transfer(platform: Platform, *, transfer_id: TransferId) -> dict[str, An
 
 
 def not_yet_visible(
-    platform: Platform, *, transfer_id: str | None = None, account_id: str | None = None
+    platform: PaymentsHost, *, transfer_id: str | None = None, account_id: str | None = None
 ) -> dict[str, Any] | None:
     """The committed record of a transfer or account the projection does not show yet (its
     block is not applied), or None: a read that misses tells "later" from "never"."""
@@ -363,7 +367,7 @@ def not_yet_visible(
     return record
 
 
-def get_fx_quote(platform: Platform, *, quote_id: QuoteId) -> dict[str, Any]:
+def get_fx_quote(platform: PaymentsHost, *, quote_id: QuoteId) -> dict[str, Any]:
     """The quote as committed, with how much of its capacity is used."""
     quote = platform.node.state_get(keys.quote(quote_id))
     if quote is None:
@@ -376,7 +380,7 @@ def get_fx_quote(platform: Platform, *, quote_id: QuoteId) -> dict[str, Any]:
 class _CommittedState:
     """Committed chain state as a `StateReader`, for queries that must not trust projections."""
 
-    platform: Platform
+    platform: PaymentsHost
     conn: Connection
 
     def get(self, key: str) -> Any | None:
@@ -386,7 +390,7 @@ class _CommittedState:
         return self.platform.store.state_scan(self.conn, prefix, start_after, limit)
 
 
-def trial_balance(platform: Platform, *, source: str = "projection") -> dict[str, Any]:
+def trial_balance(platform: PaymentsHost, *, source: str = "projection") -> dict[str, Any]:
     """Per currency: accounts and the sums of the four counters, and whether they balance.
 
     `source="projection"` reads the query table (cheap); `source="chain"` scans committed state
@@ -432,11 +436,11 @@ def trial_balance(platform: Platform, *, source: str = "projection") -> dict[str
 # -- ISO 20022 ------------------------------------------------------------------------------------
 
 
-def _directory(platform: Platform) -> IbanDirectory:
+def _directory(platform: PaymentsHost) -> IbanDirectory:
     return IbanDirectory(platform.identity.vault, platform.platform_engine)
 
 
-def _custodied(platform: Platform, account_id: AccountId) -> dict[str, Any]:
+def _custodied(platform: PaymentsHost, account_id: AccountId) -> dict[str, Any]:
     account = get_account(platform, account_id=account_id)
     if account["custodian"] != platform.node.key.did:
         raise Forbidden(
@@ -446,7 +450,7 @@ def _custodied(platform: Platform, account_id: AccountId) -> dict[str, Any]:
 
 
 def _audit_iban(
-    platform: Platform, *, actor: str, action: str, account_id: AccountId, iban: str
+    platform: PaymentsHost, *, actor: str, action: str, account_id: AccountId, iban: str
 ) -> None:
     platform.identity.audit.append(
         actor=actor,
@@ -460,7 +464,7 @@ def _audit_iban(
 
 
 def register_iban(
-    platform: Platform, *, account_id: AccountId, iban: str, actor: str
+    platform: PaymentsHost, *, account_id: AccountId, iban: str, actor: str
 ) -> dict[str, Any]:
     """Name an account this node's member holds in custody by an IBAN, for pain.001 imports
     (idempotent; replaces an IBAN it had; audited with the IBAN masked)."""
@@ -480,7 +484,7 @@ def register_iban(
     return {"account_id": account_id, "iban": mask(compact), "registered": registered}
 
 
-def remove_iban(platform: Platform, *, account_id: AccountId, actor: str) -> dict[str, Any]:
+def remove_iban(platform: PaymentsHost, *, account_id: AccountId, actor: str) -> dict[str, Any]:
     """Forget an account's IBAN, for instance once it is closed (idempotent; audited)."""
     _custodied(platform, account_id)
     removed = _directory(platform).remove(account_id)
@@ -495,14 +499,14 @@ def remove_iban(platform: Platform, *, account_id: AccountId, actor: str) -> dic
     return {"account_id": account_id, "removed": removed is not None}
 
 
-def account_iban(platform: Platform, *, account_id: AccountId) -> dict[str, Any]:
+def account_iban(platform: PaymentsHost, *, account_id: AccountId) -> dict[str, Any]:
     """The account's IBAN, masked (the full number is its holder's to know)."""
     get_account(platform, account_id=account_id)
     iban = _directory(platform).iban_of(account_id)
     return {"account_id": account_id, "iban": None if iban is None else mask(iban)}
 
 
-def _resolver(platform: Platform) -> iso.AccountResolver:
+def _resolver(platform: PaymentsHost) -> iso.AccountResolver:
     """pain.001 accounts named by IBAN (this node's directory, `register_iban`) or, without
     one, by their zhijin id (Othr/Id).  An IBAN the directory does not hold resolves to nothing
     (`*_account_unknown`), even beside an Othr/Id: the two could name different accounts."""
@@ -523,13 +527,13 @@ def _resolver(platform: Platform) -> iso.AccountResolver:
     return resolve
 
 
-def _file_claim(platform: Platform, sender: str, message_key: str) -> dict[str, Any] | None:
+def _file_claim(platform: PaymentsHost, sender: str, message_key: str) -> dict[str, Any] | None:
     claim: dict[str, Any] | None = platform.node.state_get(keys.message(sender, message_key))
     return claim
 
 
 def _reused(
-    platform: Platform, error: PaymentRefused, *, sender: str, message_key: str, digest: str
+    platform: PaymentsHost, error: PaymentRefused, *, sender: str, message_key: str, digest: str
 ) -> PaymentRefused:
     """msg_id_reused with what the committed claim says: when the MsgId was first booked, and
     whether it was this very file (a client retrying after a lost answer: it was booked)."""
@@ -555,7 +559,7 @@ def _named(item: iso.ImportedTransfer | iso.RejectedTransfer) -> dict[str, Any]:
 
 
 def _booked_parts(
-    platform: Platform, claim: dict[str, Any] | None, message: dict[str, Any]
+    platform: PaymentsHost, claim: dict[str, Any] | None, message: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """The results of the parts of this very file (same bytes, same plan) that an interrupted
     import booked, read from their committed txs; none for a file not begun, or another file,
@@ -574,7 +578,7 @@ def _booked_parts(
 
 
 def import_pain001(
-    platform: Platform,
+    platform: PaymentsHost,
     gateway: MemberGateway,
     *,
     xml: bytes,
@@ -649,7 +653,7 @@ def _answer(parsed: iso.Pain001Import, summaries: list[dict[str, Any]]) -> dict[
 
 
 def export_pacs008(
-    platform: Platform,
+    platform: PaymentsHost,
     *,
     transfer_id: TransferId,
     debtor_agent_bic: str,
@@ -688,7 +692,7 @@ def export_pacs008(
 
 
 def export_camt053(
-    platform: Platform,
+    platform: PaymentsHost,
     *,
     account_id: AccountId,
     from_ms: int,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, Request
 
@@ -26,9 +26,10 @@ from zhijin.chain.errors import ZhijinError
 from zhijin.chain.store import ChainStore, StoredTx
 from zhijin.identity.errors import Forbidden, SessionInvalid
 from zhijin.identity.rbac import Permission, Principal, Resource, Scope, require
+from zhijin.identity.service import IdentityService
 from zhijin.identity.web import get_identity, optional_user
 from zhijin.platform.data_dir import check_operator_token
-from zhijin.platform.runtime import Platform
+from zhijin.platform.host import Host
 
 __all__ = [
     "ANYONE",
@@ -65,6 +66,7 @@ class ChainReader:
 
     members: bool = False
     did: str | None = None  # a signed-in end user's DID
+    finders: Sequence[PartyFinder] = field(default=(), compare=False, repr=False)
     audit: Audit | None = field(default=None, compare=False, repr=False)
 
     def record_staff_read(self, kind: str, resource_id: str) -> None:
@@ -89,12 +91,18 @@ class ChainReader:
         if self.did is None:
             return False
         body = decode(tx.body)
-        return any(self.did in find(store, body) for find in party_finders())
+        return any(self.did in find(store, body) for find in self.finders)
 
     def require_sent_by(self, sender: str, *, kind: str, id: str | None) -> None:
         """Refuse with 403 `chain_body_restricted` unless `may_read_sent_by` allows it."""
         if not self.may_read_sent_by(sender, kind=kind, id=id):
             raise BodyRestricted(message=REDACTED_DETAIL)
+
+
+class ReadHost(Host, Protocol):
+    """The host, with identity's service: whose DID a user owns, and the audit of staff reads."""
+
+    identity: IdentityService
 
 
 class BodyRestricted(ZhijinError):
@@ -104,13 +112,6 @@ class BodyRestricted(ZhijinError):
 
 ANYONE = ChainReader()
 MEMBERS = ChainReader(members=True)
-
-
-def party_finders() -> Sequence[PartyFinder]:
-    # The composition root knows the domains; the policy only asks it.
-    from zhijin.node.modules import default_party_finders
-
-    return default_party_finders()
 
 
 def _reads_every_transaction(principal: Principal) -> bool:
@@ -123,7 +124,7 @@ def _reads_every_transaction(principal: Principal) -> bool:
     return grant.scope is not Scope.OWN
 
 
-def _staff_audit(principal: Principal, platform: Platform) -> Audit:
+def _staff_audit(principal: Principal, platform: ReadHost) -> Audit:
     def audit(kind: str, resource_id: str) -> None:
         resource = Resource(kind=kind, id=resource_id, member_did=principal.member_did)
         platform.identity.authorize(
@@ -133,8 +134,11 @@ def _staff_audit(principal: Principal, platform: Platform) -> Audit:
     return audit
 
 
-def reader_of(principal: Principal | None, platform: Platform) -> ChainReader:
-    """The read policy for an authenticated principal (None: anyone)."""
+def reader_of(
+    principal: Principal | None, platform: ReadHost, finders: Sequence[PartyFinder] = ()
+) -> ChainReader:
+    """The read policy for an authenticated principal (None: anyone); `finders` say whom each
+    domain's transactions name (the root gives every module's, see `chain_reader`)."""
     if principal is None:
         return ANYONE
     if principal.member_did is not None:
@@ -143,7 +147,7 @@ def reader_of(principal: Principal | None, platform: Platform) -> ChainReader:
             return ANYONE
         return ChainReader(members=True, audit=_staff_audit(principal, platform))
     try:
-        return ChainReader(did=platform.identity.user_did(principal=principal))
+        return ChainReader(did=platform.identity.user_did(principal=principal), finders=finders)
     except Forbidden:  # an account that owns no DID (no_user_did) reads as anyone
         return ANYONE
 
@@ -161,12 +165,13 @@ def request_principal(request: Request) -> Principal | None:
 
 
 def chain_reader(request: Request) -> ChainReader:
-    """FastAPI dependency: the operator's bearer token reads as the member, else the caller."""
-    platform: Platform = request.app.state.platform
+    """FastAPI dependency: the operator's bearer token reads as the member, else the caller.
+    The composition root put every module's party finders on the app's state."""
+    platform: ReadHost = request.app.state.platform
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and check_operator_token(platform.settings, token.strip()):
         return MEMBERS
-    return reader_of(request_principal(request), platform)
+    return reader_of(request_principal(request), platform, request.app.state.party_finders)
 
 
 ChainReaderDep = Annotated[ChainReader, Depends(chain_reader)]

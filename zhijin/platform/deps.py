@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from zhijin.chain.errors import ZhijinError
 from zhijin.platform.data_dir import check_operator_token
 from zhijin.platform.gateway import MemberGateway
-from zhijin.platform.runtime import Platform
+from zhijin.platform.host import Host
 
 __all__ = ["GatewayDep", "OperatorDep", "PlatformDep"]
 
@@ -19,8 +19,8 @@ class Unauthorized(ZhijinError):
     http_status = 401
 
 
-def get_platform(request: Request) -> Platform:
-    platform: Platform = request.app.state.platform
+def get_platform(request: Request) -> Host:
+    platform: Host = request.app.state.platform
     return platform
 
 
@@ -29,7 +29,7 @@ def get_gateway(request: Request) -> MemberGateway:
     return gateway
 
 
-PlatformDep = Annotated[Platform, Depends(get_platform)]
+PlatformDep = Annotated[Host, Depends(get_platform)]
 GatewayDep = Annotated[MemberGateway, Depends(get_gateway)]
 
 

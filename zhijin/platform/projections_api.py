@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from zhijin.node.modules import default_projection_verifiers
 from zhijin.platform.deps import OperatorDep, PlatformDep
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.projection_verify import verify_projections
@@ -43,11 +42,12 @@ class ProjectionReportOut(BaseModel):
     summary="Every projected row checked against the chain's state",
     response_model=ProjectionReportOut,
 )
-async def verify(platform: PlatformDep, _operator: OperatorDep) -> dict[str, Any]:
+async def verify(request: Request, platform: PlatformDep, _operator: OperatorDep) -> dict[str, Any]:
+    # The composition root put every module's verifiers on the app's state.
     report = await run_in_threadpool(
         verify_projections,
         platform.store,
         platform.platform_engine,
-        default_projection_verifiers(),
+        request.app.state.projection_verifiers,
     )
     return report.to_json()
