@@ -375,6 +375,21 @@ def _may_read_record(caller: Caller, platform: PaymentsHost, record: dict[str, A
     return True
 
 
+def _settled_as(
+    caller: Caller,
+    platform: PaymentsHost,
+    reservation: Reservation | None,
+    transfer_id: str,
+    submit: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """`_settled` for one client id: a conflict with a transfer the caller may not read says
+    only that the id is taken (`_taken`)."""
+    try:
+        return _settled(caller, reservation, submit)
+    except service.PaymentRefused as error:
+        raise _taken(error, caller, platform, transfer_id) from None
+
+
 def _taken(
     error: service.PaymentRefused, caller: Caller, platform: PaymentsHost, transfer_id: str
 ) -> service.PaymentRefused:
@@ -626,14 +641,13 @@ def create_transfer(
     _validated(parse_transfer, body.args(), id=body.id)
     payment = _authorize_transfer_request(caller, platform, body)
     reservation = _put_to_policy(caller, platform, [payment])
-    try:
-        result = _settled(
-            caller,
-            reservation,
-            lambda: service.transfer(platform, gateway, request=body.args(), sender=caller.sender),
-        )
-    except service.PaymentRefused as error:
-        raise _taken(error, caller, platform, body.id) from None
+    result = _settled_as(
+        caller,
+        platform,
+        reservation,
+        body.id,
+        lambda: service.transfer(platform, gateway, request=body.args(), sender=caller.sender),
+    )
     return _replayed(response, result)
 
 
@@ -861,14 +875,13 @@ def pay_fx(
             amount=body.source_amount,
         )
     reservation = _put_to_policy(caller, platform, [payment])
-    try:
-        result = _settled(
-            caller,
-            reservation,
-            lambda: service.pay_fx(platform, gateway, payment=body.args(), sender=caller.sender),
-        )
-    except service.PaymentRefused as error:
-        raise _taken(error, caller, platform, body.id) from None
+    result = _settled_as(
+        caller,
+        platform,
+        reservation,
+        body.id,
+        lambda: service.pay_fx(platform, gateway, payment=body.args(), sender=caller.sender),
+    )
     if payment is not None and payment.amount_minor is None and principal and identity:
         sized = replace(payment, amount_minor=result["source_amount"])
         record_moved(identity, principal, sized)  # known now that it has executed
