@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from typer.testing import CliRunner
 from zhijin.chain.merkle import verify_consistency_json, verify_inclusion_json
 from zhijin.cli import app
 
-runner = CliRunner()
+runner = CliRunner(env={"LC_ALL": "en_US.UTF-8"})  # these tests read English output
 
 
 def zhijin(*args: str) -> tuple[int, str]:
@@ -116,5 +119,42 @@ def test_reindex_rebuilds_the_query_tables(data: Path) -> None:
     with engine.connect() as conn:
         after = conn.execute(text("SELECT hash FROM notary_anchors ORDER BY hash")).all()
     engine.dispose()
-    # The demo's three documents and the audit head its node anchored when it stopped.
-    assert len(before) == 4 and after == before
+    # The demo's three documents, the onboarding customer's KYC commitment, and the audit head
+    # its node anchored when it stopped.
+    assert len(before) == 5 and after == before
+
+
+def test_errors_and_main_outputs_follow_the_terminal_language(tmp_path: Path) -> None:
+    data, empty = tmp_path / "lang", tmp_path / "empty"
+    chinese = CliRunner(env={"LC_ALL": "zh_CN.UTF-8"})
+    made = chinese.invoke(app, ["chain", "init", "--data", str(data), "--members", "1"])
+    assert made.exit_code == 0, made.output
+    assert made.output.startswith("链 zhijin-local：创世区块 ")
+    assert "  成员 " in made.output
+    refused = chinese.invoke(app, ["serve", "--data", str(empty)])
+    assert refused.exit_code == 1
+    assert f"错误：{empty} 中没有创世文件：请先运行 `zhijin chain init --data {empty}`" in (
+        refused.output
+    )
+    english = CliRunner(env={"LC_ALL": "en_US.UTF-8"}).invoke(app, ["serve", "--data", str(empty)])
+    assert english.exit_code == 1 and f"error: no genesis in {empty}" in english.output
+
+
+def test_a_refusal_names_its_code_in_the_terminal_language(tmp_path: Path) -> None:
+    """`main` (the installed command) answers a ZhijinError with its code and template."""
+    missing = tmp_path / "nowhere"
+    command = [sys.executable, "-m", "zhijin", "chain", "status", "--data", str(missing)]
+    for language, expected in (
+        ("zh_CN.UTF-8", "错误 [data_dir]：数据目录不可用。"),
+        ("C", "error [data_dir]: "),
+    ):
+        answer = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "LC_ALL": language},
+            check=False,
+        )
+        assert answer.returncode == 2, answer.stderr
+        assert answer.stderr.startswith(expected)
+        assert str(missing) in answer.stderr  # the diagnostic line keeps the path

@@ -1,5 +1,10 @@
 """The `zhijin` command: the chain, projections, serve and bench commands here, and each
-domain's command groups from its manifest (zhijin/node/modules.py)."""
+domain's command groups from its manifest (zhijin/node/modules.py).
+
+Exit status: 0 done; 1 a check failed or the command could not run; 2 refused (the stable code
+is printed, nothing changed); 3 committed but not yet visible in the query tables (the tx
+stands: its hash and height are printed as JSON, and a later read, or the same command
+again, which is idempotent, finds it)."""
 
 from __future__ import annotations
 
@@ -16,18 +21,22 @@ from zhijin.chain.errors import ZhijinError
 from zhijin.chain.files import write_private
 from zhijin.node.cluster_cli import cluster_app
 from zhijin.node.modules import cli_groups
+from zhijin.platform.cli_options import DEFAULT_DATA, DataOption
+from zhijin.platform.i18n import cli_text as _cli_text
+from zhijin.platform.projections import CommittedNotYetVisible
 
 if TYPE_CHECKING:
-    from zhijin.platform.host import Host
-    from zhijin.platform.settings import Settings
+    from sqlalchemy import Engine
 
-app = typer.Typer(help="zhijin (智金): smart finance on a consortium chain.", no_args_is_help=True)
-chain_app = typer.Typer(help="Initialise, inspect and verify the chain.", no_args_is_help=True)
-proof_app = typer.Typer(help="Merkle proofs over the global log tree.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks (one JSON line per case).", no_args_is_help=True)
-projections_app = typer.Typer(
-    help="Query tables checked against the chain's state.", no_args_is_help=True
-)
+    from zhijin.chain.store import ChainStore
+    from zhijin.platform.host import Host
+    from zhijin.platform.settings import CoreSettings
+
+app = typer.Typer(help=_cli_text("cli.help.zhijin"), no_args_is_help=True)
+chain_app = typer.Typer(help=_cli_text("cli.help.zhijin.chain"), no_args_is_help=True)
+proof_app = typer.Typer(help=_cli_text("cli.help.zhijin.proof"), no_args_is_help=True)
+bench_app = typer.Typer(help=_cli_text("cli.help.zhijin.bench"), no_args_is_help=True)
+projections_app = typer.Typer(help=_cli_text("cli.help.zhijin.projections"), no_args_is_help=True)
 app.add_typer(chain_app, name="chain")
 chain_app.add_typer(proof_app, name="proof")
 app.add_typer(bench_app, name="bench")
@@ -37,29 +46,36 @@ for _name, _group in cli_groups():
     app.add_typer(_group, name=_name)
 
 
-def _open_host(settings: Settings) -> Host:
+def _open_host(settings: CoreSettings) -> Host:
     from zhijin.node.runtime import Platform
 
     return Platform(settings)
 
 
+def _anchor_reader(store: ChainStore, engine: Engine) -> Any:
+    from zhijin.notary import NotaryService
+
+    return NotaryService(store=store, engine=engine)  # read-only: no gateway
+
+
 @app.callback()
 def _wire(ctx: typer.Context) -> None:
-    # Domain commands open a host, and read the modules' vault schemas, through the root.
+    # Domain commands open a host, read the modules' vault schemas and the ports they declare
+    # of other domains, through the root.
     from zhijin.node.modules import vault_schemas
     from zhijin.platform.host import CliRoot
 
-    ctx.obj = CliRoot(open_host=_open_host, vault_schemas=vault_schemas)
+    ctx.obj = CliRoot(
+        settings=_settings,
+        open_host=_open_host,
+        vault_schemas=vault_schemas,
+        anchor_reader=_anchor_reader,
+    )
 
 
-DataOption = Annotated[
-    Path, typer.Option("--data", envvar="ZHIJIN_DATA", help="data directory", show_default=True)
-]
-DEFAULT_DATA = Path("./var")
-
-
-def _settings(data: Path, **overrides: Any) -> Any:
-    from zhijin.platform.settings import Settings
+def _settings(data: Path, **overrides: Any) -> CoreSettings:
+    """The node's settings (core and every module's section, from ZHIJIN_*) for `data`."""
+    from zhijin.node.settings import Settings
 
     return Settings(data=data, **overrides)
 
@@ -68,8 +84,16 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def _error_text(exc: ZhijinError) -> str:
+    """A refusal as people read it: the code's problem template in the terminal's language."""
+    from zhijin.platform.i18n import environment_locale
+    from zhijin.platform.problems import problem_detail
+
+    return problem_detail(environment_locale(os.environ), exc.code, exc.details, exc.message)
+
+
 def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(_cli_text("cli.error", message=message), err=True)
     raise typer.Exit(code)
 
 
@@ -85,40 +109,52 @@ def _store(data: Path) -> Any:
 # -- chain ------------------------------------------------------------------------------------
 
 
-@chain_app.command("init")
+@chain_app.command("init", help=_cli_text("cli.help.zhijin.chain.init"))
 def chain_init(
     data: DataOption = DEFAULT_DATA,
-    members: Annotated[int, typer.Option(min=1, max=64, help="consortium members")] = 4,
-    chain_id: Annotated[str, typer.Option(help="chain id")] = "zhijin-local",
-    demo: Annotated[bool, typer.Option(help="also load demo data")] = False,
+    members: Annotated[
+        int, typer.Option(min=1, max=64, help=_cli_text("cli.help.zhijin.chain_init.members"))
+    ] = 4,
+    chain_id: Annotated[
+        str, typer.Option(help=_cli_text("cli.help.zhijin.chain_init.chain_id"))
+    ] = "zhijin-local",
+    demo: Annotated[bool, typer.Option(help=_cli_text("cli.help.zhijin.chain_init.demo"))] = False,
 ) -> None:
     """Create genesis and member keys (mode 0600) in a new data directory."""
     from zhijin.node.runtime import Platform, init_data_dir
 
     settings = _settings(data)
     genesis = init_data_dir(settings, members=members, chain_id=chain_id)
-    typer.echo(f"chain {genesis.chain_id}: genesis {genesis.hash().hex()}")
+    typer.echo(
+        _cli_text("cli.chain_created", chain_id=genesis.chain_id, genesis_hash=genesis.hash().hex())
+    )
     for member in genesis.members:
-        typer.echo(f"  member {member.name} ({member.role}) {member.did}")
-    typer.echo(f"keys in {settings.keys_dir}; operator token in {settings.data / 'operator-token'}")
+        typer.echo(_cli_text("cli.member", name=member.name, role=member.role, did=member.did))
+    token_path = settings.data / "operator-token"
+    typer.echo(_cli_text("cli.keys_written", keys_dir=settings.keys_dir, token_path=token_path))
     if demo:
         from zhijin.node.demo import seed_demo
 
         with Platform(settings) as platform:
             summary = seed_demo(platform)
         typer.echo(
-            f"demo data: {len(summary.users)} users, {len(summary.payments.accounts)} accounts, "
-            f"{len(summary.payments.transfers)} transfers, {len(summary.documents)} documents"
+            _cli_text(
+                "cli.demo_loaded",
+                users=len(summary.users),
+                accounts=len(summary.payments.accounts),
+                transfers=len(summary.payments.transfers),
+                documents=len(summary.documents),
+            )
         )
 
 
-@chain_app.command("status")
+@chain_app.command("status", help=_cli_text("cli.help.zhijin.chain.status"))
 def chain_status(data: DataOption = DEFAULT_DATA) -> None:
     """The chain head and the latest signed tree head."""
     store, genesis, _ = _store(data)
     height = store.head_height()
     if height is None:
-        _fail("the chain has no blocks yet: start the node once (zhijin serve)")
+        _fail(_cli_text("cli.no_blocks"))
     block = store.get_block(height)
     _print_json(
         {
@@ -131,13 +167,13 @@ def chain_status(data: DataOption = DEFAULT_DATA) -> None:
     )
 
 
-@chain_app.command("block")
+@chain_app.command("block", help=_cli_text("cli.help.zhijin.chain.block"))
 def chain_block(height: int, data: DataOption = DEFAULT_DATA) -> None:
     """One block: header, signatures, tx hashes."""
     store, _, _ = _store(data)
     block = store.get_block(height)
     if block is None:
-        _fail(f"no block at height {height}")
+        _fail(_cli_text("cli.no_block", height=height))
     _print_json(
         {
             "height": height,
@@ -149,7 +185,7 @@ def chain_block(height: int, data: DataOption = DEFAULT_DATA) -> None:
     )
 
 
-@chain_app.command("tx")
+@chain_app.command("tx", help=_cli_text("cli.help.zhijin.chain.tx"))
 def chain_tx(tx_hash: str, data: DataOption = DEFAULT_DATA) -> None:
     """One committed transaction and its result."""
     from zhijin.chain.codec import decode
@@ -160,7 +196,7 @@ def chain_tx(tx_hash: str, data: DataOption = DEFAULT_DATA) -> None:
     except ValueError:
         stored = None
     if stored is None:
-        _fail(f"no committed tx {tx_hash}")
+        _fail(_cli_text("cli.no_tx", tx_hash=tx_hash))
     _print_json(
         {
             "tx_hash": tx_hash,
@@ -172,7 +208,7 @@ def chain_tx(tx_hash: str, data: DataOption = DEFAULT_DATA) -> None:
     )
 
 
-@chain_app.command("verify")
+@chain_app.command("verify", help=_cli_text("cli.help.zhijin.chain.verify"))
 def chain_verify(data: DataOption = DEFAULT_DATA) -> None:
     """Re-derive every hash, root and signature from genesis; exit 1 at the first bad height."""
     from zhijin.chain.verify import verify_chain
@@ -181,20 +217,24 @@ def chain_verify(data: DataOption = DEFAULT_DATA) -> None:
     store, genesis, _ = _store(data)
 
     def progress(height: int) -> None:
-        typer.echo(f"  verified through height {height}", err=True)
+        typer.echo(_cli_text("cli.verified_through", height=height), err=True)
 
     report = verify_chain(store, genesis, default_registry(), progress=progress)
     _print_json(report.to_json())
     if not report.ok:
-        typer.echo(f"FAILED at height {report.bad_height}: {report.reason}", err=True)
+        typer.echo(
+            _cli_text("cli.verify_failed", height=report.bad_height, reason=report.reason), err=True
+        )
         raise typer.Exit(1)
-    typer.echo(f"chain sound: {report.blocks} blocks, {report.txs} txs", err=True)
+    typer.echo(_cli_text("cli.chain_sound", blocks=report.blocks, txs=report.txs), err=True)
 
 
-@proof_app.command("inclusion")
+@proof_app.command("inclusion", help=_cli_text("cli.help.zhijin.proof.inclusion"))
 def proof_inclusion(
     tx_hash: str,
-    size: Annotated[int | None, typer.Option(help="tree size (default: latest)")] = None,
+    size: Annotated[
+        int | None, typer.Option(help=_cli_text("cli.help.zhijin.proof_inclusion.size"))
+    ] = None,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Inclusion proof of a tx in the log tree, in the wire format."""
@@ -207,13 +247,13 @@ def proof_inclusion(
     except ValueError:
         stored = None
     if stored is None:
-        _fail(f"no committed tx {tx_hash}")
+        _fail(_cli_text("cli.no_tx", tx_hash=tx_hash))
     header = store.get_block(stored.height).header_json()
     index = header["log_size"] - header["tx_count"] + stored.position
     current = store.get_block(store.head_height()).header_json()["log_size"]
     tree_size = current if size is None else size
     if not index < tree_size <= current:
-        _fail(f"--size must be in {index + 1}..{current}")
+        _fail(_cli_text("cli.size_range", low=index + 1, high=current))
     tree = LogTree(store, current)
     _print_json(
         inclusion_to_json(
@@ -226,7 +266,7 @@ def proof_inclusion(
     )
 
 
-@proof_app.command("consistency")
+@proof_app.command("consistency", help=_cli_text("cli.help.zhijin.proof.consistency"))
 def proof_consistency(
     size_from: Annotated[int, typer.Option("--from", min=1)],
     size_to: Annotated[int, typer.Option("--to", min=1)],
@@ -238,7 +278,7 @@ def proof_consistency(
     store, _, _ = _store(data)
     current = store.get_block(store.head_height()).header_json()["log_size"]
     if not size_from <= size_to <= current:
-        _fail(f"need 1 <= --from <= --to <= {current}")
+        _fail(_cli_text("cli.proof_range", current=current))
     tree = LogTree(store, current)
     _print_json(
         consistency_to_json(
@@ -251,7 +291,7 @@ def proof_consistency(
     )
 
 
-@app.command("reindex")
+@app.command("reindex", help=_cli_text("cli.help.zhijin.reindex"))
 def reindex(data: DataOption = DEFAULT_DATA) -> None:
     """Drop every query table and rebuild it by replaying the chain's blocks (on a cluster
     peer's data directory: its final blocks only, as the running peer projects them)."""
@@ -265,17 +305,17 @@ def reindex(data: DataOption = DEFAULT_DATA) -> None:
         from zhijin.node.cluster import reindex_peer
 
         applied, final = reindex_peer(data)
-        typer.echo(f"reindexed: {applied} block applications, up to final block {final}")
+        typer.echo(_cli_text("cli.reindexed_peer", applied=applied, final=final))
         return
     platform = Platform(settings)
     try:
         blocks = platform.projections.reindex()
     finally:
         platform.stop()
-    typer.echo(f"reindexed: {blocks} block applications")
+    typer.echo(_cli_text("cli.reindexed", blocks=blocks))
 
 
-@projections_app.command("verify")
+@projections_app.command("verify", help=_cli_text("cli.help.zhijin.projections.verify"))
 def projections_verify(data: DataOption = DEFAULT_DATA) -> None:
     """Recompute every projected row from the chain's state at the projection's height and
     name each one that differs (domain, table, key, field, expected, found); exits 1 if any
@@ -287,7 +327,7 @@ def projections_verify(data: DataOption = DEFAULT_DATA) -> None:
     try:
         store, _genesis, settings = _store(data)
     except ZhijinError as exc:
-        _fail(exc.message)
+        _fail(_error_text(exc))
         return
     engine = make_engine(settings.platform_database_url_resolved())
     try:
@@ -297,19 +337,19 @@ def projections_verify(data: DataOption = DEFAULT_DATA) -> None:
         store.close()
     _print_json(report.to_json())
     if not report.ok:
-        _fail(f"{report.mismatches_total} projected values differ from the chain")
+        _fail(_cli_text("cli.projections_differ", count=report.mismatches_total))
 
 
 # -- serve and bench --------------------------------------------------------------------------
 
 
-@app.command("serve")
+@app.command("serve", help=_cli_text("cli.help.zhijin.serve"))
 def serve(
     data: DataOption = DEFAULT_DATA,
     host: Annotated[str, typer.Option(envvar="ZHIJIN_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="ZHIJIN_PORT", min=1, max=65535)] = 8000,
     cluster: Annotated[
-        Path | None, typer.Option(help="cluster config: run as a JetStream-ordered peer")
+        Path | None, typer.Option(help=_cli_text("cli.help.zhijin.serve.cluster"))
     ] = None,
 ) -> None:
     """Run the node and the HTTP API (OpenAPI at /docs)."""
@@ -325,7 +365,7 @@ def serve(
 
     settings = _settings(data, host=host, port=port)
     if not settings.genesis_path.exists():
-        _fail(f"no genesis in {data}: run `zhijin chain init --data {data}` first")
+        _fail(_cli_text("cli.no_genesis", data=data))
     server_file = settings.data / "server.json"
     write_private(server_file, json.dumps({"url": f"http://{host}:{port}", "pid": os.getpid()}))
     try:
@@ -334,12 +374,14 @@ def serve(
         server_file.unlink(missing_ok=True)
 
 
-@bench_app.command("chain")
+@bench_app.command("chain", help=_cli_text("cli.help.zhijin.bench.chain"))
 def bench_chain(
     txs: Annotated[
-        int, typer.Option(min=100, max=2_000_000, help="transactions per case")
+        int, typer.Option(min=100, max=2_000_000, help=_cli_text("cli.help.zhijin.bench_chain.txs"))
     ] = 20_000,
-    database_url: Annotated[str | None, typer.Option(help="default: SQLite in a temp dir")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help=_cli_text("cli.help.zhijin.bench_chain.database_url"))
+    ] = None,
 ) -> None:
     """Signed notary txs through the node to durable commit; one JSON line per case."""
     from zhijin.node.bench import run_chain_bench as run
@@ -347,10 +389,74 @@ def bench_chain(
     run(txs=txs, database_url=database_url)
 
 
+EXIT_REFUSED = 2
+EXIT_COMMITTED_NOT_YET_VISIBLE = 3
+
+
+def _typer_words() -> dict[str, str]:
+    """typer's own words around our help (its panel titles and markers, `typer.rich_utils`),
+    in the terminal's language as ours are.  Literal braces are typer's format fields."""
+    return {
+        "ARGUMENTS_PANEL_TITLE": _cli_text("cli.typer.arguments"),
+        "OPTIONS_PANEL_TITLE": _cli_text("cli.typer.options"),
+        "COMMANDS_PANEL_TITLE": _cli_text("cli.typer.commands"),
+        "ERRORS_PANEL_TITLE": _cli_text("cli.typer.error"),
+        "ABORTED_TEXT": _cli_text("cli.typer.aborted"),
+        "RICH_HELP": _cli_text("cli.typer.try_help"),
+        "DEFAULT_STRING": _cli_text("cli.typer.default"),
+        "ENVVAR_STRING": _cli_text("cli.typer.envvar"),
+        "REQUIRED_LONG_STRING": _cli_text("cli.typer.required"),
+        "DEPRECATED_STRING": _cli_text("cli.typer.deprecated"),
+    }
+
+
+def localised_command() -> Any:
+    """The `zhijin` command tree with typer's words localised too: the panel titles, and the
+    help of the options typer adds (`--help` on every command, the shell-completion pair on
+    the root).  Click's own usage line and parse errors stay English (docs/i18n.md)."""
+    from typer import rich_utils
+    from typer.core import TyperOption
+    from typer.main import get_command
+
+    for name, text in _typer_words().items():
+        setattr(rich_utils, name, text)
+    root = get_command(app)
+    added = {
+        "install_completion": _cli_text("cli.typer.install_completion"),
+        "show_completion": _cli_text("cli.typer.show_completion"),
+    }
+    help_text = _cli_text("cli.typer.help")
+    pending = [root]
+    while pending:  # a few dozen commands, in groups at most two deep
+        command = pending.pop()
+        help_option = command.get_help_option(typer.Context(command))
+        if help_option is not None:
+            help_option.help = help_text
+        for param in command.params:
+            if param.name in added and isinstance(param, TyperOption):
+                param.help = added[param.name]
+        pending.extend(getattr(command, "commands", {}).values())
+    return root
+
+
 def main() -> None:
     logging.basicConfig(level=os.environ.get("ZHIJIN_LOG", "WARNING"), stream=sys.stderr)
     try:
-        app()
+        localised_command()()
+    except CommittedNotYetVisible as exc:
+        # Not an error: the write is on chain.  Say so where a script reads (stdout, JSON) and
+        # what to do where a person reads (stderr), with a status of its own.
+        _print_json({"committed": True, "visible": False, "code": exc.code, **exc.details})
+        typer.echo(
+            f"committed in block {exc.details['height']} (tx {exc.details['tx_hash']}), not yet"
+            f" in the query tables: read it again in {exc.details['retry_after_s']} s, or run"
+            " the same command again (it is idempotent)",
+            err=True,
+        )
+        sys.exit(EXIT_COMMITTED_NOT_YET_VISIBLE)
     except ZhijinError as exc:
-        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
-        sys.exit(2)
+        detail = _error_text(exc)
+        typer.echo(_cli_text("cli.refused", code=exc.code, detail=detail), err=True)
+        if exc.message != detail:  # the code's own sentence often names the path or the value
+            typer.echo(_cli_text("cli.diagnostic", diagnostic=exc.message), err=True)
+        sys.exit(EXIT_REFUSED)

@@ -83,7 +83,9 @@ class ChainHarness:
         if not txs:
             return None
         self.clock.advance(10)
-        return self.node.produce_block(txs)
+        height = self.node.produce_block(txs)
+        self.node.drain()  # durable when this returns, with the pipeline on too
+        return height
 
     def run(self, envelope: Any) -> dict[str, Any]:
         """Submit one envelope, commit, and return the tx's recorded result."""
@@ -95,12 +97,18 @@ class ChainHarness:
 
 
 def open_chain(
-    url: str, members: int = 1, registry: ContractRegistry | None = None
+    url: str,
+    members: int = 1,
+    registry: ContractRegistry | None = None,
+    *,
+    pipeline: bool = False,
 ) -> ChainHarness:
     keys = [KeyPair.generate() for _ in range(members)]
     registry = registry or default_registry()
     genesis = make_genesis(keys, registry)
     clock = Clock()
     store = ChainStore(url)
-    node = Node(store=store, genesis=genesis, registry=registry, key=keys[0], clock=clock)
+    node = Node(
+        store=store, genesis=genesis, registry=registry, key=keys[0], clock=clock, pipeline=pipeline
+    )
     return ChainHarness(node=node, store=store, genesis=genesis, clock=clock, members=keys)

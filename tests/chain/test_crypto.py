@@ -6,7 +6,14 @@ import stat
 
 import pytest
 
-from zhijin.chain.crypto import BadKey, KeyPair, did_from_public_key, public_key_from_did, verify
+from zhijin.chain.crypto import (
+    BadKey,
+    KeyPair,
+    SignatureVerifier,
+    did_from_public_key,
+    public_key_from_did,
+    verify,
+)
 from zhijin.chain.files import LooseFileMode
 
 
@@ -71,3 +78,28 @@ def test_verify_refuses_a_changed_message_or_signature() -> None:
     assert not verify(key.public_key, message + b"!", signature)
     assert not verify(key.public_key, message, bytes([signature[0] ^ 1]) + signature[1:])
     assert not verify(KeyPair.generate().public_key, message, signature)
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2, 4])
+def test_the_verifier_pool_answers_each_signature_in_order(threads: int) -> None:
+    """Many signatures, a few forged at known places: the pool's verdicts match verify's."""
+    keys = [KeyPair.generate() for _ in range(3)]
+    items = []
+    for i in range(301):
+        key = keys[i % 3]
+        message = f"message {i}".encode()
+        signature = key.sign(message)
+        if i % 37 == 5:
+            signature = bytes([signature[0] ^ 1]) + signature[1:]
+        if i % 53 == 7:
+            message += b"!"
+        items.append((key.public_key, message, signature))
+    verifier = SignatureVerifier(threads)
+    try:
+        verdicts = verifier.verify_all(items)
+    finally:
+        verifier.close()
+    expected = [not (i % 37 == 5 or i % 53 == 7) for i in range(301)]
+    assert verdicts == expected
+    assert verdicts == [verify(*item) for item in items]
+    assert SignatureVerifier(2).verify_all([]) == []

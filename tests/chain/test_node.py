@@ -17,10 +17,20 @@ from zhijin.notary.contract import record_key
 from .helpers import ChainHarness, open_chain
 
 
-@pytest.fixture
-def chain(db_url: str) -> ChainHarness:
-    chain = open_chain(db_url)
+@pytest.fixture(params=[False, True], ids=["sync", "pipeline"])
+def chain(db_url: str, request: pytest.FixtureRequest) -> ChainHarness:
+    chain = open_chain(db_url, pipeline=request.param)
     yield chain
+    chain.node.close()
+    chain.store.close()
+
+
+@pytest.fixture
+def sync_chain(db_url: str) -> ChainHarness:
+    """Without the commit pipeline, for what only the synchronous path has."""
+    chain = open_chain(db_url, pipeline=False)
+    yield chain
+    chain.node.close()
     chain.store.close()
 
 
@@ -316,10 +326,13 @@ def test_restart_resumes_from_the_stored_head(db_url: str) -> None:
 
 
 def test_a_failure_after_the_database_commit_keeps_the_block_and_answers_its_txs(
-    chain: ChainHarness, monkeypatch: pytest.MonkeyPatch
+    sync_chain: ChainHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The block is durable once the database committed it: a failure in the bookkeeping after
-    that (caches, members, head) must neither report it lost nor wedge the next height."""
+    that (caches, members, head) must neither report it lost nor wedge the next height.  The
+    synchronous path only: with the pipeline, members apply when the block is sealed
+    (tests/chain/test_pipeline.py covers its failures)."""
+    chain = sync_chain
     (admission,) = chain.submit(anchor(chain, chain.users[0], 1))
     assert admission.future is not None
 
@@ -336,3 +349,55 @@ def test_a_failure_after_the_database_commit_keeps_the_block_and_answers_its_txs
     monkeypatch.undo()
     second = chain.run(anchor(chain, chain.users[1], 2))
     assert second["status"] == "ok" and second["height"] == 2
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+def test_many_envelopes_are_each_answered_alone_and_a_batch_as_a_whole(
+    db_url: str, threads: int
+) -> None:
+    """submit_envelopes: singles, forged ones, garbage, a replay inside the same call and
+    batch envelopes (one sound, one with a bad body) in one call, on the pool or inline."""
+    chain = open_chain(db_url)
+    chain.node.verifier.threads = threads
+    try:
+        singles = [anchor(chain, chain.users[i % 3], 100 + i) for i in range(80)]
+        forged = _forged(chain)
+        bodies = [
+            chain.body(chain.users[0], "notary", "anchor", {"hash": doc(i)}) for i in range(3)
+        ]
+        batch = sign_batch(chain.members[0], bodies)
+        bad_bodies = [chain.body(chain.users[1], "notary", "anchor", {"hash": doc(9)})] * 1 + [
+            {**chain.body(chain.users[1], "notary", "anchor", {"hash": doc(10)}), "chain_id": "x"}
+        ]
+        bad_batch = sign_batch(chain.members[0], bad_bodies)
+        envelopes = [
+            *singles[:40],
+            forged,
+            b"[1, 2]",
+            batch,
+            singles[0],  # the same envelope again in the same call: its nonce is pending
+            bad_batch,
+            json.dumps(singles[40]).encode(),  # bytes on the wire
+            *singles[41:],
+        ]
+        groups = chain.node.submit_envelopes(envelopes)
+        assert len(groups) == len(envelopes)
+        assert all(len(g) == 1 and g[0].accepted for g in groups[:40])
+        assert groups[40][0].code == "bad_signature"
+        assert groups[41][0].code == "bad_envelope"
+        assert [a.accepted and a.batch for a in groups[42]] == [True] * 3
+        assert groups[43][0].code == "nonce_used"
+        assert [a.code for a in groups[44]] == ["batch_refused", "wrong_chain"]
+        assert all(len(g) == 1 and g[0].accepted for g in groups[45:])
+        assert chain.node.mempool_size() == 80 + 3
+        chain.commit()
+        stored = {t.tx_hash.hex() for t in chain.store.txs_at(1)}
+        accepted = {a.tx_hash for g in groups for a in g if a.accepted}
+        assert stored == accepted and len(stored) == 83
+        # submit_many is the same admission, flattened: a replay of the whole call is refused.
+        again = chain.node.submit_many(envelopes)
+        assert not any(a.accepted for a in again)
+        assert {a.code for a in again} >= {"nonce_used", "bad_signature", "bad_envelope"}
+    finally:
+        chain.node.verifier.close()
+        chain.store.close()

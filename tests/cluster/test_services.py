@@ -123,7 +123,7 @@ def test_reindex_of_a_stopped_peer_projects_only_final_blocks(
 def test_a_stopping_peer_anchors_its_audit_head_and_projects_it(
     make_network: NetworkFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from zhijin.identity.audit import AuditLog
+    from zhijin.platform.audit import AuditLog
 
     monkeypatch.setenv("ZHIJIN_PASSWORD_HASHING", "test")
     network = make_network(3)

@@ -16,7 +16,7 @@ from zhijin.identity.personal import PersonalDataService
 from zhijin.identity.ratelimit import MemoryRateLimitStore
 from zhijin.identity.service import IdentityService
 from zhijin.identity.tables import create_tables
-from zhijin.identity.vault import Vault, VaultKeys
+from zhijin.platform.vault import Vault, VaultKeys
 
 
 @pytest.fixture

@@ -32,7 +32,8 @@ from zhijin.identity.setup import ChainReader
 from zhijin.identity.vc import add_proof, format_datetime, verify_proof
 from zhijin.node.app import create_app
 from zhijin.node.runtime import Platform, init_data_dir
-from zhijin.platform.settings import Settings
+from zhijin.node.settings import Settings
+from zhijin.platform.i18n import gettext
 
 API = "/api/v1/identity"
 RESIDENT_ID = "11010519491231002X"
@@ -54,6 +55,8 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = _settings(tmp_path)
     init_data_dir(settings, members=3)
     with TestClient(create_app(settings), base_url="https://testserver") as test_client:
+        # These tests read English problem details (the product's default is zh-CN).
+        test_client.headers["Accept-Language"] = "en"
         yield test_client
 
 
@@ -121,7 +124,8 @@ def test_wrong_password_locks_out_and_unknown_logins_look_the_same(client: TestC
             answer = client.post(f"{API}/login", json={"login": name, "password": "wrong-" * 3})
             assert answer.status_code == 401
             assert answer.json()["code"] == "invalid_credentials"
-            assert answer.json()["detail"] == GENERIC_LOGIN_FAILURE
+            assert answer.json()["detail"] == gettext("en", "problem.invalid_credentials")
+            assert answer.json()["diagnostic"] == GENERIC_LOGIN_FAILURE
         answers[name] = client.post(f"{API}/login", json={"login": name, "password": password})
     for answer in answers.values():
         assert answer.status_code == 429 and answer.json()["code"] == "temporarily_locked"

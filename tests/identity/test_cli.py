@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
+import pyotp
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
@@ -16,11 +18,12 @@ from zhijin.chain.crypto import KeyPair
 from zhijin.chain.files import LooseFileMode
 from zhijin.chain.tx import make_body, sign_tx
 from zhijin.cli import app
+from zhijin.identity.errors import MfaRequired
 from zhijin.identity.rbac import Principal, Role
 from zhijin.identity.service import RequestSource
 from zhijin.identity.setup import IdentitySettingsError, load_vault_keys
 from zhijin.node.runtime import Platform, init_data_dir
-from zhijin.platform.settings import Settings
+from zhijin.node.settings import Settings
 
 runner = CliRunner()
 PASSWORD = "correct horse battery staple 42"
@@ -215,7 +218,7 @@ def test_rotate_vault_key_keeps_data_readable_and_resumes(data: Path) -> None:
 
     # An interrupted rotation: the new key is in the file, no record rewrapped yet.
     from zhijin.identity.setup import write_vault_keys
-    from zhijin.identity.vault import VaultKeys
+    from zhijin.platform.vault import VaultKeys
 
     keys = VaultKeys.from_json(after).with_new_key("k3")
     write_vault_keys(data / "vault.key", keys, origin="local")
@@ -278,7 +281,7 @@ def test_rotate_index_secret_recomputes_digests_and_resumes(data: Path) -> None:
 
     # Interrupted after step 1 (the new secret written, nothing recomputed): resumes.
     from zhijin.identity.setup import write_vault_keys
-    from zhijin.identity.vault import VaultKeys
+    from zhijin.platform.vault import VaultKeys
 
     write_vault_keys(
         data / "vault.key", VaultKeys.from_json(after).with_new_index_secret(), origin="local"
@@ -385,15 +388,36 @@ def test_demo_users_have_generated_passwords_in_a_private_file(
     try:
         dids = seed_identity_demo(platform)
         assert set(dids) == {name for name, _login, _kind in DEMO_USERS}
-        assert dids["customer_wang"].startswith("did:key:") and len(set(dids.values())) == 4
+        # Four end users (one still onboarding) with their own DIDs; staff share the member's.
+        assert dids["customer_wang"].startswith("did:key:") and len(set(dids.values())) == 5
         assert dids["bank_officer"] == platform.node.key.did
         printed = capsys.readouterr().out
         logins = (data / "demo-logins.txt").read_text().splitlines()
         assert stat.S_IMODE((data / "demo-logins.txt").stat().st_mode) == 0o600
         assert len(logins) == len(DEMO_USERS) and all(line in printed for line in logins)
-        login, password, _kind = logins[0].split("\t")
-        assert len(password) >= 20
+        login, password, _kind, secret = logins[0].split("\t")
+        assert len(password) >= 20 and secret == "-"  # customers enrol TOTP themselves
         platform.identity.login(login=login, password=password, source=RequestSource(ip="d"))
+        # Every staff member was enrolled: the password alone asks for the code, and a code
+        # pyotp computes from the written secret signs them in with a second factor.
+        staff = [line.split("\t") for line in logins if line.split("\t")[3] != "-"]
+        assert {kind for _l, _p, kind, _s in staff} == {
+            "admin",
+            "bank_officer",
+            "compliance_officer",
+            "auditor",
+        }
+        for login, password, _kind, secret in staff:
+            with pytest.raises(MfaRequired):
+                platform.identity.login(
+                    login=login, password=password, source=RequestSource(ip="d")
+                )
+            # The enrolment used the current step; the next one is inside the accepted window.
+            code = pyotp.TOTP(secret).at(int(time.time()) + 30)
+            issued = platform.identity.login(
+                login=login, password=password, totp_code=code, source=RequestSource(ip="d")
+            )
+            assert issued.principal.mfa_at_ms is not None
         assert seed_identity_demo(platform) == dids  # idempotent
         assert "demo logins" not in capsys.readouterr().out
         assert len((data / "demo-logins.txt").read_text().splitlines()) == len(DEMO_USERS)
@@ -453,7 +477,7 @@ def test_without_anchoring_verify_reports_the_whole_log_as_unanchored(data: Path
 
 
 def test_anchor_rows_forged_to_match_a_rewritten_log_are_not_trusted(data: Path) -> None:
-    from zhijin.identity.audit import AuditLog
+    from zhijin.platform.audit import AuditLog
 
     platform = Platform(_settings(data, audit_anchor_interval_s=3600)).start()
     try:

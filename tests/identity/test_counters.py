@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 from zhijin.chain.store import make_engine
 from zhijin.identity import limits
 from zhijin.identity.counters import Movement, PaymentCounters, WindowTotals
-from zhijin.identity.errors import InvalidInput
 from zhijin.identity.stepup import MovedAmount
 from zhijin.identity.tables import create_tables
+from zhijin.platform.errors import InvalidInput
 
 NOW = 1_750_000_000_000
 HOUR = 3_600_000

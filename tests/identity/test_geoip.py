@@ -17,7 +17,7 @@ from zhijin.identity.geoip import GeoipError, GeoLocator
 from zhijin.identity.stepup import GeoPoint
 from zhijin.node.app import create_app
 from zhijin.node.runtime import init_data_dir
-from zhijin.platform.settings import Settings
+from zhijin.node.settings import Settings
 
 # Public addresses: only looked up in the file below, never sent anything.
 BEIJING_IP, NEW_YORK_IP, COARSE_IP, ABSENT_IP = "1.2.3.4", "8.8.8.8", "9.9.9.9", "4.4.4.4"

@@ -13,7 +13,7 @@ from stdnum.cn import ric
 
 from tests.identity.helpers import Chain, Clock, MemberWriter
 from zhijin.chain.crypto import KeyPair
-from zhijin.identity.errors import CredentialInvalid, Forbidden, InvalidInput
+from zhijin.identity.errors import CredentialInvalid
 from zhijin.identity.kyc import (
     KycDocument,
     commitment,
@@ -26,7 +26,8 @@ from zhijin.identity.kyc import (
 from zhijin.identity.personal import IssuingMember, PersonalDataService, did_link_message
 from zhijin.identity.rbac import Principal, Role
 from zhijin.identity.service import IdentityService, RequestSource
-from zhijin.identity.tables import audit_log
+from zhijin.platform.audit import audit_log
+from zhijin.platform.errors import Forbidden, InvalidInput
 
 PASSWORD = "correct horse battery staple"
 SOURCE = RequestSource(ip="203.0.113.7")
@@ -509,3 +510,43 @@ def test_read_person_refuses_internal_and_unknown_fields(world: World) -> None:
             member_did=world.issuer.did,
             documents=[KycDocument("page", "image/png", b"x")] * 11,
         )
+
+
+def test_an_approval_tells_the_listeners_and_stands_when_one_fails(
+    world: World, member_keys: dict[str, KeyPair]
+) -> None:
+    told: list[dict[str, str]] = []
+
+    class Broken:
+        def kyc_approved(self, *, user_id: str, member_did: str, reviewer_id: str) -> None:
+            raise RuntimeError("the chain is down")
+
+    class Recorder:
+        def kyc_approved(self, *, user_id: str, member_did: str, reviewer_id: str) -> None:
+            told.append({"user": user_id, "member": member_did, "reviewer": reviewer_id})
+
+    recorder = Recorder()
+    world.personal.add_kyc_listener(Broken())
+    world.personal.add_kyc_listener(recorder)
+    bank = member_keys["bank1"].did
+    world.personal.submit_kyc(principal=world.customer, member_did=bank, documents=[])
+    subject = world.customer.user_id
+    status = world.personal.review_kyc(
+        principal=world.compliance, subject_user_id=subject, approve=True
+    )
+    assert status == "approved"  # the broken listener did not undo it
+    assert world.service.store.kyc_case(subject)["status"] == "approved"
+    assert told == [{"user": subject, "member": bank, "reviewer": world.compliance.user_id}]
+    # A rejection tells nobody; a removed listener hears nothing more.
+    world.personal.submit_kyc(principal=world.customer, member_did=bank, documents=[])
+    world.personal.review_kyc(
+        principal=world.compliance,
+        subject_user_id=subject,
+        approve=False,
+        reason="the document is unreadable",
+    )
+    assert len(told) == 1
+    world.personal.remove_kyc_listener(recorder)
+    world.personal.submit_kyc(principal=world.customer, member_did=bank, documents=[])
+    world.personal.review_kyc(principal=world.compliance, subject_user_id=subject, approve=True)
+    assert len(told) == 1

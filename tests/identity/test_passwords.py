@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from zhijin.identity.errors import InvalidInput
 from zhijin.identity.passwords import (
     PRODUCTION_PARAMS,
     TEST_PARAMS,
@@ -12,6 +11,7 @@ from zhijin.identity.passwords import (
     PasswordHasher,
     check_password_policy,
 )
+from zhijin.platform.errors import InvalidInput
 
 GOOD = "correct horse battery staple"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from zhijin.identity.errors import Forbidden, InvalidInput, StepUpRequired
+from zhijin.identity.errors import StepUpRequired
 from zhijin.identity.stepup import (
     DEFAULT_POLICY,
     DEFAULT_STEP_UP_POLICY,
@@ -19,10 +19,12 @@ from zhijin.identity.stepup import (
     enforce,
     evaluate,
     evaluate_all,
+    load_stored_policy,
     parse_policy,
     permits,
     screening_total,
 )
+from zhijin.platform.errors import Forbidden, InvalidInput
 
 NOON_CST_MS = 1_750_046_400_000  # 2025-06-16 04:00 UTC = 12:00 in Beijing
 BEIJING = GeoPoint(39_904_200, 116_407_400)
@@ -401,3 +403,248 @@ def test_cumulative_facts_need_a_reference_in_the_policy() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_policy(body)
     assert "total_24h_ref_minor" in caught.value.message
+
+
+# The default policy as it was stored before the 24 h facts existed (version 2026-11-23.1): a
+# compliance officer's PUT /policy of those days is exactly such a body.
+_PAYMENT = ["payment.transfer"]
+PRE_WINDOW_POLICY: dict[str, Any] = {
+    "version": "2026-11-23.1",
+    "fresh_mfa_ms": 120_000,
+    "utc_offset_minutes": 480,
+    "reference": copy.deepcopy(DEFAULT_POLICY["reference"]),
+    "rules": [
+        {
+            "id": "transfer_over_limit",
+            "actions": _PAYMENT,
+            "when": {
+                "field": "amount_ref_minor",
+                "op": "gt",
+                "value": 100_000_000,
+                "if_missing": False,
+            },
+            "outcome": "deny",
+            "reason": "transfers above 1,000,000.00 CNY",
+        },
+        {
+            "id": "large_transfer",
+            "actions": _PAYMENT,
+            "when": {"field": "amount_ref_minor", "op": "gt", "value": 5_000_000},
+            "outcome": "step_up",
+            "reason": "transfer above 50,000.00 CNY",
+        },
+        {
+            "id": "new_payee",
+            "actions": _PAYMENT,
+            "when": {
+                "all": [
+                    {"field": "payee_known", "op": "eq", "value": False},
+                    {"field": "amount_ref_minor", "op": "gt", "value": 100_000},
+                ]
+            },
+            "outcome": "step_up",
+            "reason": "first transfer above 1,000.00 CNY to this payee",
+        },
+        {
+            "id": "night_transfer",
+            "actions": _PAYMENT,
+            "when": {
+                "all": [
+                    {"field": "local_hour", "op": "in", "value": [0, 1, 2, 3, 4, 5]},
+                    {"field": "amount_ref_minor", "op": "gt", "value": 1_000_000},
+                ]
+            },
+            "outcome": "step_up",
+            "reason": "transfer above 10,000.00 CNY at night",
+        },
+        {
+            "id": "new_device",
+            "actions": ["*"],
+            "when": {"field": "device_known", "op": "eq", "value": False},
+            "outcome": "step_up",
+            "reason": "first use of this device",
+        },
+    ],
+}
+
+
+def test_an_old_stored_policy_is_loaded_with_the_24h_facts_as_the_default_has_them() -> None:
+    loaded = load_stored_policy(PRE_WINDOW_POLICY)
+    assert loaded.version == "2026-11-23.1+24h"  # a decision names what it applied
+    current = {rule.id: rule.when for rule in DEFAULT_STEP_UP_POLICY.rules}
+    for rule in loaded.rules:
+        assert rule.when == current[rule.id], rule.id
+    assert parse_policy(PRE_WINDOW_POLICY).version == "2026-11-23.1"  # the body is unchanged
+
+
+def test_an_old_policy_meets_a_split_payment_as_a_whole() -> None:
+    # 51 x 999.99 CNY in 24 h: each payment alone is under the old 50,000.00 threshold.
+    split = transfer(
+        amount_minor=99_999,
+        moved_to_payee=(MovedAmount("CNY", 2, 51 * 99_999),),
+        moved_overall=(MovedAmount("CNY", 2, 51 * 99_999),),
+    )
+    assert evaluate(parse_policy(PRE_WINDOW_POLICY), split).outcome is Outcome.ALLOW
+    decision = evaluate(load_stored_policy(PRE_WINDOW_POLICY), split)
+    assert decision.outcome is Outcome.STEP_UP and decision.policy_version.endswith("+24h")
+    assert [r.split(":")[0] for r in decision.reasons] == ["large_transfer"]
+    # To a new payee, the payee's own 24 h sum counts (1,200.00 over two payments).
+    new_payee = transfer(
+        amount_minor=60_000,
+        payee_known=False,
+        moved_to_payee=(MovedAmount("CNY", 2, 120_000),),
+        moved_overall=(MovedAmount("CNY", 2, 120_000),),
+    )
+    reasons = evaluate(load_stored_policy(PRE_WINDOW_POLICY), new_payee).reasons
+    assert [r.split(":")[0] for r in reasons] == ["new_payee"]
+
+
+def test_a_policy_naming_a_24h_fact_is_taken_as_written() -> None:
+    assert load_stored_policy(DEFAULT_POLICY) == DEFAULT_STEP_UP_POLICY
+    opted_out = copy.deepcopy(PRE_WINDOW_POLICY)
+    opted_out["rules"].append(
+        {
+            "id": "window_on_record",
+            "actions": _PAYMENT,
+            "when": {"field": "total_24h_ref_minor", "op": "lt", "value": 0},
+            "outcome": "deny",
+            "reason": "never",
+        }
+    )
+    assert load_stored_policy(opted_out) == parse_policy(opted_out)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        {"not": {"field": "amount_ref_minor", "op": "gt", "value": 1}},
+        {"field": "amount_ref_minor", "op": "lt", "value": 100},
+        {"field": "amount_minor", "op": "gt", "value": 100},
+        {"field": "device_known", "op": "eq", "value": False},
+    ],
+)
+def test_defaulting_widens_only_thresholds_above_an_amount(when: dict[str, Any]) -> None:
+    body = {**PRE_WINDOW_POLICY, "rules": [{**PRE_WINDOW_POLICY["rules"][1], "when": when}]}
+    assert load_stored_policy(body) == parse_policy(body)
+
+
+def test_defaulting_leaves_rules_of_other_actions_alone() -> None:
+    rule = {**PRE_WINDOW_POLICY["rules"][1], "actions": ["fx.convert"]}
+    body = {**PRE_WINDOW_POLICY, "rules": [rule]}
+    assert load_stored_policy(body) == parse_policy(body)
+    everywhere = {**PRE_WINDOW_POLICY, "rules": [{**rule, "actions": ["*"]}]}
+    (widened,) = load_stored_policy(everywhere).rules
+    assert widened.when == {
+        "any": [
+            {"field": "amount_ref_minor", "op": "gt", "value": 5_000_000},
+            {"field": "total_24h_ref_minor", "op": "gt", "value": 5_000_000},
+        ]
+    }
+
+
+def test_a_bad_stored_policy_is_still_refused() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        load_stored_policy({**PRE_WINDOW_POLICY, "fresh_mfa_ms": 0})
+    assert caught.value.code == "invalid_policy"
+
+
+def test_reasons_are_sentences_in_each_language() -> None:
+    context = transfer(payee_known=False, amount_minor=150_000)
+    decision = evaluate(DEFAULT_STEP_UP_POLICY, context)
+    assert [r.split(":")[0] for r in decision.reasons] == ["new_payee"]
+    localized = decision.localized_reasons()
+    assert localized == {
+        "zh_CN": ["24 小时内向新收款人付款超过 ¥1,000.00（或等值外币）"],
+        "en": ["payments above CN¥1,000.00 or its equivalent in 24 h to a new payee"],
+    }
+    # Programs keep reading "rule_id: English sentence".
+    assert decision.reasons == (f"new_payee: {localized['en'][0]}",)
+    with pytest.raises(StepUpRequired) as caught:
+        enforce(decision, mfa_at_ms=None, now_ms=0)
+    assert caught.value.details["reasons_by_locale"] == localized
+
+
+def test_a_batch_decision_keeps_each_reason_once_in_every_language() -> None:
+    new = transfer(payee_known=False, amount_minor=150_000)
+    night = transfer(now_ms=NOON_CST_MS - 10 * 3_600_000, amount_minor=2_000_000)
+    decision = evaluate_all(DEFAULT_STEP_UP_POLICY, (new, new, night))
+    ids = [r.split(":")[0] for r in decision.reasons]
+    localized = decision.localized_reasons()
+    assert len(localized["zh_CN"]) == len(localized["en"]) == len(ids) == len(set(ids))
+    assert localized["zh_CN"][ids.index("new_payee")].startswith("24 小时内向新收款人")
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        {"zh_CN": "大额"},  # a language missing
+        {"zh_CN": "大额", "en": "large", "fr": "grand"},  # one we do not have
+        {"zh_CN": "大额", "en": 5},
+        {"zh_CN": "", "en": "large"},
+        "x" * 281,
+        "",
+        42,
+        None,
+    ],
+)
+def test_a_reason_must_be_a_sentence_or_one_per_language(reason: object) -> None:
+    policy = copy.deepcopy(dict(DEFAULT_POLICY))
+    policy["rules"][0]["reason"] = reason
+    with pytest.raises(InvalidInput, match="reason is a sentence") as caught:
+        parse_policy(policy)
+    assert caught.value.code == "invalid_policy"
+
+
+def test_a_single_sentence_reason_is_shown_in_every_language() -> None:
+    policy = copy.deepcopy(dict(DEFAULT_POLICY))
+    policy["rules"][0]["reason"] = "needs a branch visit"
+    rule = parse_policy(policy).rules[0]
+    assert dict(rule.reason_by_locale) == {
+        "zh_CN": "needs a branch visit",
+        "en": "needs a branch visit",
+    }
+
+
+def test_each_matching_rule_gives_a_structured_cause_with_its_thresholds() -> None:
+    """What a page needs to explain a step-up in the user's language: the rule's code and the
+    threshold its condition names, in the reference currency."""
+    night = NOON_CST_MS + 14 * 3_600_000  # 02:00 in Beijing
+    context = transfer(amount_minor=6_000_000, payee_known=False, device_known=False, now_ms=night)
+    decision = evaluate(DEFAULT_STEP_UP_POLICY, context)
+    causes = {cause.code: cause.to_json() for cause in decision.causes}
+    assert set(causes) == {"large_transfer", "new_payee", "night_transfer", "new_device"}
+    assert [c.code for c in decision.causes] == [r.split(":")[0] for r in decision.reasons]
+    money = {"currency": "CNY", "exponent": 2}
+    assert causes["new_payee"] == {
+        "code": "new_payee",
+        "outcome": "step_up",
+        "params": {"threshold_minor": 100_000, **money},
+    }
+    assert causes["large_transfer"]["params"] == {"threshold_minor": 5_000_000, **money}
+    assert causes["night_transfer"]["params"] == {
+        "threshold_minor": 1_000_000,
+        "local_hours": [0, 1, 2, 3, 4, 5],
+        **money,
+    }
+    assert causes["new_device"]["params"] == {}
+    with pytest.raises(StepUpRequired) as caught:
+        enforce(decision, mfa_at_ms=None, now_ms=night)
+    assert [c["code"] for c in caught.value.details["reason_codes"]] == list(causes)
+    far = RiskContext(
+        action="login",
+        now_ms=NOON_CST_MS,
+        device_known=True,
+        location=SHANGHAI,
+        last_location=BEIJING,
+        last_login_ms=NOON_CST_MS - 30 * 60_000,
+    )
+    travel = {c.code: c.to_json() for c in evaluate(DEFAULT_STEP_UP_POLICY, far).causes}
+    assert travel["far_from_last_login"]["params"] == {"distance_km": 500}
+    assert travel["impossible_travel"] == {
+        "code": "impossible_travel",
+        "outcome": "deny",
+        "params": {"speed_kmh": 1_000},
+    }
+    # A batch gives each rule once, the most severe answer overall.
+    both = evaluate_all(DEFAULT_STEP_UP_POLICY, (context, transfer(amount_minor=7_000_000)))
+    assert [c.code for c in both.causes].count("large_transfer") == 1

@@ -26,15 +26,17 @@ from tests.node.example_domain.projection import entries_table
 from tests.node.example_domain.records import Entry, keys
 from tests.node.example_domain.requests import parse_sign
 from tests.payments.helpers import BANK, Call, Chain
+from tests.platform.users import create_staff, me, register_and_login
 from zhijin.chain.codec import canonical, decode
 from zhijin.chain.memory import MemoryState
 from zhijin.chain.store import ChainStore
 from zhijin.cli import app as cli_app
+from zhijin.identity import Role
 from zhijin.node import modules
 from zhijin.node.app import create_app
 from zhijin.node.runtime import Platform, init_data_dir
+from zhijin.node.settings import Settings
 from zhijin.platform.projection_verify import Mismatch, verify_projections
-from zhijin.platform.settings import Settings
 
 GUESTBOOK = example_domain.MODULE
 ENTRIES = "/api/v1/guestbook/entries"
@@ -111,6 +113,22 @@ def test_refusals_carry_stable_codes(node: Node) -> None:
     assert huge.status_code == 413 and huge.json()["code"] == "body_too_large"
     anonymous = node.client.post(ENTRIES, json={"id": "e-4", "message": "hi"})
     assert anonymous.status_code == 401
+
+
+def test_the_guard_lets_a_customer_sign_as_themselves_and_refuses_staff(node: Node) -> None:
+    customer = register_and_login(node.client)
+    signed = node.client.post(ENTRIES, json={"id": "c-1", "message": "我来过"}, headers=customer)
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["entry"]["author"] == me(node.client, customer)["did"]
+    # Staff have no `profile.update`: the member's name is not theirs to sign in (audited).
+    officer = create_staff(node.client, roles={Role.BANK_OFFICER})
+    refused = node.client.post(ENTRIES, json={"id": "s-1", "message": "hi"}, headers=officer)
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+    audit = node.platform.audit.entries(limit=1_000)
+    assert any(
+        e.target == "guestbook_entry:s-1" and e.outcome == "permission_denied" for e in audit
+    )
+    assert [e["id"] for e in node.client.get(ENTRIES).json()["entries"]] == ["c-1"]
 
 
 def test_the_invariant_runs_through_the_root_and_can_fail(node: Node) -> None:

@@ -25,8 +25,8 @@ from zhijin.chain.tx import make_body, sign_batch, sign_tx
 from zhijin.cli import app as cli_app
 from zhijin.node.app import create_app
 from zhijin.node.runtime import init_data_dir
+from zhijin.node.settings import Settings
 from zhijin.notary.receipt import build_receipt, build_tx_receipt, verify_receipt
-from zhijin.platform.settings import Settings
 
 from .helpers import DIGEST as CONSORTIUM_DIGEST
 from .helpers import Consortium, consortium_chain

@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 
 from zhijin.node.app import create_app
 from zhijin.node.runtime import Platform, init_data_dir
+from zhijin.node.settings import Settings
 from zhijin.payments import iso20022 as iso
 from zhijin.payments import service
 from zhijin.payments.demo import demo_account_id, seed_payments_demo
 from zhijin.payments.invariants import check_invariants
 from zhijin.payments.projection import COUNTERS
-from zhijin.platform.settings import Settings
 
 from .pain001 import Pain001, PaymentInfo, Tx, build
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from zhijin.cli import app
 from zhijin.node.runtime import init_data_dir
+from zhijin.node.settings import Settings
 from zhijin.payments.service import PaymentRefused
-from zhijin.platform.settings import Settings
 
 runner = CliRunner()
 
@@ -169,3 +170,49 @@ def test_trial_balance_fails_on_a_tampered_account_row(tmp_path: Path) -> None:
         assert (mismatch["expected"], mismatch["found"]) == (5000, 100_005_000)
     verified = runner.invoke(app, ["projections", "verify", "--data", str(tmp_path)])
     assert verified.exit_code == 1 and "payments_accounts" in verified.output
+
+
+def test_a_write_committed_but_not_yet_visible_exits_3_with_its_tx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The projection's wait ends before it applied the block: the tx is on chain all the
+    same, so the command says so (tx hash, height, retry advice) with its own exit status."""
+    from zhijin import cli
+    from zhijin.chain.store import ChainStore
+    from zhijin.platform.projections import RETRY_AFTER_S, ProjectionRunner
+
+    genesis = init_data_dir(Settings(data=tmp_path), members=1)
+    member = genesis.members[0].did
+    monkeypatch.setattr(ProjectionRunner, "wait_for", lambda *_args, **_kwargs: False)
+    argv = ["zhijin", "pay", "accounts", "open", "late", "--owner", member, "--currency", "CNY"]
+    monkeypatch.setattr("sys.argv", [*argv, "--data", str(tmp_path)])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == cli.EXIT_COMMITTED_NOT_YET_VISIBLE == 3
+    out, err = capsys.readouterr()
+    answer = json.loads(out)
+    assert answer["committed"] is True and answer["visible"] is False
+    assert answer["code"] == "committed_not_yet_visible"
+    assert answer["projections"] == ["payments"] and answer["retry_after_s"] == RETRY_AFTER_S
+    assert f"tx {answer['tx_hash']}" in err and "idempotent" in err and "error" not in err
+    # It did commit: the tx is in the block named, and the account shows once visible.
+    store = ChainStore(Settings(data=tmp_path).chain_database_url())
+    stored = store.get_tx(bytes.fromhex(answer["tx_hash"]))
+    store.close()
+    assert stored is not None and stored.height == answer["height"]
+    monkeypatch.undo()
+    assert pay(tmp_path, "accounts", "show", "late")["id"] == "late"
+
+
+def test_a_refusal_still_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zhijin import cli
+
+    init_data_dir(Settings(data=tmp_path), members=1)
+    argv = ["zhijin", "pay", "accounts", "iban", "nobody", "DE00370400440532013000"]
+    monkeypatch.setattr("sys.argv", [*argv, "--data", str(tmp_path)])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == cli.EXIT_REFUSED == 2
+    assert "error [iban_invalid]" in capsys.readouterr().err

@@ -35,6 +35,7 @@ DOC_TABLES = [
     ("### set_fee_schedule", codes.FEE_SCHEDULE_PRECEDENCE),
     ("### create_fx_quote", codes.FX_QUOTE_PRECEDENCE),
     ("### pay_fx", codes.FX_PAYMENT_PRECEDENCE),
+    ("### refund_transfer", codes.REFUND_PRECEDENCE),
     ("### import_transfers (one part of a file)", codes.FILE_PART_PRECEDENCE),
 ]
 

@@ -38,6 +38,7 @@ from .helpers import ALICE, BANK, FX_BANK, SHOP, Chain, account, world
 
 State = dict[str, Any]  # decoded state: key -> record JSON
 HOLD = 8_000
+REFUNDED_FROM, REFUNDED = 3_000, 1_000  # buy-1, and its refund rf-1
 
 
 def _hold(transfer_id: str, **fields: Any) -> dict[str, Any]:
@@ -74,7 +75,8 @@ def _ok(results: list[dict[str, Any]]) -> None:
 def sound_ledger() -> Chain:
     """`world()` plus one of everything the invariants look at: a plain payment, a loan account
     (credits_must_not_exceed_debits), a live hold with a timeout, a hold without one, holds
-    posted in part, voided and expired, and an FX payment with a spread under a capped quote."""
+    posted in part, voided and expired, an FX payment with a spread under a capped quote, and a
+    payment refunded in part."""
     chain = world()
     chain.open_accounts(
         [account("loan-cny", ALICE, "CNY", "loan", flags=["credits_must_not_exceed_debits"])]
@@ -143,6 +145,10 @@ def sound_ledger() -> Chain:
     chain.ok(
         "pay_fx", {**fx, "credit_account_id": "bob-usd", "source_amount": 10_000}, sender=ALICE
     )
+    buy = {"debit_account_id": "alice-cny", "credit_account_id": "shop-cny", "currency": "CNY"}
+    _ok([chain.transfer(sender=ALICE, id="buy-1", amount=REFUNDED_FROM, **buy)])
+    refund = {"id": "rf-1", "original_transfer_id": "buy-1", "amount": REFUNDED}
+    chain.ok("refund_transfer", refund, sender=SHOP)
     return chain
 
 
@@ -206,6 +212,18 @@ def _move_expiry(state: State) -> None:
     key = _expiry_key(state, "h-live")
     del state[key]
     state[keys.expiry(_pending(state, "h-live")["expires_at_ms"] + 1, "h-live")] = "h-live"
+
+
+def _refund_beyond_its_payment(state: State) -> None:
+    """rf-1 returns more than buy-1 brought, with its total and both counters to match."""
+    _rebook(state, "rf-1", REFUNDED_FROM + 1)
+    state[keys.refunded("buy-1")]["refunded_amount"] = REFUNDED_FROM + 1
+
+
+def _refund_to_someone_else(state: State) -> None:
+    """rf-1 pays Bob instead of the payer, Alice's credit moved to him: the books agree."""
+    _transfer(state, "rf-1")["credit_account_id"] = "bob-cny"
+    _move_counter(state, "credits_posted", "alice-cny", "bob-cny", REFUNDED)
 
 
 def _pay_alice_herself(state: State) -> None:
@@ -398,6 +416,25 @@ CASES = (
         "leg-of-no-payment",
         _set(keys.transfer("pay-1"), "kind", value="fx_target"),
     ),
+    Corruption(
+        "refunds_within_payments",
+        "total-not-recorded",
+        _set(keys.refunded("buy-1"), "refunded_amount", value=0),
+    ),
+    Corruption(
+        "refunds_within_payments",
+        "refund-not-counted",
+        _set(keys.refunded("buy-1"), "refunds", value=2),
+    ),
+    Corruption("refunds_within_payments", "beyond-its-payment", _refund_beyond_its_payment),
+    Corruption("refunds_within_payments", "to-someone-else", _refund_to_someone_else),
+    Corruption(
+        "refunds_within_payments",
+        "total-without-refunds",
+        lambda state: state.update(
+            {keys.refunded("pay-1"): {"refunded_amount": 1, "refunds": 1, "transfer_id": "pay-1"}}
+        ),
+    ),
 )
 
 
@@ -458,12 +495,12 @@ def test_a_report_names_the_invariant_and_the_problem(ledger: MemoryState) -> No
     corrupted = MemoryState(state)
     violations = find_violations(load_snapshot(corrupted))
     assert violations[0] == Violation(
-        "debits_equal_credits", "CNY: posted debits 103019400 != credits 103019401"
+        "debits_equal_credits", "CNY: posted debits 103023400 != credits 103023401"
     )
     assert check_invariants(corrupted) == [str(violation) for violation in violations]
     assert (
         str(violations[0])
-        == "debits_equal_credits: CNY: posted debits 103019400 != credits 103019401"
+        == "debits_equal_credits: CNY: posted debits 103023400 != credits 103023401"
     )
     with pytest.raises(InvariantViolation, match="debits_equal_credits: CNY: posted debits"):
         assert_invariants(corrupted)

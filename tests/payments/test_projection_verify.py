@@ -24,6 +24,7 @@ from zhijin.cli import app as cli_app
 from zhijin.node.app import create_app
 from zhijin.node.modules import default_projection_verifiers
 from zhijin.node.runtime import Platform, init_data_dir
+from zhijin.node.settings import Settings
 from zhijin.notary import service as notary
 from zhijin.notary.projection import anchors_table
 from zhijin.payments import service
@@ -36,7 +37,6 @@ from zhijin.payments.projection import (
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.projection_verify import Mismatch, ProjectionReport, verify_projections
 from zhijin.platform.scratch import scratch_schema
-from zhijin.platform.settings import Settings
 
 ALICE = "did:key:z6MkVerifyAlice"
 BOB = "did:key:z6MkVerifyBob"
@@ -330,6 +330,7 @@ def test_the_cli_and_the_api_report_a_tampered_row(world: Platform) -> None:
     env = {
         "ZHIJIN_DATABASE_URL": world.settings.database_url or "",
         "ZHIJIN_PLATFORM_DATABASE_URL": world.settings.platform_database_url or "",
+        "LC_ALL": "en_US.UTF-8",  # the assertions read English output
     }
     clean = runner.invoke(cli_app, ["projections", "verify", "--data", data], env=env)
     assert clean.exit_code == 0, clean.output

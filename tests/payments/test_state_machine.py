@@ -38,6 +38,8 @@ class LedgerMachine(RuleBasedStateMachine):
         # First answers of fully successful batches, by their first id, for retries.
         self.answers: dict[str, tuple[list[Any], str, list[dict[str, Any]]]] = {}
         self.counter = 0
+        self.payments: list[tuple[str, int, str]] = []  # (transfer id, amount, payee's owner)
+        self.refunded: dict[str, int] = {}
 
     def next_id(self, prefix: str) -> str:
         self.counter += 1
@@ -117,6 +119,13 @@ class LedgerMachine(RuleBasedStateMachine):
             assert self.chain.state.raw == before
         if all(r["result"] == "ok" and not r["exists"] for r in results):
             self.answers[str(items[0]["id"])] = (items, sender, results)
+        owners = {account_id: owner for account_id, owner, _ in self.accounts}
+        for item, result in zip(items, results, strict=True):
+            # A plain payment between two users' accounts: a refund may return it.
+            if result["result"] == "ok" and not result["exists"] and not item.get("flags"):
+                payee = owners.get(item["credit_account_id"])
+                if payee is not None:
+                    self.payments.append((item["id"], item["amount"], payee))
         return results
 
     def transfer_item(self, data: st.DataObject, amount: Any) -> tuple[dict[str, Any], str]:
@@ -319,6 +328,30 @@ class LedgerMachine(RuleBasedStateMachine):
         outcome = self.chain.block([call], advance_ms=0)[0]
         assert outcome.value["results"] == [{**result, "exists": True} for result in first]
         assert self.chain.state.raw == before
+
+    @precondition(lambda self: self.payments)
+    @rule(data=st.data(), share=st.sampled_from([1, 2, 3]), racing=st.booleans())
+    def refund(self, data: st.DataObject, share: int, racing: bool) -> None:
+        """Refunds of a payment, sometimes two in one block, sometimes by someone else: never
+        past what it brought (the invariant), and the cap's own code when that is the reason."""
+        original, amount, payee = data.draw(st.sampled_from(self.payments))
+        sender = payee if data.draw(st.integers(0, 9)) else MALLORY
+        size = max(1, amount * share // 2)  # a half, all of it, or one and a half times
+        calls = [
+            Call(
+                "refund_transfer",
+                {"id": self.next_id("rf"), "original_transfer_id": original, "amount": size},
+                sender,
+            )
+            for _ in range(2 if racing else 1)
+        ]
+        for outcome in self.chain.block(calls, advance_ms=0):
+            event(f"refund {outcome.code or 'ok'}")
+            if outcome.ok:
+                self.refunded[original] = self.refunded.get(original, 0) + size
+            elif sender == payee and outcome.code == "refund_exceeds_original":
+                assert self.refunded.get(original, 0) + size > amount
+        assert self.refunded.get(original, 0) <= amount
 
     @invariant()
     def ledger_is_sound(self) -> None:

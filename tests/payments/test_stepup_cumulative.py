@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from tests.payments.test_api import BOB, Api, _settings, account, books, move
 from tests.platform.users import identity_of, login_with_token, new_password
-from zhijin.identity.service import RequestSource
+from zhijin.identity.service import RequestSource, wall_clock_ms
 from zhijin.identity.stepup import MovedAmount
 from zhijin.identity.store import hash_token
 from zhijin.node.app import create_app
@@ -25,6 +25,19 @@ from zhijin.node.runtime import init_data_dir
 CAROL = "did:key:z6MkSplitCarol"
 FUNDS = 70_000_000  # 700,000.00 CNY
 JUST_UNDER = 99_999  # 999.99 CNY: under the 1,000.00 floor and the new-payee threshold
+HOUR_MS = 3_600_000
+BEIJING_OFFSET_MS = 8 * HOUR_MS
+
+
+def daytime_clock() -> int:
+    """The wall clock, moved on to 06:xx when it is night in Beijing (00:00-05:59), so that
+    these tests meet the new-payee and large-transfer rules and never the night rule, whatever
+    hour CI runs at (the night rule has its own tests in tests/identity).  The chain and
+    identity (and the request guard, which asks the hour) all take it, so block times and the
+    24 h windows agree."""
+    now = wall_clock_ms()
+    local_hour = (now + BEIJING_OFFSET_MS) // HOUR_MS % 24
+    return now + (6 - local_hour) * HOUR_MS if local_hour < 6 else now
 
 
 @dataclass
@@ -79,6 +92,10 @@ def payer(tmp_path: Path) -> Iterator[Payer]:
     settings = _settings(tmp_path)
     init_data_dir(settings, members=1)
     with TestClient(create_app(settings), base_url="https://testserver") as client:
+        # One clock for the chain's block times and identity's windows, both by day.
+        client.app.state.platform.node.clock = daytime_clock  # type: ignore[attr-defined]
+        client.app.state.guard.clock = daytime_clock  # type: ignore[attr-defined]
+        identity_of(client).clock = daytime_clock
         api = Api(client, (tmp_path / "operator-token").read_text().strip())
         password = new_password()
         user_id = open_books(api, "split.payer", password)

@@ -12,7 +12,7 @@ import uvicorn
 
 from zhijin.node.app import create_app
 from zhijin.node.runtime import Platform, init_data_dir
-from zhijin.platform.settings import Settings
+from zhijin.node.settings import Settings
 
 __all__ = ["LiveServer", "free_port"]
 

@@ -14,7 +14,7 @@ from zhijin.chain.merkle import verify_consistency_json, verify_inclusion_json
 from zhijin.chain.tx import make_body, sign_tx
 from zhijin.node.app import create_app
 from zhijin.node.runtime import Platform, init_data_dir
-from zhijin.platform.settings import Settings
+from zhijin.node.settings import Settings
 
 
 @pytest.fixture
@@ -193,3 +193,84 @@ def test_anchor_listing_is_a_paginated_projection(client: TestClient) -> None:
     ).json()
     assert mine["anchors"] == []
     assert client.get("/api/v1/notary/anchors", params={"limit": 0}).status_code == 422
+
+
+def test_many_envelopes_in_one_request_are_each_answered(client: TestClient) -> None:
+    """POST /txs/many: sound, forged and replayed envelopes and a member batch in one
+    request; each gets its own answer, in order, and only the sound ones reach the chain."""
+    from zhijin.chain.tx import sign_batch
+
+    platform = _platform(client)
+    keys = [KeyPair.generate() for _ in range(4)]
+    sound = [
+        _envelope(client, keys[i % 4], i, {"hash": hashlib.sha256(b"m%d" % i).hexdigest()})
+        for i in range(100)
+    ]
+    forged = dict(sound[0], signature="00" * 64)
+    bodies = [
+        make_body(
+            chain_id=platform.genesis.chain_id,
+            sender=keys[0].did,
+            nonce=1_000 + i,
+            contract="notary",
+            method="anchor",
+            args={"hash": hashlib.sha256(b"b%d" % i).hexdigest()},
+            valid_until=platform.node.clock() + 60_000,
+        )
+        for i in range(3)
+    ]
+    batch = sign_batch(platform.node.key, bodies)
+    envelopes = [*sound[:50], forged, batch, sound[7], *sound[50:]]
+    response = client.post("/api/v1/chain/txs/many?wait=true", json={"envelopes": envelopes})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert len(results) == len(envelopes)
+    assert {r["status"] for r in results[:50] + results[53:]} == {"committed"}
+    assert results[50]["status"] == "rejected" and results[50]["code"] == "bad_signature"
+    assert [t["status"] for t in results[51]["txs"]] == ["committed"] * 3
+    assert results[52]["status"] == "rejected" and results[52]["code"] == "nonce_used"
+    for answer in (results[0], results[99], results[51]["txs"][2]):
+        stored = client.get(f"/api/v1/chain/txs/{answer['tx_hash']}")
+        assert stored.status_code == 200 and stored.json()["height"] == answer["height"]
+    # The same request again: every envelope is a replay, nothing new is admitted.
+    again = client.post("/api/v1/chain/txs/many", json={"envelopes": envelopes})
+    assert again.status_code == 202
+    assert all(
+        a["status"] == "rejected" for r in again.json()["results"] for a in r.get("txs", [r])
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"[]", "bad_envelope"),
+        (b'{"envelopes": []}', "bad_envelope"),
+        (b'{"envelopes": {}}', "bad_envelope"),
+        (b'{"envelopes": [{}], "extra": 1}', "bad_envelope"),
+        (b'{"envelopes": [1.5]}', "float_not_allowed"),
+        (b'{"envelopes": [{"a": 1, "a": 2}]}', "duplicate_key"),
+        (b'{"envelopes": [', "malformed_json"),
+        (b'{"envelopes": [' + b"{}," * 5_000 + b"{}]}", "bad_envelope"),  # over the count
+    ],
+)
+def test_a_malformed_many_request_is_refused_whole(
+    client: TestClient, content: bytes, code: str
+) -> None:
+    response = client.post(
+        "/api/v1/chain/txs/many", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == code
+    assert _platform(client).node.mempool_size() == 0
+
+
+def test_many_request_garbage_envelopes_are_refused_one_by_one(client: TestClient) -> None:
+    key = KeyPair.generate()
+    good = _envelope(client, key, 1, {"hash": hashlib.sha256(b"g").hexdigest()})
+    response = client.post(
+        "/api/v1/chain/txs/many?wait=true",
+        json={"envelopes": [{}, "text", good, {"body": {}, "signer": "x", "signature": "y"}]},
+    )
+    assert response.status_code == 200, response.text
+    codes = [r.get("code") or r["status"] for r in response.json()["results"]]
+    assert codes == ["bad_envelope", "bad_envelope", "committed", "bad_signature"]

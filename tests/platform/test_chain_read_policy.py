@@ -18,8 +18,8 @@ from tests.platform.users import create_staff, me, register_and_login
 from zhijin.identity.rbac import Role
 from zhijin.node.app import create_app
 from zhijin.node.runtime import Platform, init_data_dir
+from zhijin.node.settings import Settings
 from zhijin.notary.receipt import verify_receipt
-from zhijin.platform.settings import Settings
 
 AMOUNT = 76_543  # distinctive, so its digits in a response can only come from the tx (and
 # under the step-up floors)
@@ -203,7 +203,11 @@ def test_block_events_carry_no_body_to_anyone(chain: Chain) -> None:
     notices = [notice for block in replayed for notice in block]
     assert {notice.event for notice in notices} == {"block"}
     for notice in notices:
-        assert set(notice.data) == {"height", "time_ms", "txs"}
+        assert set(notice.data) == {"height", "time_ms", "txs", "text"}
+        # The text is made of those figures only (zh-CN, as no language was asked for).
+        assert notice.data["text"] == (
+            f"第 {notice.data['height']} 个区块已提交，含 {notice.data['txs']} 笔交易"
+        )
     _assert_nothing_of(json.dumps([n.data for n in notices]), chain.secrets)
 
 
@@ -270,9 +274,11 @@ def test_free_text_going_on_chain_is_bounded(chain: Chain) -> None:
         headers=chain.alice,
     )
     assert too_long.status_code == 422 and too_long.json()["code"] == "invalid_request"
-    html = chain.client.get("/").text
+    html = chain.client.get("/pay", headers=chain.alice).text  # the pay page, as alice
     assert f'name="reference" maxlength="{payments_limits.REFERENCE_CHARS_MAX}"' in html
-    assert "never put personal data" in html and "请勿填写姓名" in html
+    assert "请勿填写姓名" in html  # the warning, in her language
+    english = chain.client.get("/pay", headers={**chain.alice, "Accept-Language": "en"}).text
+    assert "never put personal data" in english
 
 
 def _audited(chain: Chain, target: str) -> list[Any]:

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from zhijin.chain.files import LooseFileMode, touch_private, write_private
 from zhijin.node.cluster import init_network
 from zhijin.node.runtime import Platform, check_operator_token, init_data_dir
-from zhijin.platform.settings import Settings
+from zhijin.node.settings import Settings
 
 
 def _settings(data: Path) -> Settings:

@@ -17,9 +17,10 @@ from tests.platform.users import login_with_token, new_password
 from zhijin.identity.service import RequestSource
 from zhijin.node import events_api
 from zhijin.node.runtime import init_data_dir
+from zhijin.node.settings import Settings
 from zhijin.platform import notifications
+from zhijin.platform.http_limits import HEIGHT_MAX
 from zhijin.platform.notifications import Audience, Notice, Subscriber
-from zhijin.platform.settings import Settings
 
 EVENTS = "/api/v1/events"
 READ_S = 20.0
@@ -105,6 +106,11 @@ def test_anyone_hears_blocks_and_an_owner_hears_only_their_own_payments(server: 
         transfer = payments[1]["attrs"]
         assert transfer["id"] == "t-1" and transfer["amount"] == 1_234
         assert transfer["credit_account_id"] == "alice-cny"
+        # Said for people too, in the stream's language (zh-CN when the request names none).
+        assert payments[0]["text"] == "您的 CNY 账户 alice-cny 已开立"
+        assert payments[1]["text"] == "账户 alice-cny 收到 ¥12.34"
+        blocks = [e["data"] for e in heard if e["event"] == "block"]
+        assert blocks[-1]["text"].startswith(f"第 {blocks[-1]['height']} 个区块已提交")
         assert all(e["id"] == str(e["data"]["height"]) for e in heard)
         # Bob and an anonymous reader hear the same blocks and none of Alice's payments.
         for other in (bobs, anyone):
@@ -146,6 +152,7 @@ def test_a_reconnecting_stream_gets_what_it_missed(
     bad = server.client.get(EVENTS, headers={"Last-Event-ID": "eleven"})
     assert bad.status_code == 422 and bad.json()["code"] == "last_event_id_invalid"
     assert server.client.get(EVENTS, params={"after": -2}).status_code == 422
+    assert server.client.get(EVENTS, params={"after": HEIGHT_MAX + 1}).status_code == 422
 
 
 def test_a_revoked_token_ends_its_stream(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -259,3 +266,42 @@ def test_ctrl_c_ends_open_streams_and_stops_the_server_promptly(tmp_path: Path) 
         log.close()
     output = (tmp_path / "serve.log").read_text()
     assert "Traceback" not in output and "ERROR" not in output, output
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("  ", None),
+        ("-1", -1),
+        ("0", 0),
+        (" 42 ", 42),
+        (str(HEIGHT_MAX), HEIGHT_MAX),
+        (str(HEIGHT_MAX + 1), "invalid"),
+        ("9" * 19, "invalid"),
+        ("1" + "0" * 40, "invalid"),
+        ("-2", "invalid"),
+        ("--1", "invalid"),
+        ("4²", "invalid"),
+        ("١٢", "invalid"),  # Arabic-Indic digits: int() reads them, a height is ASCII
+        ("12a", "invalid"),
+    ],
+)
+def test_last_event_id_has_the_bounds_of_after(header: str | None, expected: object) -> None:
+    from zhijin.platform.errors import InvalidInput
+
+    if expected != "invalid":
+        assert events_api._resume_after(header, None) == expected
+        return
+    with pytest.raises(InvalidInput) as caught:
+        events_api._resume_after(header, None)
+    assert caught.value.code == "last_event_id_invalid"
+
+
+def test_the_after_parameter_declares_the_height_bounds() -> None:
+    from zhijin.node.app import create_app
+
+    params = create_app(Settings()).openapi()["paths"][EVENTS]["get"]["parameters"]
+    after = next(p for p in params if p["name"] == "after")
+    bounds = next(s for s in after["schema"]["anyOf"] if s.get("type") == "integer")
+    assert (bounds["minimum"], bounds["maximum"]) == (-1, HEIGHT_MAX)

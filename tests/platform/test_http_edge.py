@@ -20,9 +20,9 @@ from zhijin.chain.crypto import KeyPair
 from zhijin.chain.tx import make_body, sign_tx
 from zhijin.node.app import create_app, include_edge_router
 from zhijin.node.runtime import Platform, init_data_dir
+from zhijin.node.settings import Settings
 from zhijin.platform.http_edge import BODY_LIMIT_KEY
 from zhijin.platform.http_limits import BODY_BYTES_MAX, ENVELOPE_BYTES_MAX, INT64_MAX
-from zhijin.platform.settings import Settings
 
 from .live_server import LiveServer
 from .users import register_and_login

@@ -90,13 +90,23 @@ def test_stop_without_shutdown_writes_does_not_wait() -> None:
 
 def test_both_hosts_build_the_modules_services_from_the_manifests(tmp_path: Any) -> None:
     from zhijin.identity.module import AnchorService
+    from zhijin.lending.service import CollectionsKeeper
     from zhijin.node.runtime import Platform, init_data_dir
-    from zhijin.platform.settings import Settings
+    from zhijin.node.settings import Settings
+    from zhijin.payments.module import OpeningPolicyService
+    from zhijin.payments.tables import PaymentsTables
+    from zhijin.risk.service import RiskService
 
     settings = Settings(data=tmp_path / "var", password_hashing="test", projector="thread")
     init_data_dir(settings, members=1)
     platform = Platform(settings)
     try:
-        assert [type(s) for s in platform.lifecycle.services] == [AnchorService]
+        assert [type(s) for s in platform.lifecycle.services] == [
+            AnchorService,
+            PaymentsTables,
+            OpeningPolicyService,
+            RiskService,
+            CollectionsKeeper,
+        ]
     finally:
         platform.stop()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from zhijin.node.app import create_app
-from zhijin.platform.settings import Settings
+from zhijin.node.settings import Settings
 
 SUCCESS = ("200", "201", "202")
 JSON = "application/json"

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from zhijin.node.runtime import Platform, init_data_dir
+from zhijin.node.settings import Settings
 from zhijin.payments import service
 from zhijin.platform.gateway import MemberGateway
-from zhijin.platform.settings import Settings
 
 EXIT_WAIT_S = 20
 
@@ -147,7 +147,7 @@ def test_a_projector_whose_node_process_dies_exits(tmp_path: Path) -> None:
         import sys, time
         from pathlib import Path
         from zhijin.node.runtime import Platform, init_data_dir
-        from zhijin.platform.settings import Settings
+        from zhijin.node.settings import Settings
 
         if __name__ == "__main__":
             settings = Settings(data=Path({str(tmp_path)!r}), password_hashing="test")
@@ -170,3 +170,39 @@ def test_a_projector_whose_node_process_dies_exits(tmp_path: Path) -> None:
         assert _wait_gone(pid), "the projector outlived its node"
     finally:
         node.kill()
+
+
+@pytest.mark.parametrize("mode", ["tuned", "default"])
+def test_the_projector_process_takes_the_nodes_gc_mode(tmp_path: Path, mode: str) -> None:
+    """ZHIJIN_GC reaches the projector child: it logs the tuning exactly when the node does."""
+    script = textwrap.dedent(
+        f"""
+        import logging
+        from pathlib import Path
+        from zhijin.node.runtime import Platform, init_data_dir
+        from zhijin.node.settings import Settings
+
+        if __name__ == "__main__":
+            logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+            settings = Settings(data=Path({str(tmp_path)!r}), password_hashing="test",
+                                gc={mode!r})
+            init_data_dir(settings, members=1)
+            platform = Platform(settings).start()
+            platform.stop()
+        """
+    )
+    (tmp_path / "node.py").write_text(script)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "node.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    tuned_lines = [line for line in done.stderr.splitlines() if "garbage collector tuned" in line]
+    in_child = [line for line in tuned_lines if "(projector)" in line]
+    if mode == "tuned":
+        assert len(in_child) == 1, done.stderr
+        assert len(tuned_lines) == 2, done.stderr  # the node's process and the projector's
+    else:
+        assert tuned_lines == [], done.stderr

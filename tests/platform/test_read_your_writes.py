@@ -23,9 +23,9 @@ from tests.payments.test_api import Api, account, move
 from tests.payments.test_api import books as fx_books
 from zhijin.node.app import create_app
 from zhijin.node.runtime import init_data_dir
+from zhijin.node.settings import Settings
 from zhijin.payments.api import REPLAYED_HEADER
 from zhijin.platform.projections import RETRY_AFTER_S, BlockView, Projection
-from zhijin.platform.settings import Settings
 
 SHORT_WAIT_S = 0.3  # the write's wait for its projection; only reached when a gate is shut
 WAIT_S = 30.0

@@ -4,6 +4,10 @@
     officer = create_staff(client, roles={Role.BANK_OFFICER})  # staff of this node's member
     client.get("/api/v1/identity/me", headers=headers)
 
+Staff sign in with a second factor: `create_staff` enrols the new account's authenticator as
+a person would (sign in, enrol, confirm with a code pyotp computes from the secret), so the
+token it returns carries the second factor every staff session needs.
+
 The platform should run with `password_hashing="test"` (cheap Argon2) to keep tests fast;
 production parameters work too, at about 0.1 s per hash.
 """
@@ -13,14 +17,17 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import pyotp
 from fastapi.testclient import TestClient
 
+from zhijin.identity import totp
 from zhijin.identity.rbac import Principal, Role
-from zhijin.identity.service import IdentityService, RequestSource
+from zhijin.identity.service import IdentityService, IssuedSession, RequestSource
 
 __all__ = [
     "CSRF_HEADER",
     "create_staff",
+    "enrol_totp",
     "fresh_login",
     "identity_of",
     "login_session",
@@ -73,15 +80,18 @@ def register_and_login(
     kind: str = "individual",
 ) -> dict[str, str]:
     """Register a customer (or SME owner), log in, create an API token; returns the bearer
-    headers.  Registration goes through the service with its own source address, so many users
-    per test do not hit the per-address registration limit (the HTTP route is tested in
-    tests/identity/test_api.py).  No cookies are left in `client`."""
+    headers.  All three go through the service with the user's own source address, so many
+    users per module do not drain the per-address registration and authentication limits
+    (the HTTP routes and their limits are tested in tests/identity/test_api.py; an HTTP log-in
+    is `login_with_token`).  No cookies are left in `client`."""
     login = login or fresh_login("customer")
     password = password or new_password()
-    identity_of(client).register(
-        login=login, password=password, kind=kind, source=RequestSource(ip=f"tests-{login}")
-    )
-    return login_with_token(client, login, password)
+    identity = identity_of(client)
+    source = RequestSource(ip=f"tests-{login}")
+    identity.register(login=login, password=password, kind=kind, source=source)
+    issued = identity.login(login=login, password=password, source=source)
+    token = identity.create_api_token(principal=issued.principal, name="tests")
+    return {"Authorization": f"Bearer {token.token}"}
 
 
 def login_with_token(client: TestClient, login: str, password: str) -> dict[str, str]:
@@ -147,5 +157,19 @@ def create_staff(
     issued = identity.login(
         login=login, password=password, source=RequestSource(ip=f"tests-{login}")
     )
-    token = identity.create_api_token(principal=issued.principal, name="tests")
+    assert issued.principal.mfa_at_ms is None  # staff without an authenticator: enrol first
+    enrol_totp(identity, issued)
+    enrolled = identity.authenticate(token=issued.token)  # the same session, now with MFA
+    token = identity.create_api_token(principal=enrolled, name="tests")
     return {"Authorization": f"Bearer {token.token}"}
+
+
+def enrol_totp(identity: IdentityService, issued: IssuedSession) -> pyotp.TOTP:
+    """Enrol an authenticator for the session's user (begin, confirm with the current code);
+    the authenticator, for later codes."""
+    enrolment = identity.begin_totp_enrolment(principal=issued.principal)
+    authenticator = pyotp.TOTP(totp.secret_text(enrolment.secret))
+    # The code at the service's clock (a test may run it on a daytime clock, not the wall's).
+    code = authenticator.at(identity.clock() // 1000)
+    identity.confirm_totp_enrolment(principal=issued.principal, code=code)
+    return authenticator

@@ -33,6 +33,7 @@ from zhijin.chain.codec import (
 from zhijin.chain.errors import ContractError, InvariantViolation, ZhijinError, invariant
 
 __all__ = [
+    "DELETED",
     "BlockInfo",
     "BlockState",
     "Context",
@@ -45,6 +46,7 @@ __all__ = [
     "TxOutcome",
     "apply_tx",
     "execute_tx",
+    "merged_scan",
     "run_end_block",
     "tx_info",
 ]
@@ -248,7 +250,7 @@ class BlockState:
         self._records[key] = (encoded, type(record), record)
 
     def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
-        return _merged_scan(self.reader.scan, self.writes, prefix, start_after, limit)
+        return merged_scan(self.reader.scan, self.writes, prefix, start_after, limit)
 
     def exists(self, key: str) -> bool:
         """Whether `key` holds a value, without decoding it (when the reader can tell)."""
@@ -264,7 +266,7 @@ class BlockState:
         return [(k, None if v is DELETED else v) for k, v in sorted(self.writes.items())]
 
 
-def _merged_scan(
+def merged_scan(
     base_scan: Callable[[str, str, int], list[tuple[str, Any]]],
     staged: Mapping[str, Any],
     prefix: str,
@@ -405,7 +407,7 @@ class Context:
     def scan(
         self, prefix: str, *, start_after: str = "", limit: int = 100
     ) -> list[tuple[str, Any]]:
-        return _merged_scan(self._state.scan, self._staged, prefix, start_after, limit)
+        return merged_scan(self._state.scan, self._staged, prefix, start_after, limit)
 
     def get_record(self, key: str, record_type: type[_R]) -> _R | None:
         """The record under `key` (`record_type.from_json` of its value), or None.

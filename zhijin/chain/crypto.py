@@ -7,6 +7,9 @@ did:key for Ed25519 = "did:key:z" + base58btc(0xed 0x01 ‖ 32-byte public key)
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +25,7 @@ from zhijin.chain.files import check_secret_file, write_private
 
 __all__ = [
     "KeyPair",
+    "SignatureVerifier",
     "did_from_public_key",
     "public_key_from_did",
     "verify",
@@ -81,6 +85,55 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
         return False
     return True
+
+
+VERIFY_CHUNK_MIN = 32  # fewer signatures than this are verified on the caller's thread
+
+
+class SignatureVerifier:
+    """Verifies many signatures on a few threads (libsodium releases the GIL, so they run on
+    as many cores as there are threads: `bench/chain.py` measures it, "verify_gil").
+
+    `threads` is the pool's size (by default the machine's cores); 0 verifies on the caller's
+    thread.  The pool starts on first use and its threads are daemon-like executor threads.
+    """
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = (os.cpu_count() or 1) if threads is None else threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def verify_all(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+        """`verify(public_key, message, signature)` for each item, in order."""
+        if self.threads <= 1 or len(items) < VERIFY_CHUNK_MIN * 2:
+            return [verify(*item) for item in items]
+        size = max(VERIFY_CHUNK_MIN, -(-len(items) // self.threads))
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        pool = self._executor()
+        # The caller verifies the first chunk itself instead of waiting idle.
+        futures = [pool.submit(_verify_chunk, chunk) for chunk in chunks[1:]]
+        results = _verify_chunk(chunks[0])
+        for future in futures:
+            results.extend(future.result())
+        return results
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.threads, thread_name_prefix="zhijin-verify"
+                )
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _verify_chunk(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    return [verify(public_key, message, signature) for public_key, message, signature in items]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,16 @@ each (sender, nonce) pair before checking the database, so two submissions of th
 never both get in.  The ordering service decides the order; `produce_block` executes a list of
 transactions, derives every root, signs the header and the tree head, and commits the block in
 one database transaction.  Only after that commit are waiters told "committed".
+
+With `pipeline=True` (solo ordering, `ZHIJIN_CHAIN_PIPELINE`), block h's database commit runs
+on a committer thread while the producing thread executes and seals block h+1 (SQLite and
+psycopg release the interpreter lock while they write): at most one block in flight, commits in
+strict height order, one database transaction per block.  Block h+1 reads h's write set first
+(`_overlay`), then the state cache, then the database.  h's hash, state root, log-tree nodes,
+membership and contracts are applied when h is sealed (`_tip`); `head` stays the last durable
+block.  Waiters are answered and nonce reservations released only after h's durable commit.  If
+h's commit fails, its waiters fail, h+1 is discarded and its waiters fail too, and the cache,
+log tree, members, contracts and tip go back to the store's last durable block.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,24 +45,26 @@ from zhijin.chain.block import (
 )
 from zhijin.chain.codec import canonical_trusted, decode, decode_trusted
 from zhijin.chain.contract import (
+    DELETED,
     BlockInfo,
     BlockState,
     ContractRegistry,
     TxInfo,
     TxOutcome,
     apply_tx,
+    merged_scan,
     run_end_block,
     tx_info,
 )
 from zhijin.chain.contract_set import ContractSchedule
-from zhijin.chain.crypto import KeyPair
+from zhijin.chain.crypto import KeyPair, SignatureVerifier
 from zhijin.chain.errors import TxRejected, Unavailable, invariant
 from zhijin.chain.genesis import Genesis
 from zhijin.chain.governance import activation_code_problem
 from zhijin.chain.membership import MembershipHistory
 from zhijin.chain.merkle import LogTree, leaf_hash, merkle_root
 from zhijin.chain.store import BlockRecord, ChainStore, TxRecord
-from zhijin.chain.tx import Tx, parse_envelope
+from zhijin.chain.tx import Tx, parse_envelope, parse_envelopes
 
 __all__ = ["Admission", "Head", "Node", "NodeError"]
 
@@ -104,16 +116,42 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@dataclass(slots=True)
+class _Sealed:
+    """A block executed and sealed, not yet durable."""
+
+    txs: Sequence[Tx]
+    record: BlockRecord
+    head: Head  # what the head becomes once the block commits
+    results: list[dict[str, Any]]
+    writes: list[tuple[str, bytes | None]]
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A sealed block whose commit runs on the committer thread (pipeline mode)."""
+
+    sealed: _Sealed
+    durable: threading.Event = field(default_factory=threading.Event)  # committed or failed
+    failed: bool = False
+    job: Future[None] | None = None  # done once its waiters are answered too
+
+
 class _CachedReader:
-    """State reads for one block: the node's cache first, then the block's DB connection."""
+    """State reads for one block: the in-flight block's writes (pipeline mode), then the
+    node's cache, then the block's DB connection."""
 
     def __init__(self, node: Node, conn: Connection) -> None:
         self._node = node
         self._conn = conn
+        self._overlay = node._overlay  # the in-flight block's writes, fixed for this block
 
     def get(self, key: str) -> Any | None:
+        overlay = self._overlay
         cache = self._node._state_cache
-        if key in cache:
+        if key in overlay:
+            raw = overlay[key]
+        elif key in cache:
             raw = cache[key]
         else:
             raw = self._node.store.state_get_raw(self._conn, key)
@@ -122,6 +160,8 @@ class _CachedReader:
         return None if raw is None else decode_trusted(raw)
 
     def exists(self, key: str) -> bool:
+        if key in self._overlay:
+            return self._overlay[key] is not None
         cache = self._node._state_cache
         if key in cache:
             return cache[key] is not None
@@ -130,7 +170,20 @@ class _CachedReader:
         return raw is not None
 
     def scan(self, prefix: str, start_after: str, limit: int) -> list[tuple[str, Any]]:
-        return self._node.store.state_scan(self._conn, prefix, start_after, limit)
+        store, conn = self._node.store, self._conn
+
+        def committed(p: str, after: str, n: int) -> list[tuple[str, Any]]:
+            return store.state_scan(conn, p, after, n)
+
+        staged = {
+            key: DELETED if raw is None else raw
+            for key, raw in self._overlay.items()
+            if key.startswith(prefix) and key > start_after
+        }
+        if not staged:
+            return committed(prefix, start_after, limit)
+        # The two-level scan: the in-flight block's writes over the committed rows.
+        return merged_scan(committed, staged, prefix, start_after, limit)
 
 
 class Node:
@@ -143,8 +196,16 @@ class Node:
         key: KeyPair,
         clock: Callable[[], int] = now_ms,
         mempool_txs_max: int = limits.MEMPOOL_TXS_MAX,
+        verify_threads: int | None = None,
+        pipeline: bool = False,
     ) -> None:
+        """`pipeline`: commit each block on a committer thread while the next one executes
+        (see the module's docstring); the JetStream orderer keeps the synchronous path."""
         self.store = store
+        self.pipeline = pipeline
+        # Signatures of many envelopes at once (submit_envelopes) are verified on this many
+        # threads (default: the cores); libsodium runs them without the GIL.
+        self.verifier = SignatureVerifier(verify_threads)
         self.genesis = genesis
         self.registry = registry
         self.key = key
@@ -165,9 +226,15 @@ class Node:
         # the database commit; "finish" answers waiters and runs the commit listeners.
         self.stage_cpu_s: dict[str, float] = dict.fromkeys(PRODUCE_STAGES, 0.0)
         self._stale = False  # a failed block left head and log tree unverified (see produce)
+        # Pipeline mode: the block whose commit is running, its writes (read first by the next
+        # block), and the one committer thread.
+        self._inflight: _InFlight | None = None
+        self._overlay: dict[str, bytes | None] = {}
+        self._committer: ThreadPoolExecutor | None = None
         self._check_genesis_contracts()
         store.create_schema()
-        self.head = self._load_or_create_head()
+        self.head = self._load_or_create_head()  # the last durable block
+        self._tip = self.head  # the last sealed block (the head, unless one is in flight)
         self.log_tree = LogTree(store, self.head.log_size)
         # Members and quorum per height, from state (genesis only seeds block 0); extended on
         # every commit that writes governance/ keys.
@@ -282,17 +349,35 @@ class Node:
         return answers
 
     def submit_many(self, envelopes: Iterable[bytes | str | dict[str, Any]]) -> list[Admission]:
-        """Admit many single envelopes with one nonce query: each is accepted or refused alone."""
-        parsed: list[Tx] = []
-        answers: list[Admission | None] = []
-        for envelope in envelopes:
-            try:
-                parsed.extend(parse_envelope(envelope))
+        """Admit many envelopes, one answer per tx (`submit_envelopes`, flattened)."""
+        return [answer for group in self.submit_envelopes(envelopes) for answer in group]
+
+    def submit_envelopes(
+        self, envelopes: Iterable[bytes | str | dict[str, Any]], *, decoded: bool = False
+    ) -> list[list[Admission]]:
+        """Admit many envelopes (single or batch), each accepted or refused on its own; a
+        batch envelope still as a whole.  One answer list per envelope, in order.
+
+        Each envelope is decoded once; the signatures are verified together on the
+        verifier's threads, and the single envelopes share one nonce query.  `decoded`: the
+        envelopes are values `codec.decode` returned (checked already, see `open_envelope`).
+        """
+        parsed = parse_envelopes(envelopes, self.verifier, decoded=decoded)
+        answers: list[list[Admission] | None] = []
+        singles: list[Tx] = []
+        for item in parsed:
+            if isinstance(item, TxRejected):
+                answers.append([Admission(None, False, item.code, item.message)])
+            elif item[0].batch_hash is not None:
+                group = self.admit(item, atomic=len(item) > 1)
+                for answer in group:
+                    answer.batch = True
+                answers.append(group)
+            else:
+                singles.extend(item)
                 answers.append(None)
-            except TxRejected as exc:
-                answers.append(Admission(None, False, exc.code, exc.message))
-        admitted = iter(self.admit(parsed, atomic=False))
-        return [answer if answer is not None else next(admitted) for answer in answers]
+        admitted = iter(self.admit(singles, atomic=False)) if singles else iter(())
+        return [group if group is not None else [next(admitted)] for group in answers]
 
     def admit(self, txs: Sequence[Tx], *, atomic: bool) -> list[Admission]:
         """Stateless checks, nonce reservation, the committed-nonce query, then the mempool."""
@@ -380,6 +465,8 @@ class Node:
                     answers.append(Admission(tx.hash_hex, False, problem[0], problem[1]))
                     continue
                 self._mempool[tx.tx_hash] = tx
+                # A resubmission after its block failed: its waiters wait for the new block.
+                self._recent.pop(tx.tx_hash, None)
                 room -= 1
                 answers.append(Admission(tx.hash_hex, True, _node=self))
             if room < self.mempool_txs_max:
@@ -427,6 +514,8 @@ class Node:
         this node's member.
         """
         invariant(0 < len(txs) <= limits.BLOCK_TXS_MAX, "block size out of bounds")
+        if self.pipeline:
+            return self._produce_pipelined(txs, time_ms, proposer)
         with self._commit_lock:
             if self._stale and not self._resync_with_store():
                 self._fail_waiters(txs)
@@ -470,6 +559,7 @@ class Node:
             self._stale = True
             return False
         self.head, self.membership, self.log_tree = head, membership, log_tree
+        self._tip = head
         self.contracts = contracts
         self._stale = False
         return True
@@ -477,55 +567,184 @@ class Node:
     def _produce(
         self, txs: Sequence[Tx], time_ms: int | None, proposer: str | None = None
     ) -> tuple[int, list[dict[str, Any]]]:
-        head = self.head
+        with self.store.engine.begin() as conn:
+            sealed = self._execute_and_seal(conn, txs, time_ms, proposer)
+            started = time.thread_time()
+            self.store.commit_block(conn, sealed.record)
+        self.stage_cpu_s["commit"] += time.thread_time() - started
+        for key, raw in sealed.writes:
+            self._cache_put(key, raw)
+        self._apply_governance(sealed.head.height, sealed.writes)
+        self.head = sealed.head
+        return sealed.head.height, sealed.results
+
+    def _execute_and_seal(
+        self, conn: Connection, txs: Sequence[Tx], time_ms: int | None, proposer: str | None
+    ) -> _Sealed:
+        """Execute `txs` as the block after the tip, reading state through `conn`, and seal it:
+        tip, log tree, members and contracts then include it (the caller commits it)."""
+        tip = self._tip
         if time_ms is None:
-            time_ms = max(head.time_ms + 1, self.clock())
-        invariant(time_ms > head.time_ms, "block time must increase")
-        block = BlockInfo(chain_id=self.genesis.chain_id, height=head.height + 1, time_ms=time_ms)
+            time_ms = max(tip.time_ms + 1, self.clock())
+        invariant(time_ms > tip.time_ms, "block time must increase")
+        block = BlockInfo(chain_id=self.genesis.chain_id, height=tip.height + 1, time_ms=time_ms)
         cpu = self.stage_cpu_s
         started = time.thread_time()
         registry = self.registry_at(block.height)
-        with self.store.engine.begin() as conn:
-            infos = self._prefetch(conn, txs)
-            state = BlockState(_CachedReader(self, conn))
-            prefetched = time.thread_time()
-            results: list[dict[str, Any]] = []
-            encoded_results: list[bytes] = []
-            for tx, info in zip(txs, infos, strict=True):
-                # Encoded at once: an outcome is dropped as soon as its result is recorded.
-                outcome = self._execute(registry, state, tx, info, block)
-                result = outcome.to_json()
-                results.append(result)
-                encoded_results.append(outcome.encoded(result))
-            end_events = run_end_block(registry, state, block)
-            write_set = state.write_set()
-            executed = time.thread_time()
-            record, header = self._seal(
-                txs, block, encoded_results, end_events, write_set, proposer or self.key.did
-            )
-            sealed = time.thread_time()
-            self.store.commit_block(conn, record)
-        committed = time.thread_time()
+        infos = self._prefetch(conn, txs)
+        state = BlockState(_CachedReader(self, conn))
+        prefetched = time.thread_time()
+        results: list[dict[str, Any]] = []
+        encoded_results: list[bytes] = []
+        for tx, info in zip(txs, infos, strict=True):
+            # Encoded at once: an outcome is dropped as soon as its result is recorded.
+            outcome = self._execute(registry, state, tx, info, block)
+            result = outcome.to_json()
+            results.append(result)
+            encoded_results.append(outcome.encoded(result))
+        end_events = run_end_block(registry, state, block)
+        write_set = state.write_set()
+        executed = time.thread_time()
+        record, header = self._seal(
+            txs, block, encoded_results, end_events, write_set, proposer or self.key.did
+        )
         cpu["prefetch"] += prefetched - started
         cpu["execute"] += executed - prefetched
-        cpu["seal"] += sealed - executed
-        cpu["commit"] += committed - sealed
-        for key, raw in write_set:
-            self._cache_put(key, raw)
-        # Before the head moves: whoever sees height h also sees the members after h.
-        self.membership.apply_writes(block.height, write_set)
-        if self.contracts.apply_writes(block.height, write_set):
-            missing = self._missing_code()
-            if missing is not None:  # committed by the others' quorum; this code cannot follow
-                log.error("%s", missing.message)
-        self.head = Head(
+        cpu["seal"] += time.thread_time() - executed
+        self._tip = Head(
             height=block.height,
             block_hash=record.block_hash,
             state_root=header.state_root,
             time_ms=block.time_ms,
             log_size=header.log_size,
         )
-        return block.height, results
+        return _Sealed(txs, record, self._tip, results, write_set)
+
+    def _apply_governance(self, height: int, writes: list[tuple[str, bytes | None]]) -> None:
+        """Members and contracts after block `height` (synchronous mode: once it committed;
+        pipeline mode: once it is sealed, and read again from the store if it fails)."""
+        # Before the head moves: whoever sees height h also sees the members after h.
+        self.membership.apply_writes(height, writes)
+        if self.contracts.apply_writes(height, writes):
+            missing = self._missing_code()
+            if missing is not None:  # committed by the others' quorum; this code cannot follow
+                log.error("%s", missing.message)
+
+    # -- the pipeline (pipeline=True) ------------------------------------------------------------
+    def _produce_pipelined(
+        self, txs: Sequence[Tx], time_ms: int | None, proposer: str | None
+    ) -> int:
+        """Execute and seal the block after the tip while the in-flight block commits, then
+        hand it to the committer; returns its height (durable once `head` reaches it)."""
+        with self._commit_lock:
+            previous = self._inflight
+            if previous is not None and previous.durable.is_set():
+                self._settle(previous)
+                previous = None
+            if self._stale and not self._resync_with_store():
+                self._fail_waiters(txs)
+                raise NodeError("store_unreadable", "the chain database cannot be read now")
+            try:
+                with self.store.read() as conn:
+                    sealed = self._execute_and_seal(conn, txs, time_ms, proposer)
+                self._apply_governance(sealed.head.height, sealed.writes)
+            except Exception:
+                if previous is not None:
+                    previous.durable.wait()
+                    self._settle(previous)
+                self._rollback()
+                self._fail_waiters(txs)
+                raise
+            if previous is not None:
+                previous.durable.wait()
+                if not self._settle(previous):
+                    # Built on a block that did not commit: discarded, its waiters fail too.
+                    self._fail_waiters(txs)
+                    raise NodeError(
+                        "commit_failed",
+                        f"block {previous.sealed.head.height} was not committed; block "
+                        f"{sealed.head.height}, built on it, is discarded",
+                    )
+            flight = _InFlight(sealed)
+            self._inflight = flight
+            self._overlay = dict(sealed.writes)
+            if self._committer is None:
+                self._committer = ThreadPoolExecutor(1, thread_name_prefix="zhijin-committer")
+            flight.job = self._committer.submit(self._commit_in_flight, flight)
+            return sealed.head.height
+
+    def _settle(self, flight: _InFlight) -> bool:
+        """After `flight` is durable or failed (the caller holds the commit lock): fold its
+        writes into the cache, or go back to the store's last durable block."""
+        if self._inflight is flight:
+            self._inflight = None
+        if flight.failed:
+            self._rollback()
+            return False
+        for key, raw in flight.sealed.writes:
+            self._cache_put(key, raw)
+        if self._inflight is None:
+            self._overlay = {}
+        return True
+
+    def _rollback(self) -> None:
+        """Forget cached state, the in-flight writes and the log tree's staged nodes; head, tip,
+        log tree, members and contracts from the store again (the caller holds the lock)."""
+        self._state_cache.clear()
+        self._overlay = {}
+        self._inflight = None
+        self._resync_with_store()
+
+    def _commit_in_flight(self, flight: _InFlight) -> None:
+        """The committer thread: one database transaction for the block, then (only then) the
+        head moves and the waiters are answered."""
+        sealed = flight.sealed
+        height = sealed.head.height
+        started = time.thread_time()
+        try:
+            with self.store.engine.begin() as conn:
+                self.store.commit_block(conn, sealed.record)
+        except Exception:
+            if not self._committed_anyway(height):
+                log.exception("block %d did not commit", height)
+                flight.failed = True
+                self._fail_waiters(sealed.txs)
+                flight.durable.set()
+                return
+            log.exception("block %d committed, then the commit reported a failure", height)
+        self.stage_cpu_s["commit"] += time.thread_time() - started
+        self.head = sealed.head
+        flight.durable.set()
+        started = time.thread_time()
+        self._finish(sealed.txs, height, sealed.results)
+        self.stage_cpu_s["finish"] += time.thread_time() - started
+
+    def _committed_anyway(self, height: int) -> bool:
+        """Whether block `height` is in the store after its commit raised (a lost reply)."""
+        try:
+            return self.store.head_height() == height
+        except Exception:
+            log.exception("cannot read the store's head after block %d failed", height)
+            return False
+
+    def drain(self, timeout_s: float | None = None) -> None:
+        """Wait until the in-flight block (pipeline mode) is committed and answered, or failed;
+        then the tip is the head again.  Nothing to do in synchronous mode."""
+        with self._commit_lock:
+            flight = self._inflight
+            if flight is None:
+                return
+            invariant(flight.job is not None, "an in-flight block without its commit")
+            assert flight.job is not None
+            flight.job.result(timeout_s)
+            self._settle(flight)
+
+    def close(self) -> None:
+        """Commit the in-flight block and stop the committer thread (pipeline mode)."""
+        self.drain()
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
+            self._committer = None
 
     def _prefetch(self, conn: Connection, txs: Sequence[Tx]) -> list[TxInfo]:
         """Load the keys the block's txs declare they will read, in a few queries.
@@ -544,7 +763,8 @@ class Node:
                     wanted.update(contract.prefetch(info, body["args"]))
                 except Exception:  # a hint that fails is just no hint
                     log.debug("prefetch hint failed for %s", tx.hash_hex, exc_info=True)
-        missing = sorted(key for key in wanted if key not in self._state_cache)
+        cache, overlay = self._state_cache, self._overlay
+        missing = sorted(key for key in wanted if key not in cache and key not in overlay)
         for key, value in self.store.prefetch(conn, missing).items():
             self._cache_put(key, value)
         return infos
@@ -584,14 +804,14 @@ class Node:
         header = BlockHeader(
             chain_id=block.chain_id,
             height=block.height,
-            prev_hash=self.head.block_hash,
+            prev_hash=self._tip.block_hash,
             time_ms=block.time_ms,
             tx_count=len(txs),
             tx_root=merkle_root(leaves),  # = tx_root(tx_hashes)
             results_root=results_root_encoded(
                 [*encoded_results, canonical_trusted({"end_block_events": end_events})]
             ),
-            state_root=next_state_root_encoded(self.head.state_root, encoded_writes),
+            state_root=next_state_root_encoded(self._tip.state_root, encoded_writes),
             log_root=self.log_tree.root(),
             log_size=self.log_tree.size,
             proposer=proposer,

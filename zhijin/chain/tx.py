@@ -12,22 +12,25 @@ of a vouching signer) belong to the node.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from zhijin.chain import limits
 from zhijin.chain.codec import canonical, canonical_trusted, decode, sha256
-from zhijin.chain.crypto import BadKey, KeyPair, public_key_from_did, verify
+from zhijin.chain.crypto import BadKey, KeyPair, SignatureVerifier, public_key_from_did, verify
 from zhijin.chain.errors import EncodingError, TxRejected
 
 __all__ = [
     "BODY_FIELDS",
     "Batch",
+    "OpenedEnvelope",
     "Tx",
     "batch_message",
     "make_body",
+    "open_envelope",
     "parse_envelope",
+    "parse_envelopes",
     "sign_batch",
     "sign_tx",
 ]
@@ -135,14 +138,31 @@ def _body_bytes(body: Any, *, validated: bool) -> bytes:
     return encoded
 
 
-def parse_envelope(raw: bytes | str | Mapping[str, Any]) -> list[Tx]:
-    """Parse and authenticate a single or batch envelope; TxRejected with a stable code if bad.
+@dataclass(frozen=True, slots=True)
+class OpenedEnvelope:
+    """An envelope parsed and checked in every way but its signature (`parse_envelopes`
+    verifies the signatures of many at once, on several threads)."""
 
-    Returns the transactions in envelope order.  A batch is accepted or refused as a whole.
-    """
-    validated = isinstance(raw, bytes | str)
-    if validated:
-        assert isinstance(raw, bytes | str)
+    txs: tuple[Tx, ...]
+    public_key: bytes
+    signed: bytes  # the bytes the signature covers
+    is_batch: bool
+
+    def verified(self, ok: bool) -> list[Tx]:
+        """The txs if the signature verified (`ok`), else TxRejected(bad_signature)."""
+        if not ok:
+            if self.is_batch:
+                raise TxRejected("bad_signature", "batch signature does not verify")
+            raise TxRejected("bad_signature", "signature does not verify for this signer and body")
+        return list(self.txs)
+
+
+def open_envelope(raw: bytes | str | Mapping[str, Any], *, decoded: bool = False) -> OpenedEnvelope:
+    """Decode (once) and check a single or batch envelope, all but the signature; TxRejected
+    with a stable code if bad.  `decoded`: `raw` is a value `codec.decode` returned (a request
+    of many envelopes, decoded as a whole), so its values need no second check."""
+    validated = decoded or isinstance(raw, bytes | str)
+    if not decoded and isinstance(raw, bytes | str):
         if len(raw) > limits.TX_BYTES_MAX * limits.BATCH_TXS_MAX:
             raise TxRejected("tx_too_large", "envelope is too large")
         try:
@@ -154,17 +174,60 @@ def parse_envelope(raw: bytes | str | Mapping[str, Any]) -> list[Tx]:
     if not isinstance(envelope, dict):
         raise TxRejected("bad_envelope", "an envelope is a JSON object")
     if "bodies" in envelope:
-        return list(_parse_batch(envelope, validated=validated).txs)
+        return _open_batch(envelope, validated=validated)
     if set(envelope) != {"body", "signer", "signature"}:
         raise TxRejected("bad_envelope", "envelope fields are body, signer and signature")
     signer, public_key, signature = _parse_signer(envelope)
     body_bytes = _body_bytes(envelope["body"], validated=validated)
-    if not verify(public_key, body_bytes, signature):
-        raise TxRejected("bad_signature", "signature does not verify for this signer and body")
-    return [Tx(envelope["body"], body_bytes, sha256(body_bytes), signer, signature)]
+    tx = Tx(envelope["body"], body_bytes, sha256(body_bytes), signer, signature)
+    return OpenedEnvelope((tx,), public_key, body_bytes, is_batch=False)
 
 
-def _parse_batch(envelope: Mapping[str, Any], *, validated: bool = False) -> Batch:
+def parse_envelope(raw: bytes | str | Mapping[str, Any]) -> list[Tx]:
+    """Parse and authenticate a single or batch envelope; TxRejected with a stable code if bad.
+
+    Returns the transactions in envelope order.  A batch is accepted or refused as a whole.
+    """
+    opened = open_envelope(raw)
+    return opened.verified(verify(opened.public_key, opened.signed, opened.txs[0].signature))
+
+
+def parse_envelopes(
+    raws: Iterable[bytes | str | Mapping[str, Any]],
+    verifier: SignatureVerifier,
+    *,
+    decoded: bool = False,
+) -> list[list[Tx] | TxRejected]:
+    """`parse_envelope` for each of many envelopes: each is opened on the caller's thread,
+    then every signature is verified through `verifier` (several threads).  Each item is the
+    envelope's txs or the TxRejected that refuses it alone."""
+    opened: list[OpenedEnvelope | TxRejected] = []
+    for raw in raws:
+        try:
+            opened.append(open_envelope(raw, decoded=decoded))
+        except TxRejected as exc:
+            opened.append(exc)
+    checks = verifier.verify_all(
+        [
+            (item.public_key, item.signed, item.txs[0].signature)
+            for item in opened
+            if isinstance(item, OpenedEnvelope)
+        ]
+    )
+    verdicts = iter(checks)
+    parsed: list[list[Tx] | TxRejected] = []
+    for item in opened:
+        if isinstance(item, TxRejected):
+            parsed.append(item)
+            continue
+        try:
+            parsed.append(item.verified(next(verdicts)))
+        except TxRejected as exc:
+            parsed.append(exc)
+    return parsed
+
+
+def _open_batch(envelope: Mapping[str, Any], *, validated: bool = False) -> OpenedEnvelope:
     if set(envelope) != {"bodies", "signer", "signature"}:
         raise TxRejected("bad_envelope", "batch envelope fields are bodies, signer and signature")
     bodies = envelope["bodies"]
@@ -174,17 +237,15 @@ def _parse_batch(envelope: Mapping[str, Any], *, validated: bool = False) -> Bat
     encoded = [_body_bytes(body, validated=validated) for body in bodies]
     # canonical(list) is "[" + the canonical items joined by "," + "]": no re-encoding needed.
     signed = b"[" + b",".join(encoded) + b"]"
-    if not verify(public_key, signed, signature):
-        raise TxRejected("bad_signature", "batch signature does not verify")
     batch_hash = sha256(signed)
     hashes = tuple(sha256(data) for data in encoded)
+    if len(set(hashes)) != len(hashes):
+        raise TxRejected("duplicate_tx", "a batch holds the same body twice")
     txs = tuple(
         Tx(body, data, tx_hash, signer, signature, batch_hash, hashes)
         for body, data, tx_hash in zip(bodies, encoded, hashes, strict=True)
     )
-    if len(set(hashes)) != len(hashes):
-        raise TxRejected("duplicate_tx", "a batch holds the same body twice")
-    return Batch(batch_hash, signer, signature, txs)
+    return OpenedEnvelope(txs, public_key, signed, is_batch=True)
 
 
 def batch_message(body_bytes: list[bytes]) -> bytes:

@@ -13,72 +13,70 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, inspect, select
-
-from zhijin.chain.errors import ContractError
-from zhijin.chain.store import ChainStore
-from zhijin.identity.audit import (
-    _ANCHOR_TITLE_PREFIX,
-    AuditHead,
-    AuditLog,
-    AuditReport,
-    head_from_anchor,
-)
+from zhijin.identity.expected import NotaryAnchors
+from zhijin.platform.audit import AuditHead, AuditLog, AuditReport
 
 __all__ = [
     "ANCHOR_TITLE_PREFIX",
     "AuditAnchorer",
+    "anchor_args",
     "anchored_heads",
     "audit_verify_json",
     "confirmed_heads",
+    "head_from_anchor",
 ]
 
 log = logging.getLogger("zhijin.identity.anchoring")
 
-ANCHOR_TITLE_PREFIX = _ANCHOR_TITLE_PREFIX
+ANCHOR_TITLE_PREFIX = "zhijin identity audit head "
 ANCHORED_HEADS_MAX = 100_000
 # A stopping node waits at most this long for its last anchor to commit: a cluster peer whose
 # consortium has lost its quorum must still stop.
 SHUTDOWN_ANCHOR_TIMEOUT_S = 5.0
 
 
-def anchored_heads(engine: Engine, *, owner: str) -> list[AuditHead]:
+def anchor_args(head: AuditHead) -> dict[str, str]:
+    """The notary anchor of a head: its last entry hash, titled with its size."""
+    return {"hash": head.entry_hash, "title": f"{ANCHOR_TITLE_PREFIX}{head.size}"}
+
+
+def head_from_anchor(title: str, document_hash: str) -> AuditHead | None:
+    """Read back an anchored head from a notary record (title and hash), or None if not one."""
+    if not title.startswith(ANCHOR_TITLE_PREFIX):
+        return None
+    size_text = title[len(ANCHOR_TITLE_PREFIX) :]
+    return AuditHead(int(size_text), document_hash) if size_text.isdigit() else None
+
+
+def anchored_heads(notary: NotaryAnchors, *, owner: str) -> list[AuditHead]:
     """Audit heads this node's member (`owner`) anchored through the notary, from the notary's
     query table.  Anyone may anchor a hash with such a title; only the member's own count."""
-    from zhijin.notary.projection import anchors_table
-
-    if not inspect(engine).has_table(anchors_table.name):
-        return []  # the notary projection has not run yet: nothing anchored
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(anchors_table.c.title, anchors_table.c.hash)
-            .where(anchors_table.c.title.startswith(ANCHOR_TITLE_PREFIX))
-            .where(anchors_table.c.owner == owner)
-            .limit(ANCHORED_HEADS_MAX)
-        ).all()
-    heads = (head_from_anchor(row.title, row.hash) for row in rows)
+    rows = notary.anchors_titled(
+        owner=owner, title_prefix=ANCHOR_TITLE_PREFIX, limit=ANCHORED_HEADS_MAX
+    )
+    heads = (head_from_anchor(title, document_hash) for title, document_hash in rows)
     return sorted((h for h in heads if h is not None), key=lambda h: h.size)
 
 
+def _on_chain(notary: NotaryAnchors, head: AuditHead, *, owner: str) -> bool:
+    record = notary.anchor_record(head.entry_hash)
+    return (
+        record is not None
+        and record.get("owner") == owner
+        and record.get("title") == anchor_args(head)["title"]
+    )
+
+
 def confirmed_heads(
-    store: ChainStore, heads: Sequence[AuditHead], *, owner: str
+    notary: NotaryAnchors, heads: Sequence[AuditHead], *, owner: str
 ) -> tuple[list[AuditHead], list[AuditHead]]:
     """(confirmed, unconfirmed): each head read from the query table, checked against its
     anchor record on chain.  The table lives in the platform database beside the log, so
     whoever rewrote the log could have added matching rows to it; only the chain vouches."""
-    from zhijin.notary.contract import record_key
-
     confirmed: list[AuditHead] = []
     unconfirmed: list[AuditHead] = []
-    with store.read() as conn:
-        for head in heads:
-            record = store.state_get(conn, record_key(head.entry_hash))
-            on_chain = (
-                record is not None
-                and record.get("owner") == owner
-                and record.get("title") == head.notary_anchor_args()["title"]
-            )
-            (confirmed if on_chain else unconfirmed).append(head)
+    for head in heads:
+        (confirmed if _on_chain(notary, head, owner=owner) else unconfirmed).append(head)
     return confirmed, unconfirmed
 
 
@@ -98,9 +96,12 @@ def audit_verify_json(
 class AuditAnchorer:
     """Anchor the audit head periodically (only when it moved)."""
 
-    def __init__(self, audit: AuditLog, gateway: Any, *, interval_s: float) -> None:
+    def __init__(
+        self, audit: AuditLog, notary: NotaryAnchors, *, owner: str, interval_s: float
+    ) -> None:
         self.audit = audit
-        self.gateway = gateway
+        self.notary = notary
+        self.owner = owner  # this node's member, in whose name the notary anchors
         self.interval_s = interval_s
         self.last_anchored: AuditHead | None = None
         self.last_anchor_height: int | None = None  # the block of this process's last anchor
@@ -113,28 +114,17 @@ class AuditAnchorer:
         head = self.audit.head()
         if head.size == 0 or head == self.last_anchored:
             return None
-        if self._on_chain(head):  # anchored by an earlier run (a restart, a CLI command)
+        if _on_chain(self.notary, head, owner=self.owner):  # by an earlier run (a restart)
             self.last_anchored = head
             return None
-        result = self.gateway.submit(
-            "notary", "anchor", head.notary_anchor_args(), timeout_s=timeout_s
+        args = anchor_args(head)
+        height = self.notary.anchor(
+            document_hash=args["hash"], title=args["title"], timeout_s=timeout_s
         )
-        if result["status"] != "ok":
-            raise ContractError(result["code"], result["message"])
         self.last_anchored = head
-        self.last_anchor_height = int(result["height"])
+        self.last_anchor_height = height
         log.info("audit head %d anchored", head.size)
         return head
-
-    def _on_chain(self, head: AuditHead) -> bool:
-        from zhijin.notary.contract import record_key
-
-        record = self.gateway.node.state_get(record_key(head.entry_hash))
-        return (
-            record is not None
-            and record.get("title") == head.notary_anchor_args()["title"]
-            and record.get("owner") == self.gateway.node.key.did
-        )
 
     def anchor_at_shutdown(self) -> AuditHead | None:
         """The last anchor, taken while the node still orders blocks; a failure is logged, not

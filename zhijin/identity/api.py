@@ -16,21 +16,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhijin.identity import api_models, limits, ratelimit
+from zhijin.identity import api_models, limits, ratelimit, totp
 from zhijin.identity.anchoring import anchored_heads, audit_verify_json, confirmed_heads
 from zhijin.identity.chainops import IdentityChain
-from zhijin.identity.errors import InvalidInput
+from zhijin.identity.expected import IdentityHost
 from zhijin.identity.kyc import KycDocument
 from zhijin.identity.personal import PersonalDataService
 from zhijin.identity.rbac import Permission, Principal, Resource, Role
 from zhijin.identity.service import IdentityService, RequestSource
 from zhijin.identity.web import (
     CurrentUser,
+    EnrollingUser,
     IdentityDep,
     RequestSourceDep,
     clear_session_cookies,
     set_session_cookies,
 )
+from zhijin.platform import limits as platform_limits
+from zhijin.platform.errors import InvalidInput
 from zhijin.platform.http_edge import EdgeRoute, body_limit
 from zhijin.platform.params import Cursor
 
@@ -81,6 +84,7 @@ def _user_json(identity: IdentityService, principal: Principal) -> dict[str, Any
         "did": user.did,
         "member_did": user.member_did,
         "totp_enabled": user.totp_enabled,
+        "enrolment_required": identity.enrolment_required(user=user, mfa_at_ms=principal.mfa_at_ms),
         "via": principal.via,
         "auth_at_ms": principal.auth_at_ms,
         "mfa_at_ms": principal.mfa_at_ms,
@@ -166,6 +170,8 @@ class KycIn(_Strict):
 
 class ReviewIn(_Strict):
     approve: bool
+    # Why (kept in the audit entry); a rejection needs one.
+    reason: str | None = Field(default=None, max_length=limits.KYC_REVIEW_REASON_CHARS_MAX)
 
 
 class IssueIn(_Strict):
@@ -177,7 +183,7 @@ class CredentialIn(_Strict):
 
 
 class RevokeIn(_Strict):
-    reason: str = Field(min_length=1, max_length=limits.AUDIT_TEXT_CHARS_MAX)
+    reason: str = Field(min_length=1, max_length=platform_limits.AUDIT_TEXT_CHARS_MAX)
 
 
 class RotateIn(_Strict):
@@ -214,7 +220,9 @@ def login(
     source: RequestSourceDep,
 ) -> dict[str, Any]:
     """Password (+ TOTP or a recovery code when enrolled) -> the session cookie.  Every
-    failure is the same 401 `invalid_credentials` after the same Argon2 work."""
+    failure is the same 401 `invalid_credentials` after the same Argon2 work.  A staff member
+    without an authenticator gets a session that may only enrol one
+    (`user.enrolment_required`: go to POST /totp/enrol, then /totp/confirm)."""
     device_id = source.device_id or secrets.token_urlsafe(24)
     issued = identity.login(
         login=body.login,
@@ -235,7 +243,7 @@ def login(
 
 
 @router.post("/logout", status_code=204, dependencies=[AuthRateLimit])
-def logout(request: Request, user: CurrentUser, identity: IdentityDep) -> Response:
+def logout(request: Request, user: EnrollingUser, identity: IdentityDep) -> Response:
     identity.logout(principal=user)
     response = Response(status_code=204)
     clear_session_cookies(request, response)
@@ -252,7 +260,7 @@ def revoke_other_sessions(user: CurrentUser, identity: IdentityDep) -> dict[str,
 
 
 @router.get("/me", response_model=api_models.UserView)
-def me(user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
+def me(user: EnrollingUser, identity: IdentityDep) -> dict[str, Any]:
     return _user_json(identity, user)
 
 
@@ -308,10 +316,11 @@ def revoke_token(token_id: str, user: CurrentUser, identity: IdentityDep) -> Res
 @router.post(
     "/totp/enrol", dependencies=[AuthRateLimit], response_model=api_models.TotpEnrolmentOut
 )
-def totp_enrol(user: CurrentUser, identity: IdentityDep) -> dict[str, str]:
+def totp_enrol(user: EnrollingUser, identity: IdentityDep) -> dict[str, str]:
     enrolment = identity.begin_totp_enrolment(principal=user)
     return {
         "uri": enrolment.uri,
+        "secret": totp.secret_text(enrolment.secret),
         "qr_svg": enrolment.qr_svg_data_uri,
         "qr_png": enrolment.qr_png_data_uri,
     }
@@ -320,7 +329,7 @@ def totp_enrol(user: CurrentUser, identity: IdentityDep) -> dict[str, str]:
 @router.post(
     "/totp/confirm", dependencies=[AuthRateLimit], response_model=api_models.RecoveryCodesOut
 )
-def totp_confirm(body: CodeIn, user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
+def totp_confirm(body: CodeIn, user: EnrollingUser, identity: IdentityDep) -> dict[str, Any]:
     codes = identity.confirm_totp_enrolment(principal=user, code=body.code)
     return {"recovery_codes": list(codes)}
 
@@ -488,12 +497,34 @@ def submit_kyc(
     return {"commitment": digest, "status": "pending", "uscc": uscc}
 
 
+@router.get("/kyc", response_model=api_models.KycStatusOut, response_model_exclude_unset=True)
+def kyc_status(user: CurrentUser, personal: PersonalDep) -> dict[str, Any]:
+    """The caller's own KYC case (`none` until submitted), for the onboarding journey."""
+    return personal.kyc_status(principal=user)
+
+
+@router.get("/kyc/cases", response_model=api_models.KycCasePageOut)
+def kyc_queue(
+    user: CurrentUser,
+    personal: PersonalDep,
+    status: Annotated[str | None, Query(pattern="^(pending|approved|rejected)$")] = "pending",
+    after: Annotated[str | None, Query(max_length=limits.CURSOR_CHARS_MAX)] = None,
+    limit: Limit = limits.PAGE_ROWS_DEFAULT,
+) -> dict[str, Any]:
+    """The reviewers' queue (`kyc.review`): cases of the reviewer's member, oldest first;
+    pending by default."""
+    items = personal.kyc_queue(principal=user, status=status, after=after, limit=limit)
+    return {"items": items, "next": items[-1]["cursor"] if len(items) == limit else None}
+
+
 @router.post("/kyc/{user_id}/review", response_model=api_models.KycReviewedOut)
 def review_kyc(
     user_id: str, body: ReviewIn, user: CurrentUser, personal: PersonalDep
 ) -> dict[str, str]:
     return {
-        "status": personal.review_kyc(principal=user, subject_user_id=user_id, approve=body.approve)
+        "status": personal.review_kyc(
+            principal=user, subject_user_id=user_id, approve=body.approve, reason=body.reason
+        )
     }
 
 
@@ -623,10 +654,11 @@ def read_audit(
 @router.get("/audit/verify", response_model=api_models.AuditVerifyOut)
 def verify_audit(request: Request, user: CurrentUser, identity: IdentityDep) -> dict[str, Any]:
     identity.authorize(principal=user, permission=Permission.AUDIT_LOG_VERIFY)
-    platform = request.app.state.platform
-    member = platform.node.key.did
+    host: IdentityHost = request.app.state.platform
+    member = host.node.key.did
+    notary = host.notary_anchors
     anchors, unconfirmed = confirmed_heads(
-        platform.store, anchored_heads(platform.platform_engine, owner=member), owner=member
+        notary, anchored_heads(notary, owner=member), owner=member
     )
     report = identity.audit.verify(anchors=anchors)
     return audit_verify_json(report, anchors, unconfirmed)

@@ -29,7 +29,10 @@ __all__ = [
     "ExportedKeysOut",
     "FreshAuthOut",
     "FreshMfaOut",
+    "KycCasePageOut",
+    "KycCaseView",
     "KycReviewedOut",
+    "KycStatusOut",
     "KycSubmittedOut",
     "LoginOut",
     "PersonalDataOut",
@@ -70,6 +73,9 @@ class UserView(BaseModel):
     did: str | None
     member_did: str | None = Field(description="staff: the member they work for")
     totp_enabled: bool
+    enrolment_required: bool = Field(
+        description="staff without an authenticator: this session may only enrol one"
+    )
     via: str = Field(description="session or api_token")
     auth_at_ms: int
     mfa_at_ms: int | None
@@ -119,6 +125,7 @@ class TokenPageOut(BaseModel):
 
 class TotpEnrolmentOut(BaseModel):
     uri: str = Field(description="otpauth:// URI")
+    secret: str = Field(description="the same secret as base32 text, to type into an app")
     qr_svg: str = Field(description="data: URI")
     qr_png: str = Field(description="data: URI")
 
@@ -173,7 +180,9 @@ class PolicyRuleView(BaseModel):
     actions: list[str]
     when: dict[str, Any] = Field(description="a condition: field/op/value, or any/all of them")
     outcome: str
-    reason: str
+    reason: str | dict[str, str] = Field(
+        description="one sentence for every language, or one per locale (zh_CN, en)"
+    )
 
 
 class PolicyOut(BaseModel):
@@ -209,6 +218,34 @@ class KycSubmittedOut(BaseModel):
 
 class KycReviewedOut(BaseModel):
     status: str
+
+
+class KycCaseView(BaseModel):
+    user_id: str
+    status: str = Field(description="pending, approved or rejected")
+    member_did: str = Field(description="the member (bank) doing the KYC")
+    commitment: str = Field(description="the salted commitment anchored on chain")
+    submitted_ms: int
+    reviewed_by: str | None = Field(description="the reviewing officer's user id")
+    reviewed_ms: int | None
+    cursor: str = Field(description="pass as `after` for the next page")
+
+
+class KycStatusOut(BaseModel):
+    status: str = Field(description="none (nothing submitted), pending, approved or rejected")
+    personal_data_saved: bool = Field(description="PUT /personal-data was done")
+    user_id: str | None = None
+    member_did: str | None = None
+    commitment: str | None = None
+    submitted_ms: int | None = None
+    reviewed_by: str | None = None
+    reviewed_ms: int | None = None
+    cursor: str | None = None
+
+
+class KycCasePageOut(BaseModel):
+    items: list[KycCaseView]
+    next: str | None = Field(description="the `after` of the next page, null on the last")
 
 
 # -- credentials ------------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ from zhijin.identity.passwords import PRODUCTION_PARAMS, PasswordHasher
 from zhijin.identity.ratelimit import MemoryRateLimitStore
 from zhijin.identity.service import IdentityService, RequestSource
 from zhijin.identity.tables import create_tables
-from zhijin.identity.vault import Vault, VaultKeys
 from zhijin.identity.vc import issue_credential, verify_credential
+from zhijin.platform.vault import Vault, VaultKeys
 
 _PASSWORD = "correct horse battery staple"
 

@@ -21,13 +21,13 @@ from zhijin.identity.did import (
     multikey_from_public_key,
     registry_record,
 )
-from zhijin.identity.errors import InvalidInput
 from zhijin.identity.keys import UserKeys
 from zhijin.identity.personal import IssuingMember, PersonalDataService
 from zhijin.identity.rbac import Permission, Principal, Resource
 from zhijin.identity.service import IdentityService
 from zhijin.identity.setup import ChainReader, GatewayWriter, submit_signed
 from zhijin.identity.vc import VerifiedCredential
+from zhijin.platform.errors import InvalidInput
 
 __all__ = ["DEFAULT_STATUS_LIST_ID", "IdentityChain"]
 
@@ -67,7 +67,7 @@ class IdentityChain:
         return self.identity.user_keys(user_id=principal.user_id)
 
     def _audit(self, principal: Principal, action: str, target: str, **extra: Any) -> None:
-        self.identity._record(
+        self.identity.record(
             actor=f"user:{principal.user_id}", action=action, target=target, outcome="ok", **extra
         )
 

@@ -18,16 +18,14 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from zhijin.chain.files import touch_private
+from zhijin.identity.settings import vault_key_path
+from zhijin.platform.cli_options import DEFAULT_DATA, DataOption
+from zhijin.platform.i18n import cli_text as _cli_text
 
 __all__ = ["audit_app", "identity_app"]
 
-identity_app = typer.Typer(help="Users, vault keys (identity domain).", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained access audit log.", no_args_is_help=True)
-
-DataOption = Annotated[
-    Path, typer.Option("--data", envvar="ZHIJIN_DATA", help="data directory", show_default=True)
-]
-DEFAULT_DATA = Path("./var")
+identity_app = typer.Typer(help=_cli_text("cli.help.identity"), no_args_is_help=True)
+audit_app = typer.Typer(help=_cli_text("cli.help.identity.audit"), no_args_is_help=True)
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -36,9 +34,11 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _settings(data: Path) -> Any:
-    from zhijin.platform.settings import Settings
+    """The core fields and identity's own section (from ZHIJIN_*): all these commands read."""
+    from zhijin.identity.settings import IdentitySettings
+    from zhijin.platform.settings import compose_settings
 
-    return Settings(data=data)
+    return compose_settings((IdentitySettings,))(data=data)
 
 
 def _identity(settings: Any) -> Any:
@@ -57,12 +57,17 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-@identity_app.command("create-admin")
+@identity_app.command("create-admin", help=_cli_text("cli.help.identity.create_admin"))
 def create_admin(
-    login: Annotated[str, typer.Option("--login", help="the administrator's login name")],
+    login: Annotated[
+        str, typer.Option("--login", help=_cli_text("cli.help.identity.create_admin.login"))
+    ],
     data: DataOption = DEFAULT_DATA,
     password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="read the password from stdin")
+        bool,
+        typer.Option(
+            "--password-stdin", help=_cli_text("cli.help.identity.create_admin.password_stdin")
+        ),
     ] = False,
 ) -> None:
     """Create an administrator of this node's member.  The password is prompted for (or read
@@ -83,13 +88,15 @@ def create_admin(
     typer.echo(f"administrator {user.login} created ({user.id}) for member {member}")
 
 
-@identity_app.command("new-vault-key")
+@identity_app.command("new-vault-key", help=_cli_text("cli.help.identity.new_vault_key"))
 def new_vault_key(
-    out: Annotated[Path, typer.Option("--out", help="the key file to create (mode 0600)")],
+    out: Annotated[
+        Path, typer.Option("--out", help=_cli_text("cli.help.identity.new_vault_key.out"))
+    ],
 ) -> None:
     """Create a vault key file for production (a locally generated one is refused there)."""
     from zhijin.identity.setup import write_vault_keys
-    from zhijin.identity.vault import VaultKeys
+    from zhijin.platform.vault import VaultKeys
 
     if out.exists():
         _fail(f"{out} exists; a key file is never overwritten")
@@ -104,10 +111,15 @@ def _next_key_id(existing: set[str]) -> str:
     return f"k{number}"
 
 
-@identity_app.command("rotate-vault-key")
+@identity_app.command("rotate-vault-key", help=_cli_text("cli.help.identity.rotate_vault_key"))
 def rotate_vault_key(
     data: DataOption = DEFAULT_DATA,
-    batch_rows: Annotated[int, typer.Option(min=1, max=500, help="records per transaction")] = 500,
+    batch_rows: Annotated[
+        int,
+        typer.Option(
+            min=1, max=500, help=_cli_text("cli.help.identity.rotate_vault_key.batch_rows")
+        ),
+    ] = 500,
 ) -> None:
     """Rewrap every data key under a new master key.
 
@@ -119,11 +131,11 @@ def rotate_vault_key(
     from zhijin.identity.service import wall_clock_ms
     from zhijin.identity.setup import write_vault_keys
     from zhijin.identity.tables import create_tables
-    from zhijin.identity.vault import Vault, VaultStore
+    from zhijin.platform.vault import Vault, VaultStore
 
     settings = _settings(data)
     lock, keys, origin = _key_file_for_rotation(settings)
-    path: Path = settings.vault_key_path
+    path = vault_key_path(settings)
     if len(keys.master_keys) == 1:
         keys = keys.with_new_key(_next_key_id(set(keys.master_keys)))
         write_vault_keys(path, keys, origin=origin)
@@ -155,11 +167,18 @@ def rotate_vault_key(
         lock.close()
 
 
-@identity_app.command("rotate-index-secret")
+@identity_app.command(
+    "rotate-index-secret", help=_cli_text("cli.help.identity.rotate_index_secret")
+)
 def rotate_index_secret(
     ctx: typer.Context,
     data: DataOption = DEFAULT_DATA,
-    batch_rows: Annotated[int, typer.Option(min=1, max=500, help="rows per transaction")] = 500,
+    batch_rows: Annotated[
+        int,
+        typer.Option(
+            min=1, max=500, help=_cli_text("cli.help.identity.rotate_index_secret.batch_rows")
+        ),
+    ] = 500,
 ) -> None:
     """Recompute every blind index and keyed digest under a new index secret.
 
@@ -175,12 +194,12 @@ def rotate_index_secret(
     from zhijin.identity.setup import rotate_index_secret as rotate
     from zhijin.identity.setup import write_vault_keys
     from zhijin.identity.tables import create_tables
-    from zhijin.identity.vault import Vault, VaultStore
     from zhijin.platform.host import cli_root
+    from zhijin.platform.vault import Vault, VaultStore
 
     settings = _settings(data)
     lock, keys, origin = _key_file_for_rotation(settings)
-    path: Path = settings.vault_key_path
+    path = vault_key_path(settings)
     if keys.previous_index_secret is None:
         keys = keys.with_new_index_secret()
         write_vault_keys(path, keys, origin=origin)
@@ -222,15 +241,16 @@ def _key_file_for_rotation(settings: Any) -> tuple[Any, Any, str]:
         _fail("the vault key comes from ZHIJIN_VAULT_KEY: rotate it where it is stored")
     if not settings.data.is_dir():
         _fail(f"no data directory {settings.data} (give --data or ZHIJIN_DATA)")
-    if not settings.vault_key_path.is_file():
-        _fail(f"no vault key file at {settings.vault_key_path}: nothing to rotate")
+    path = vault_key_path(settings)
+    if not path.is_file():
+        _fail(f"no vault key file at {path}: nothing to rotate")
     lock = _node_lock(settings.data)
     try:
         keys = load_vault_keys(settings)
     except IdentitySettingsError as exc:
         lock.close()
         _fail(exc.message)
-    origin = str(json.loads(settings.vault_key_path.read_text()).get("origin", "operator"))
+    origin = str(json.loads(path.read_text()).get("origin", "operator"))
     return lock, keys, origin
 
 
@@ -245,8 +265,8 @@ def _node_lock(data: Path) -> Any:
     return handle
 
 
-@audit_app.command("verify")
-def audit_verify(data: DataOption = DEFAULT_DATA) -> None:
+@audit_app.command("verify", help=_cli_text("cli.help.identity.audit.verify"))
+def audit_verify(ctx: typer.Context, data: DataOption = DEFAULT_DATA) -> None:
     """Walk the audit log's hash chain and compare it with the heads anchored on chain; names
     the first changed, removed or unreadable entry and the suspect range, and exits 1 if
     anything is wrong.  Reports how many entries lie after the last anchor: a removal among
@@ -254,9 +274,10 @@ def audit_verify(data: DataOption = DEFAULT_DATA) -> None:
     from zhijin.chain.errors import ZhijinError
     from zhijin.chain.store import ChainStore, make_engine
     from zhijin.identity.anchoring import anchored_heads, audit_verify_json, confirmed_heads
-    from zhijin.identity.audit import AuditLog
     from zhijin.identity.tables import create_tables
+    from zhijin.platform.audit import AuditLog
     from zhijin.platform.data_dir import load_genesis, load_node_key
+    from zhijin.platform.host import cli_root
 
     settings = _settings(data)
     try:
@@ -268,8 +289,9 @@ def audit_verify(data: DataOption = DEFAULT_DATA) -> None:
     store = ChainStore(settings.chain_database_url())
     try:
         create_tables(engine)
+        notary = cli_root(ctx).anchor_reader(store, engine)
         anchors, unconfirmed = confirmed_heads(
-            store, anchored_heads(engine, owner=member), owner=member
+            notary, anchored_heads(notary, owner=member), owner=member
         )
         report = AuditLog(engine).verify(anchors=anchors)
     finally:

@@ -29,9 +29,9 @@ from sqlalchemy.exc import IntegrityError
 
 from zhijin.chain.errors import InvariantViolation, invariant
 from zhijin.identity import limits
-from zhijin.identity.errors import InvalidInput
 from zhijin.identity.stepup import MovedAmount
 from zhijin.identity.tables import payment_counter_locks, payment_movements
+from zhijin.platform.errors import InvalidInput
 
 __all__ = ["Movement", "PaymentCounters", "Reservation", "WindowTotals"]
 

@@ -1,4 +1,6 @@
 """Identity errors: each has a stable `code` the API maps one to one to a problem+json response.
+The generic ones every domain raises (`Forbidden`, `InvalidInput`, `Conflict`, the vault's
+`DecryptionFailed`) are the platform's (zhijin/platform/errors.py).
 
 Authentication failures deliberately share one code and one message whatever went wrong
 (unknown login, wrong password, wrong TOTP), so a response never tells an attacker which part
@@ -11,12 +13,9 @@ from zhijin.chain.errors import ZhijinError
 
 __all__ = [
     "AuthenticationFailed",
-    "Conflict",
     "CredentialInvalid",
     "CsrfFailed",
-    "DecryptionFailed",
-    "Forbidden",
-    "InvalidInput",
+    "EnrolmentRequired",
     "LockedOut",
     "MfaRequired",
     "RateLimited",
@@ -79,28 +78,12 @@ class StepUpRequired(ZhijinError):
     http_status = 401
 
 
-class Forbidden(ZhijinError):
-    """An authorisation refusal; the code names the rule (permission_denied, sod_..., ...)."""
+class EnrolmentRequired(ZhijinError):
+    """A staff member signed in without an authenticator app: until they enrol one, their
+    session may only enrol (POST /identity/totp/enrol and /confirm), read /me and sign out."""
 
-    code = "forbidden"
+    code = "staff_mfa_enrolment_required"
     http_status = 403
-
-
-class InvalidInput(ZhijinError):
-    code = "invalid_input"
-    http_status = 422
-
-
-class Conflict(ZhijinError):
-    code = "conflict"
-    http_status = 409
-
-
-class DecryptionFailed(ZhijinError):
-    """AES-GCM refused a ciphertext: it was changed, moved to another field, or the key is wrong."""
-
-    code = "decryption_failed"
-    http_status = 500
 
 
 class CredentialInvalid(ZhijinError):

@@ -20,7 +20,7 @@ from typing import Any
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.errors import InvariantViolation
 from zhijin.identity.did import multikey_from_public_key, private_jwk, private_multikey
-from zhijin.identity.vault import FieldSpec, RecordSchema, Sensitivity, Vault, VaultStore
+from zhijin.platform.vault import FieldSpec, RecordSchema, Sensitivity, Vault, VaultStore
 
 __all__ = ["USER_KEY_SCHEMA", "UserKeys", "export_entries", "load_user_keys", "save_user_keys"]
 

@@ -25,7 +25,7 @@ import hashlib
 import re
 import secrets
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -34,8 +34,8 @@ from stdnum.exceptions import ValidationError
 
 from zhijin.chain.codec import canonical
 from zhijin.identity import limits
-from zhijin.identity.errors import InvalidInput
-from zhijin.identity.vault import FieldSpec, RecordSchema, Sensitivity
+from zhijin.platform.errors import InvalidInput
+from zhijin.platform.vault import FieldSpec, RecordSchema, Sensitivity
 
 __all__ = [
     "BUSINESS_SCHEMA",
@@ -46,6 +46,7 @@ __all__ = [
     "commitment",
     "new_salt",
     "validate_cn_mobile",
+    "validate_fields",
     "validate_person_name",
     "validate_resident_id",
     "validate_uscc",
@@ -116,6 +117,24 @@ def validate_person_name(value: str) -> str:
     if _LATIN_NAME.match(name):
         return name
     raise InvalidInput("invalid_name", "a name is written in Chinese characters or Latin letters")
+
+
+def validate_fields(checks: dict[str, tuple[Callable[[str], str], str]]) -> dict[str, str]:
+    """Run every field's validator (field -> (validator, value)) and report all failures at
+    once, so a form can mark each wrong field: the compact values, or InvalidInput whose code
+    is the first failure's (one wrong field answers as it always did) with `errors`, a list of
+    {field, code, message} in field order."""
+    values: dict[str, str] = {}
+    errors: list[dict[str, str]] = []
+    for field, (validate, value) in checks.items():
+        try:
+            values[field] = validate(value)
+        except InvalidInput as exc:
+            errors.append({"field": field, "code": exc.code, "message": exc.message})
+    if errors:
+        first = errors[0]
+        raise InvalidInput(first["code"], first["message"], errors=errors)
+    return values
 
 
 def _compact_mobile(value: str) -> str:

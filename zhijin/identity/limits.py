@@ -63,6 +63,7 @@ RECOVERY_CODE_BYTES = 10  # 80 bits, so an unsalted SHA-256 of it cannot be sear
 
 # -- step-up --------------------------------------------------------------------------------
 STEP_UP_RULES_MAX = 64
+STEP_UP_REASON_CHARS_MAX = 280  # a rule's reason, in each language
 STEP_UP_CONDITION_DEPTH_MAX = 4
 STEP_UP_FRESH_MS_MAX = 15 * 60 * 1000
 STEP_UP_RATES_MAX = 256  # reference rates in one policy
@@ -81,17 +82,7 @@ PAYMENT_COUNTER_PAYEES_MAX = 100  # payees read at once
 # -- RBAC -----------------------------------------------------------------------------------
 JUSTIFICATION_CHARS_MIN = 15  # long enough that "x" or "test" is refused
 JUSTIFICATION_CHARS_MAX = 500
-
-# -- vault ----------------------------------------------------------------------------------
-VAULT_KEY_ID_CHARS_MAX = 32
-VAULT_FIELD_BYTES_MAX = 1024 * 1024  # a field, e.g. one scanned document page
-VAULT_DOCUMENT_BYTES_MAX = 16 * 1024 * 1024
-VAULT_ROTATE_BATCH_MAX = 500
-
-# -- audit ----------------------------------------------------------------------------------
-AUDIT_TEXT_CHARS_MAX = 500
-AUDIT_VERIFY_PAGE_ROWS = 1_000
-AUDIT_APPEND_RETRIES_MAX = 8
+KYC_REVIEW_REASON_CHARS_MAX = 500  # the reviewer's reason, kept in the audit entry
 
 # -- DIDs, credentials, KYC, consent ---------------------------------------------------------
 DID_CHARS_MAX = 128
@@ -111,6 +102,9 @@ KYC_DOCUMENTS_MAX = 10
 # The HTTP API.
 PAGE_ROWS_MAX = 100  # every list endpoint pages; `limit` is capped here
 PAGE_ROWS_DEFAULT = 50
+CURSOR_CHARS_MAX = 80  # a "<submitted_ms>:<user_id>" page cursor
+AUDIT_EXPORT_ROWS_MAX = 100_000  # one audit log export; a longer period is several exports
+AUDIT_EXPORT_PAGE_ROWS = 1_000  # an export reads the log this many entries at a time
 RATE_AUTH_PER_IP_CAPACITY = 60  # every authentication endpoint, per client address
 RATE_AUTH_PER_IP_REFILL_MS = 1_000
 KYC_REQUEST_BYTES_MAX = 24 * 1024 * 1024  # base64 documents of one KYC submission

@@ -5,8 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zhijin.identity.contracts import IDENTITY_CONTRACTS
-from zhijin.identity.rbac import Permission
-from zhijin.platform.module import DomainModule, NavEntry, NodeService, Seeded
+from zhijin.identity.permissions import IDENTITY_PERMISSIONS
+from zhijin.identity.rbac import Role
+from zhijin.identity.settings import IdentitySettings
+from zhijin.platform.module import (
+    SIGNED_IN,
+    SIGNED_OUT,
+    DomainModule,
+    NavEntry,
+    NodeService,
+    Seeded,
+    with_permission,
+    with_roles,
+)
 
 if TYPE_CHECKING:
     import typer
@@ -14,7 +25,51 @@ if TYPE_CHECKING:
 
     from zhijin.identity.anchoring import AuditAnchorer
 
-__all__ = ["MODULE"]
+__all__ = [
+    "AUDIT_LOG",
+    "KYC_QUEUE",
+    "MODULE",
+    "ONBOARDING",
+    "PERSONAL_DATA",
+    "REGISTER",
+    "SECURITY",
+    "SIGN_IN",
+    "STAFF_ADMIN",
+    "STAFF_HOME",
+    "STAFF_ROLES",
+    "STEP_UP_POLICY",
+]
+
+# The pages (identity/web/pages.py): the institution's people get a staff home that names
+# their console; everyone signed in gets the security page; the signed-out, sign in and register.
+STAFF_ROLES = tuple(role for role in Role if role not in (Role.CUSTOMER, Role.SME_OWNER))
+STAFF_HOME = NavEntry("/staff", "page.staff_home", with_roles(*STAFF_ROLES), order=10, home=True)
+SECURITY = NavEntry("/security", "page.security", SIGNED_IN, order=800)
+# The consoles' pages (identity/web/consoles.py): each admits exactly the holders of what it
+# acts on, so the navigation offers a console's page only to whom may use it.
+KYC_QUEUE = NavEntry("/staff/kyc", "page.kyc_queue", with_permission("kyc.review"), order=11)
+PERSONAL_DATA = NavEntry(
+    "/staff/personal-data",
+    "page.personal_data",
+    with_roles(Role.COMPLIANCE_OFFICER),
+    order=12,
+)
+AUDIT_LOG = NavEntry("/staff/audit", "page.audit_log", with_permission("audit_log.read"), order=13)
+STAFF_ADMIN = NavEntry(
+    "/staff/people", "page.staff_admin", with_permission("user.manage"), order=16
+)
+STEP_UP_POLICY = NavEntry(
+    "/staff/policy",
+    "page.step_up_policy",
+    with_roles(Role.ADMIN, Role.COMPLIANCE_OFFICER),
+    order=17,
+)
+SIGN_IN = NavEntry("/signin", "page.signin", SIGNED_OUT, order=900)
+REGISTER = NavEntry("/register", "page.register", SIGNED_OUT, order=910)
+# Onboarding (identity/web/onboarding.py): an end user's way from sign-up to an open account.
+ONBOARDING = NavEntry(
+    "/onboarding", "page.onboarding", with_roles(Role.CUSTOMER, Role.SME_OWNER), order=45
+)
 
 
 class AnchorService:
@@ -40,6 +95,30 @@ def _router() -> APIRouter:
     return router
 
 
+def _web_router() -> APIRouter:
+    from zhijin.identity.web.pages import router
+
+    return router
+
+
+def _consoles_router() -> APIRouter:
+    from zhijin.identity.web.consoles import router
+
+    return router
+
+
+def _security_router() -> APIRouter:
+    from zhijin.identity.web.security import router
+
+    return router
+
+
+def _onboarding_router() -> APIRouter:
+    from zhijin.identity.web.onboarding import router
+
+    return router
+
+
 def _cli() -> tuple[tuple[str, typer.Typer], ...]:
     from zhijin.identity.cli import audit_app, identity_app
 
@@ -57,10 +136,14 @@ def _services(host: Any) -> tuple[NodeService, ...]:
 
 
 def _demo(host: Any, _seeded: Seeded) -> dict[str, Any]:
-    from zhijin.identity.demo import demo_end_users, seed_identity_demo
+    from zhijin.identity.demo import demo_end_users, demo_onboarding_user, seed_identity_demo
 
     users = seed_identity_demo(host)
-    return {"users": users, "end_users": demo_end_users(users)}
+    return {
+        "users": users,
+        "end_users": demo_end_users(users),
+        "onboarding_user_id": demo_onboarding_user(host),
+    }
 
 
 MODULE = DomainModule(
@@ -69,31 +152,22 @@ MODULE = DomainModule(
     routers=(_router,),
     cli=_cli,
     vault_schemas=_vault_schemas,
-    permissions=(
-        Permission.USER_READ,
-        Permission.USER_MANAGE,
-        Permission.ROLE_ASSIGN,
-        Permission.PROFILE_UPDATE,
-        Permission.PERSONAL_DATA_READ,
-        Permission.PERSONAL_DATA_READ_HIGHLY_SENSITIVE,
-        Permission.KYC_REVIEW,
-        Permission.CREDENTIAL_ISSUE,
-        Permission.CREDENTIAL_REVOKE,
-        Permission.CONSENT_MANAGE,
-        Permission.POLICY_READ,
-        Permission.POLICY_UPDATE,
-        Permission.AUDIT_LOG_READ,
-        Permission.AUDIT_LOG_VERIFY,
-    ),
-    settings_fields=(
-        "vault_key",
-        "vault_key_file",
-        "cookie_secure",
-        "password_hashing",
-        "geoip_db",
-        "audit_anchor_interval_s",
-    ),
+    permissions=IDENTITY_PERMISSIONS,
+    settings=IdentitySettings,
     services=_services,
     demo=_demo,
-    pages=(NavEntry("security", "Security"),),
+    pages=(
+        STAFF_HOME,
+        KYC_QUEUE,
+        PERSONAL_DATA,
+        AUDIT_LOG,
+        STAFF_ADMIN,
+        STEP_UP_POLICY,
+        SECURITY,
+        SIGN_IN,
+        REGISTER,
+        ONBOARDING,
+    ),
+    web_routers=(_web_router, _consoles_router, _security_router, _onboarding_router),
+    templates="zhijin.identity.web",
 )

@@ -24,7 +24,7 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from zhijin.identity import limits
-from zhijin.identity.errors import InvalidInput
+from zhijin.platform.errors import InvalidInput
 
 __all__ = [
     "PRODUCTION_PARAMS",

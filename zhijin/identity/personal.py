@@ -16,6 +16,7 @@ the documents.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,7 +33,7 @@ from zhijin.chain.errors import InvariantViolation
 from zhijin.identity import limits
 from zhijin.identity.contracts import consent_allows, issuer_member
 from zhijin.identity.did import Resolver, registry_record
-from zhijin.identity.errors import Conflict, CredentialInvalid, Forbidden, InvalidInput
+from zhijin.identity.errors import CredentialInvalid
 from zhijin.identity.kyc import (
     BUSINESS_SCHEMA,
     KYC_DOCUMENT_SCHEMA,
@@ -41,6 +42,7 @@ from zhijin.identity.kyc import (
     commitment,
     new_salt,
     validate_cn_mobile,
+    validate_fields,
     validate_person_name,
     validate_resident_id,
     validate_uscc,
@@ -48,21 +50,29 @@ from zhijin.identity.kyc import (
 from zhijin.identity.rbac import Permission, Principal, Resource, Role, Scope, permissions_of
 from zhijin.identity.service import IdentityService
 from zhijin.identity.tables import credentials
-from zhijin.identity.vault import Sensitivity, text_value
 from zhijin.identity.vc import (
     StatusEntry,
     VerifiedCredential,
     issue_credential,
     verify_credential,
 )
+from zhijin.platform import limits as platform_limits
+from zhijin.platform.errors import Conflict, Forbidden, InvalidInput
+from zhijin.platform.vault import Sensitivity, text_value
 
 __all__ = [
     "FIELD_CATEGORIES",
+    "KYC_STATUSES",
     "ChainWriter",
     "IssuingMember",
+    "KycListener",
     "PersonalDataService",
     "did_link_message",
 ]
+
+log = logging.getLogger("zhijin.identity")
+
+KYC_STATUSES = ("pending", "approved", "rejected")
 
 # The consent data category each person field belongs to.
 FIELD_CATEGORIES = {
@@ -81,6 +91,13 @@ class ChainWriter(Protocol):
     """What this service needs from the chain: sign as the member and submit (MemberGateway)."""
 
     def submit(self, contract: str, method: str, args: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class KycListener(Protocol):
+    """Told when a KYC case is approved (payments opens the accounts its policy gives a
+    verified customer).  The composition root subscribes it; identity knows no listener."""
+
+    def kyc_approved(self, *, user_id: str, member_did: str, reviewer_id: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +130,16 @@ class IssuingMember:
         return {} if self.registered_did is None else {"issuer": self.registered_did}
 
 
+def _company_name(value: str) -> str:
+    name = value.strip()
+    if not 0 < len(name) <= limits.COMPANY_NAME_CHARS_MAX:
+        raise InvalidInput(
+            "invalid_company_name",
+            f"a company name is 1 to {limits.COMPANY_NAME_CHARS_MAX} characters",
+        )
+    return name
+
+
 def did_link_message(user_id: str, did: str) -> bytes:
     """What a user signs with their DID's key to link it to their account."""
     return canonical({"purpose": "zhijin/link-did/v1", "user_id": user_id, "did": did})
@@ -131,13 +158,21 @@ class PersonalDataService:
         self.chain_state = chain_state
         self.chain = chain
         self.trusted_kyc_roles = trusted_kyc_roles
+        self._kyc_listeners: list[KycListener] = []
+
+    def add_kyc_listener(self, listener: KycListener) -> None:
+        self._kyc_listeners.append(listener)
+
+    def remove_kyc_listener(self, listener: KycListener) -> None:
+        if listener in self._kyc_listeners:
+            self._kyc_listeners.remove(listener)
 
     @property
     def _clock(self) -> Callable[[], int]:
         return self.identity.clock
 
     def _record(self, **kwargs: Any) -> None:
-        self.identity._record(**kwargs)
+        self.identity.record(**kwargs)
 
     # -- DIDs ---------------------------------------------------------------------------------
     def link_did(self, *, principal: Principal, did: str, signature: bytes) -> None:
@@ -174,11 +209,18 @@ class PersonalDataService:
             permission=Permission.PROFILE_UPDATE,
             resource=Resource("person", id=principal.user_id, owner_id=principal.user_id),
         )
-        number = validate_resident_id(resident_id)
+        valid = validate_fields(
+            {
+                "name": (validate_person_name, name),
+                "resident_id": (validate_resident_id, resident_id),
+                "mobile": (validate_cn_mobile, mobile),
+            }
+        )
+        number = valid["resident_id"]
         values: dict[str, str | bytes] = {
-            "name": validate_person_name(name),
+            "name": valid["name"],
             "resident_id": number,
-            "mobile": validate_cn_mobile(mobile),
+            "mobile": valid["mobile"],
             "birth_date": f"{number[6:10]}-{number[10:12]}-{number[12:14]}",
             "commitment_salt": new_salt(),
             "kyc_level": "none",
@@ -202,10 +244,13 @@ class PersonalDataService:
         )
         if Role.SME_OWNER not in principal.roles:
             raise Forbidden("permission_denied", "only SME owners record a business")
-        code = validate_uscc(uscc)
-        name = company_name.strip()
-        if not 0 < len(name) <= limits.COMPANY_NAME_CHARS_MAX:
-            raise InvalidInput("invalid_company_name", "a company name is 1 to 200 characters")
+        valid = validate_fields(
+            {
+                "company_name": (_company_name, company_name),
+                "uscc": (validate_uscc, uscc),
+            }
+        )
+        code, name = valid["uscc"], valid["company_name"]
         record = self.identity.vault.seal(
             BUSINESS_SCHEMA,
             principal.user_id,
@@ -373,7 +418,7 @@ class PersonalDataService:
             raise InvariantViolation("an encrypted vault field decrypts to bytes")
         now = self._clock()
         for position, document in enumerate(documents):
-            if len(document.content) > limits.VAULT_DOCUMENT_BYTES_MAX:
+            if len(document.content) > platform_limits.VAULT_DOCUMENT_BYTES_MAX:
                 raise InvalidInput("document_too_large", "a document is at most 16 MiB")
             sealed = vault.seal(
                 KYC_DOCUMENT_SCHEMA,
@@ -408,8 +453,26 @@ class PersonalDataService:
         )
         return digest
 
-    def review_kyc(self, *, principal: Principal, subject_user_id: str, approve: bool) -> str:
-        """A compliance officer of the bank decides a pending case ("approved"/"rejected")."""
+    def review_kyc(
+        self,
+        *,
+        principal: Principal,
+        subject_user_id: str,
+        approve: bool,
+        reason: str | None = None,
+    ) -> str:
+        """A compliance officer of the bank decides a pending case ("approved"/"rejected"),
+        with the reviewer's reason in the audit entry (a rejection needs one: the customer
+        and a later review must learn why)."""
+        reason = (reason or "").strip() or None
+        if reason is not None and len(reason) > limits.KYC_REVIEW_REASON_CHARS_MAX:
+            raise InvalidInput(
+                "reason_too_long",
+                f"at most {limits.KYC_REVIEW_REASON_CHARS_MAX} characters",
+                limit=limits.KYC_REVIEW_REASON_CHARS_MAX,
+            )
+        if not approve and reason is None:
+            raise InvalidInput("reason_required", "say why the case is rejected")
         self.identity.authorize_permission(
             principal=principal, permission=Permission.KYC_REVIEW, target=f"kyc:{subject_user_id}"
         )
@@ -436,8 +499,64 @@ class PersonalDataService:
             action="kyc.review",
             target=f"kyc:{subject_user_id}",
             outcome=status,
+            reason=reason,
         )
+        if approve:
+            self._tell_approved(subject_user_id, case["member_did"], principal.user_id)
         return status
+
+    def _tell_approved(self, user_id: str, member_did: str, reviewer_id: str) -> None:
+        # The approval stands whatever a listener does: a failure there (the chain is down)
+        # is logged and left for the officer's queue, never turned into a failed review.
+        for listener in list(self._kyc_listeners):
+            try:
+                listener.kyc_approved(
+                    user_id=user_id, member_did=member_did, reviewer_id=reviewer_id
+                )
+            except Exception:
+                log.exception("a KYC listener failed for user %s", user_id)
+
+    def kyc_status(self, *, principal: Principal) -> dict[str, Any]:
+        """The caller's own KYC case: "none" until they submit one."""
+        self.identity.authorize(
+            principal=principal,
+            permission=Permission.PROFILE_UPDATE,
+            resource=Resource("kyc_case", id=principal.user_id, owner_id=principal.user_id),
+        )
+        case = self.identity.store.kyc_case(principal.user_id)
+        has_person = (
+            self.identity.vault_store.get(PERSON_SCHEMA.name, principal.user_id) is not None
+        )
+        if case is None:
+            return {"status": "none", "personal_data_saved": has_person}
+        return {**_case_json(case), "personal_data_saved": has_person}
+
+    def kyc_queue(
+        self,
+        *,
+        principal: Principal,
+        status: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """KYC cases for a reviewer, oldest submission first (the queue), of the reviewer's
+        member unless their grant is `all`; `after` is the last item's `cursor`."""
+        self.identity.authorize_permission(
+            principal=principal, permission=Permission.KYC_REVIEW, target="kyc:*"
+        )
+        grant = self.identity.authorize(principal=principal, permission=Permission.KYC_REVIEW)
+        if status is not None and status not in KYC_STATUSES:
+            raise InvalidInput("invalid_status", f"status is one of {', '.join(KYC_STATUSES)}")
+        member = None if grant.scope is Scope.ALL else principal.member_did
+        if member is None and grant.scope is not Scope.ALL:
+            raise Forbidden("out_of_scope", "the KYC queue is for staff of a member")
+        rows = self.identity.store.kyc_cases(
+            member_did=member,
+            status=status,
+            after=_parse_cursor(after),
+            limit=max(1, min(limit, limits.PAGE_ROWS_MAX)),
+        )
+        return [_case_json(row) for row in rows]
 
     def issue_kyc_credential(
         self, *, principal: Principal, subject_user_id: str, issuer: IssuingMember
@@ -576,3 +695,25 @@ class PersonalDataService:
         if "KycCredential" not in verified.types:
             raise CredentialInvalid("bad_type", "not a KYC credential")
         return verified
+
+
+def _case_json(case: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "user_id": case["user_id"],
+        "status": case["status"],
+        "member_did": case["member_did"],
+        "commitment": case["commitment"],
+        "submitted_ms": case["submitted_ms"],
+        "reviewed_by": case["reviewed_by"],
+        "reviewed_ms": case["reviewed_ms"],
+        "cursor": f"{case['submitted_ms']}:{case['user_id']}",
+    }
+
+
+def _parse_cursor(after: str | None) -> tuple[int, str] | None:
+    if after is None:
+        return None
+    submitted, _, user_id = after.partition(":")
+    if not submitted.isdigit() or not user_id or len(after) > limits.CURSOR_CHARS_MAX:
+        raise InvalidInput("invalid_cursor", "after is the `cursor` of the last item of a page")
+    return int(submitted), user_id

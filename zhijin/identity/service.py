@@ -1,5 +1,6 @@
 """The identity service: registration, login, sessions and API tokens, TOTP, re-authentication,
-step-up, role administration, and the authorisation guard every other domain calls.
+step-up, role administration, and the audited authorisation (`authorize`) that the request
+guard every other domain calls is built on (guard.py).
 
 The API (api.py) reaches it as one object on `app.state`, through dependencies like these:
 
@@ -7,7 +8,7 @@ The API (api.py) reaches it as one object on `app.state`, through dependencies l
         return service.authenticate(token=<cookie or bearer>, csrf_token=<X-CSRF-Token header>,
                                     unsafe_method=request.method not in SAFE_METHODS)
     CurrentUser = Annotated[Principal, Depends(current_user)]
-    service.authorize(principal=user, permission=Permission.LOAN_APPROVE, resource=...)
+    service.authorize(principal=user, permission="credit.decide", resource=...)
     service.check_action(principal=user, context=RiskContext(...))   # step-up
 
 Every method is keyword-only and takes the time from the injected clock, never the wall clock
@@ -21,7 +22,7 @@ import hmac
 import logging
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -30,13 +31,11 @@ from sqlalchemy import Engine
 from zhijin.chain.crypto import KeyPair
 from zhijin.chain.errors import NotFound, invariant
 from zhijin.identity import limits, ratelimit, totp
-from zhijin.identity.audit import AuditLog
 from zhijin.identity.counters import PaymentCounters
 from zhijin.identity.errors import (
     AuthenticationFailed,
     CsrfFailed,
-    Forbidden,
-    InvalidInput,
+    EnrolmentRequired,
     LockedOut,
     MfaRequired,
     ReauthenticationRequired,
@@ -49,11 +48,13 @@ from zhijin.identity.kyc import MFA_SCHEMA
 from zhijin.identity.passwords import PasswordHasher, check_password_policy
 from zhijin.identity.rbac import (
     INCOMPATIBLE_ROLES,
+    STAFF_ROLES,
     Grant,
     Permission,
     Principal,
     Resource,
     Role,
+    Scope,
     require,
     require_permission,
 )
@@ -67,10 +68,14 @@ from zhijin.identity.stepup import (
     StepUpPolicy,
     enforce,
     evaluate,
+    load_stored_policy,
     parse_policy,
 )
 from zhijin.identity.store import IdentityStore, SessionRow, UserRow, hash_token, new_token
-from zhijin.identity.vault import Vault, VaultStore
+from zhijin.platform.audit import AuditEntry, AuditLog
+from zhijin.platform.errors import Forbidden, InvalidInput
+from zhijin.platform.i18n import LOCALES, gettext
+from zhijin.platform.vault import Vault, VaultStore
 
 __all__ = [
     "SAFE_METHODS",
@@ -87,6 +92,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_PREFIX = "zjs_"
 API_TOKEN_PREFIX = "zjt_"
 CSRF_PREFIX = "zjc_"
+# Where a user without an authenticator starts enrolling one (the identity API's route).
+TOTP_ENROL_PATH = "/api/v1/identity/totp/enrol"
 _SELF_SERVICE_KINDS = {"individual": Role.CUSTOMER, "sme_owner": Role.SME_OWNER}
 _STAFF_KIND = "institution_staff"
 
@@ -159,7 +166,12 @@ class IdentityService:
             self.store.move_login_key(old, current, now_ms=self.clock())
         return current
 
-    def _record(self, *, actor: str, action: str, target: str, outcome: str, **extra: Any) -> None:
+    def record(self, *, actor: str, action: str, target: str, outcome: str, **extra: Any) -> None:
+        """Append one entry to the access audit log at the service's clock: who (`actor`, a
+        `user:<id>`), did what (`action`, a permission or an event name) to what (`target`),
+        with which `outcome` (`ok`, a refusal's code); `reason` and the other keywords are
+        its details (ids and figures, never personal data). Identity's services (personal
+        data, chain operations) record through it; an entry is never edited."""
         reason = extra.pop("reason", None)
         self.audit.append(
             actor=actor,
@@ -184,7 +196,7 @@ class IdentityService:
 
     def current_policy(self) -> StepUpPolicy:
         body = self.store.latest_policy()
-        return DEFAULT_STEP_UP_POLICY if body is None else parse_policy(body)
+        return DEFAULT_STEP_UP_POLICY if body is None else load_stored_policy(body)
 
     # -- registration -------------------------------------------------------------------------
     def register(self, *, login: str, password: str, kind: str, source: RequestSource) -> UserRow:
@@ -204,7 +216,7 @@ class IdentityService:
             now_ms=now,
         )
         did = self._create_user_did(user.id)
-        self._record(
+        self.record(
             actor=f"user:{user.id}",
             action="user.register",
             target=f"user:{user.id}",
@@ -267,15 +279,16 @@ class IdentityService:
                 raise StepUpRequired(
                     message="confirm the export with a fresh authenticator code",
                     reasons=["key_export: exporting private keys needs a fresh second factor"],
+                    reasons_by_locale={
+                        locale: [gettext(locale, "stepup.reason.key_export")] for locale in LOCALES
+                    },
                 )
         except (Forbidden, StepUpRequired) as exc:
-            self._record(
-                actor=target, action="identity.key.export", target=target, outcome=exc.code
-            )
+            self.record(actor=target, action="identity.key.export", target=target, outcome=exc.code)
             raise
         keys = self.user_keys(user_id=user.id)
         entries = export_entries(keys)
-        self._record(
+        self.record(
             actor=target,
             action="identity.key.export",
             target=target,
@@ -311,7 +324,7 @@ class IdentityService:
             now_ms=self.clock(),
             member_did=member_did,
         )
-        self._record(
+        self.record(
             actor="operator",
             action="user.create_admin",
             target=f"user:{user.id}",
@@ -348,6 +361,35 @@ class IdentityService:
             self.grant_role(principal=principal, user_id=user.id, role=role)
         return user
 
+    def list_staff(
+        self, *, principal: Principal, after_login: str | None, limit: int
+    ) -> list[tuple[UserRow, frozenset[Role]]]:
+        """The institution's staff accounts with their roles (`user.read`; an `all` grant
+        sees every member's staff, a `member` grant its own member's), in login order."""
+        grant = self.authorize(principal=principal, permission=Permission.USER_READ)
+        member = None if grant.scope is Scope.ALL else principal.member_did
+        if member is None and grant.scope is not Scope.ALL:
+            raise Forbidden("out_of_scope", "the staff list is for staff of a member")
+        return self.store.staff_users(
+            member_did=member,
+            after_login=after_login,
+            limit=max(1, min(limit, limits.PAGE_ROWS_MAX)),
+        )
+
+    def grantable_roles(self, *, roles: frozenset[Role]) -> tuple[Role, ...]:
+        """The roles a staff account holding `roles` may still be given: the separation of
+        duties (INCOMPATIBLE_ROLES) decides, as `grant_role` does, so a page offers only these."""
+        offered = []
+        for role in sorted(STAFF_ROLES):
+            if role in roles:
+                continue
+            try:
+                _check_role_set(roles | {role}, staff=True)
+            except Forbidden:
+                continue
+            offered.append(role)
+        return tuple(offered)
+
     def grant_role(self, *, principal: Principal, user_id: str, role: Role) -> None:
         self.authorize_permission(
             principal=principal, permission=Permission.ROLE_ASSIGN, target=f"user:{user_id}"
@@ -364,7 +406,7 @@ class IdentityService:
         try:
             _check_role_set(roles, staff=target.kind == _STAFF_KIND)
         except Forbidden as exc:
-            self._record(
+            self.record(
                 actor=f"user:{principal.user_id}",
                 action="role.assign",
                 target=f"user:{user_id}",
@@ -373,7 +415,7 @@ class IdentityService:
             )
             raise
         self.store.grant_role(user_id, role, granted_by=principal.user_id, now_ms=self.clock())
-        self._record(
+        self.record(
             actor=f"user:{principal.user_id}",
             action="role.assign",
             target=f"user:{user_id}",
@@ -391,7 +433,7 @@ class IdentityService:
         # A role change takes effect at once: the user's sessions carry no cached roles, but
         # revoke them anyway so a removed officer's open browser tab is gone too.
         self.store.revoke_user_sessions(user_id, now_ms=self.clock())
-        self._record(
+        self.record(
             actor=f"user:{principal.user_id}",
             action="role.revoke",
             target=f"user:{user_id}",
@@ -422,7 +464,7 @@ class IdentityService:
         ratelimit.check(self.rate_limits, login_key, ratelimit.LOGIN_PER_ACCOUNT, now_ms=now)
         locked_until = self.store.locked_until(login_key)
         if now < locked_until:
-            self._record(
+            self.record(
                 actor="anonymous",
                 action="auth.login",
                 target=f"login:{login_key[:16]}",
@@ -445,6 +487,9 @@ class IdentityService:
         if self.hasher.needs_rehash(usable.password_hash):
             self.store.update_user(usable.id, password_hash=self.hasher.hash(password))
         mfa_at = now if usable.totp_enabled else None
+        enrolment_only = _is_staff(usable, self.store.roles_of(usable.id)) and not (
+            usable.totp_enabled
+        )
         issued = self._issue(
             usable,
             kind="session",
@@ -453,13 +498,14 @@ class IdentityService:
             mfa_at_ms=mfa_at,
             decision=decision,
         )
-        self._record(
+        self.record(
             actor=f"user:{usable.id}",
             action="auth.login",
             target=f"user:{usable.id}",
             outcome="ok",
             ip=source.ip,
             mfa=mfa_at is not None,
+            enrolment_only=enrolment_only,
             risk=decision.to_json(),
         )
         return issued
@@ -469,7 +515,7 @@ class IdentityService:
     ) -> NoReturn:
         locked_until = self.store.record_failure(login_key, now_ms=self.clock())
         actor = "anonymous" if user is None else f"user:{user.id}"
-        self._record(
+        self.record(
             actor=actor,
             action="auth.login",
             target=f"login:{login_key[:16]}",
@@ -497,7 +543,7 @@ class IdentityService:
         code_hash = totp.hash_recovery_code(recovery_code or "")
         if not self.store.use_recovery_code(user.id, code_hash, now_ms=self.clock()):
             self._fail(login_key, user, source, "bad_recovery_code")
-        self._record(
+        self.record(
             actor=f"user:{user.id}",
             action="auth.recovery_code_used",
             target=f"user:{user.id}",
@@ -548,7 +594,7 @@ class IdentityService:
         )
         decision = evaluate(self.current_policy(), context)
         if decision.outcome is Outcome.DENY:
-            self._record(
+            self.record(
                 actor=f"user:{user.id}",
                 action="auth.login",
                 target=f"user:{user.id}",
@@ -623,13 +669,23 @@ class IdentityService:
 
     # -- sessions and tokens -------------------------------------------------------------------
     def authenticate(
-        self, *, token: str, csrf_token: str | None = None, unsafe_method: bool = False
+        self,
+        *,
+        token: str,
+        csrf_token: str | None = None,
+        unsafe_method: bool = False,
+        enrolment_only_ok: bool = False,
     ) -> Principal:
         """The `current_user` of every route: a live session or API token -> Principal.
 
         Browser sessions must present their CSRF token on unsafe methods (the cookie is sent by
         the browser automatically; the token only by our own pages).  Bearer tokens are not
         sent automatically, so they need none.
+
+        Staff act for their institution, so every staff session must carry a second factor:
+        one without (a staff member who has not enrolled an authenticator yet) is refused with
+        `staff_mfa_enrolment_required`, except on the few routes that pass
+        `enrolment_only_ok` (enrol, confirm, who am I, sign out).
         """
         prefix = token[:4]
         if prefix not in (SESSION_PREFIX, API_TOKEN_PREFIX) or len(token) > 128:
@@ -649,7 +705,7 @@ class IdentityService:
             or user.status != "active"
         ):
             why = "revoked" if row.revoked_ms is not None else "expired"
-            self._record(
+            self.record(
                 actor=f"user:{row.user_id}",
                 action="auth.session",
                 target=f"session:{row.id[:16]}",
@@ -660,16 +716,33 @@ class IdentityService:
         if row.kind == "session" and unsafe_method:
             given = hash_token(csrf_token) if csrf_token else ""
             if row.csrf_hash is None or not hmac.compare_digest(given, row.csrf_hash):
-                self._record(
+                self.record(
                     actor=f"user:{row.user_id}",
                     action="auth.csrf",
                     target=f"session:{row.id[:16]}",
                     outcome="refused",
                 )
                 raise CsrfFailed(message="missing or wrong CSRF token")
+        principal = self._principal(user, row)
+        if not enrolment_only_ok and _needs_enrolment(user, principal.roles, row.mfa_at_ms):
+            self.record(
+                actor=f"user:{row.user_id}",
+                action="auth.session",
+                target=f"session:{row.id[:16]}",
+                outcome="refused",
+                reason="staff_mfa_enrolment_required",
+            )
+            raise EnrolmentRequired(
+                message="staff sign in with an authenticator app: set one up first"
+            )
         if now - row.last_seen_ms >= limits.SESSION_TOUCH_INTERVAL_MS:
             self.store.touch_session(row.id, now_ms=now)
-        return self._principal(user, row)
+        return principal
+
+    def enrolment_required(self, *, user: UserRow, mfa_at_ms: int | None) -> bool:
+        """Whether a session of `user` may only enrol: staff with no authenticator, or a staff
+        session that never gave a second factor (a token made before the rule)."""
+        return _needs_enrolment(user, self.store.roles_of(user.id), mfa_at_ms)
 
     def session_live(self, *, principal: Principal) -> bool:
         """Whether the principal's session or token still stands, without counting as activity
@@ -688,7 +761,7 @@ class IdentityService:
     def logout(self, *, principal: Principal) -> None:
         if principal.session_id is not None:
             self.store.revoke_session(principal.session_id, now_ms=self.clock())
-        self._record(
+        self.record(
             actor=f"user:{principal.user_id}",
             action="auth.logout",
             target=f"user:{principal.user_id}",
@@ -700,12 +773,56 @@ class IdentityService:
         count = self.store.revoke_user_sessions(
             principal.user_id, now_ms=self.clock(), keep=principal.session_id
         )
-        self._record(
+        self.record(
             actor=f"user:{principal.user_id}",
             action="auth.revoke_sessions",
             target=f"user:{principal.user_id}",
             outcome="ok",
             count=count,
+        )
+        return count
+
+    def list_sessions(self, *, principal: Principal) -> list[SessionRow]:
+        """The user's live browser sessions, newest first: the security page's "sessions and
+        devices" (each signed out on its own with `revoke_session`)."""
+        now = self.clock()
+        rows = self.store.user_sessions(principal.user_id, limit=limits.SESSIONS_PER_USER_MAX)
+        return [row for row in rows if row.live(now)]
+
+    def revoke_session(self, *, principal: Principal, session_id: str) -> None:
+        """Sign out one of the user's own sessions (their current one is `logout`)."""
+        if session_id == principal.session_id:
+            raise InvalidInput("current_session", "sign out of this session with sign-out")
+        if not self.store.revoke_user_session(principal.user_id, session_id, now_ms=self.clock()):
+            raise NotFound("unknown_session", "no such live session")
+        self.record(
+            actor=f"user:{principal.user_id}",
+            action="auth.revoke_session",
+            target=f"session:{session_id[:16]}",
+            outcome="ok",
+        )
+
+    def change_password(
+        self, *, principal: Principal, current_password: str, new_password: str
+    ) -> int:
+        """Replace the password after checking the current one (a wrong one counts towards
+        the lockout, as at sign-in); every other session and API token is signed out, since
+        whoever knew the old password may hold one.  Returns how many were signed out."""
+        user = self._user(principal)
+        self.reauthenticate(principal=principal, password=current_password)
+        check_password_policy(new_password, login=user.login)
+        if self.hasher.verify(user.password_hash, new_password):
+            raise InvalidInput("password_unchanged", "the new password is the current one")
+        self.store.update_user(user.id, password_hash=self.hasher.hash(new_password))
+        count = self.store.revoke_user_sessions(
+            user.id, now_ms=self.clock(), keep=principal.session_id
+        )
+        self.record(
+            actor=f"user:{user.id}",
+            action="auth.password_change",
+            target=f"user:{user.id}",
+            outcome="ok",
+            signed_out=count,
         )
         return count
 
@@ -723,7 +840,7 @@ class IdentityService:
             mfa_at_ms=principal.mfa_at_ms,
             name=name,
         )
-        self._record(
+        self.record(
             actor=f"user:{user.id}",
             action="auth.api_token",
             target=f"session:{issued.session_id[:16]}",
@@ -741,7 +858,7 @@ class IdentityService:
     def revoke_api_token(self, *, principal: Principal, token_id: str) -> None:
         if not self.store.revoke_user_token(principal.user_id, token_id, now_ms=self.clock()):
             raise NotFound("unknown_token", "no such live API token")
-        self._record(
+        self.record(
             actor=f"user:{principal.user_id}",
             action="auth.api_token_revoke",
             target=f"session:{token_id[:16]}",
@@ -798,7 +915,7 @@ class IdentityService:
             raise InvalidInput("missing_factor", "give the password or an authenticator code")
         if principal.session_id is not None:
             self.store.mark_session(principal.session_id, auth_at_ms=auth_at, mfa_at_ms=mfa_at)
-        self._record(
+        self.record(
             actor=f"user:{user.id}",
             action="auth.reauthenticate",
             target=f"user:{user.id}",
@@ -842,7 +959,14 @@ class IdentityService:
         try:
             enforce(decision, mfa_at_ms=principal.mfa_at_ms, now_ms=now)
         except (Forbidden, StepUpRequired) as exc:
-            self._record(
+            if isinstance(exc, StepUpRequired):
+                # A user without an authenticator cannot give a code: the page offers guided
+                # enrolment (`enrol_path`) instead of asking for one.
+                enrolled = self._user(principal).totp_enabled
+                exc.details["has_authenticator"] = enrolled
+                if not enrolled:
+                    exc.details["enrol_path"] = TOTP_ENROL_PATH
+            self.record(
                 actor=f"user:{principal.user_id}",
                 action=f"stepup.{action}",
                 target=f"user:{principal.user_id}",
@@ -851,7 +975,7 @@ class IdentityService:
             )
             raise
         if decision.outcome is not Outcome.ALLOW:
-            self._record(
+            self.record(
                 actor=f"user:{principal.user_id}",
                 action=f"stepup.{action}",
                 target=f"user:{principal.user_id}",
@@ -876,7 +1000,7 @@ class IdentityService:
             created_by=principal.user_id,
             now_ms=self.clock(),
         )
-        self._record(
+        self.record(
             actor=f"user:{principal.user_id}",
             action="policy.update",
             target=f"policy:{policy.version}",
@@ -927,7 +1051,7 @@ class IdentityService:
             )
         )
         if pending is None or step is None:
-            self._record(
+            self.record(
                 actor=f"user:{user.id}",
                 action="mfa.enrol",
                 target=f"user:{user.id}",
@@ -939,7 +1063,7 @@ class IdentityService:
         codes = self._new_recovery_codes(user.id)
         if principal.session_id is not None:
             self.store.mark_session(principal.session_id, mfa_at_ms=now)
-        self._record(
+        self.record(
             actor=f"user:{user.id}", action="mfa.enrol", target=f"user:{user.id}", outcome="ok"
         )
         return codes
@@ -954,7 +1078,7 @@ class IdentityService:
     def regenerate_recovery_codes(self, *, principal: Principal) -> tuple[str, ...]:
         self.require_recent_auth(principal=principal)
         codes = self._new_recovery_codes(principal.user_id)
-        self._record(
+        self.record(
             actor=f"user:{principal.user_id}",
             action="mfa.recovery_codes",
             target=f"user:{principal.user_id}",
@@ -963,15 +1087,13 @@ class IdentityService:
         return codes
 
     # -- authorisation guard -------------------------------------------------------------------
-    def authorize_permission(
-        self, *, principal: Principal, permission: Permission, target: str
-    ) -> None:
+    def authorize_permission(self, *, principal: Principal, permission: str, target: str) -> None:
         """`rbac.require_permission` (the role-only rules) with refusals audited: call it
         before any lookup whose outcome (found or not) would otherwise reach the caller."""
         try:
             require_permission(principal, permission)
         except Forbidden as exc:
-            self._record(
+            self.record(
                 actor=f"user:{principal.user_id}",
                 action=str(permission),
                 target=target,
@@ -983,7 +1105,7 @@ class IdentityService:
         self,
         *,
         principal: Principal,
-        permission: Permission,
+        permission: str,
         resource: Resource | None = None,
         justification: str | None = None,
     ) -> Grant:
@@ -992,7 +1114,7 @@ class IdentityService:
         try:
             grant = require(principal, permission, resource=resource, justification=justification)
         except Forbidden as exc:
-            self._record(
+            self.record(
                 actor=f"user:{principal.user_id}",
                 action=str(permission),
                 target=target,
@@ -1001,7 +1123,7 @@ class IdentityService:
             )
             raise
         if grant.privileged:
-            self._record(
+            self.record(
                 actor=f"user:{principal.user_id}",
                 action=str(permission),
                 target=target,
@@ -1011,6 +1133,59 @@ class IdentityService:
                 scope=str(grant.scope),
             )
         return grant
+
+    def export_audit_log(
+        self,
+        *,
+        principal: Principal,
+        member_did: str,
+        actor: str | None = None,
+        action: str | None = None,
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        rows_max: int = limits.AUDIT_EXPORT_ROWS_MAX,
+    ) -> Iterator[list[AuditEntry]]:
+        """Every entry of the member's log the filters select (as `AuditLog.search` reads
+        them), in pages for a download that never holds the log in memory, at most `rows_max`
+        (a longer period is several exports).  The reader's right to the log is checked and
+        the export itself recorded (it is a privileged read) before the first page is read."""
+        self.authorize(
+            principal=principal,
+            permission=Permission.AUDIT_LOG_READ,
+            resource=Resource("audit_log", member_did=member_did),
+        )
+        filters = {"actor": actor, "action": action, "from_ms": from_ms, "to_ms": to_ms}
+        chosen = {name: value for name, value in filters.items() if value is not None}
+        self.record(
+            actor=f"user:{principal.user_id}",
+            action="audit_log.export",
+            target="audit_log",
+            outcome="ok",
+            filters=chosen,
+        )
+        return self._audit_pages(chosen, min(rows_max, limits.AUDIT_EXPORT_ROWS_MAX))
+
+    def _audit_pages(self, filters: dict[str, Any], rows_max: int) -> Iterator[list[AuditEntry]]:
+        after, sent = 0, 0
+        while sent < rows_max:
+            size = min(limits.AUDIT_EXPORT_PAGE_ROWS, rows_max - sent)
+            page = self.audit.search(after_seq=after, limit=size, **filters)
+            if page:
+                yield page
+            if len(page) < size:
+                return
+            after, sent = page[-1].seq, sent + len(page)
+
+
+def _is_staff(user: UserRow, roles: frozenset[Role]) -> bool:
+    # The kind says it for every account made by create_staff or bootstrap_admin; the roles
+    # too, so that a staff role on any account (a grant _check_role_set should have refused)
+    # still asks for the second factor.
+    return user.kind == _STAFF_KIND or bool(roles & STAFF_ROLES)
+
+
+def _needs_enrolment(user: UserRow, roles: frozenset[Role], mfa_at_ms: int | None) -> bool:
+    return _is_staff(user, roles) and (not user.totp_enabled or mfa_at_ms is None)
 
 
 def _check_role_set(roles: frozenset[Role], *, staff: bool) -> None:

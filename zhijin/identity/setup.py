@@ -27,17 +27,19 @@ from zhijin.chain.errors import ContractError, TxRejected, ZhijinError
 from zhijin.chain.files import check_secret_file, write_private
 from zhijin.chain.node import Node
 from zhijin.chain.tx import make_body, sign_tx
-from zhijin.identity import limits
-from zhijin.identity.errors import InvalidInput
 from zhijin.identity.geoip import GeoLocator
 from zhijin.identity.keys import USER_KEY_SCHEMA
 from zhijin.identity.kyc import BUSINESS_SCHEMA, KYC_DOCUMENT_SCHEMA, MFA_SCHEMA, PERSON_SCHEMA
 from zhijin.identity.passwords import PRODUCTION_PARAMS, TEST_PARAMS, PasswordHasher
 from zhijin.identity.ratelimit import SqlRateLimitStore
 from zhijin.identity.service import IdentityService
+from zhijin.identity.settings import IdentitySettings, vault_key_path
 from zhijin.identity.store import IdentityStore
 from zhijin.identity.tables import create_tables
-from zhijin.identity.vault import (
+from zhijin.platform import limits as platform_limits
+from zhijin.platform.errors import InvalidInput
+from zhijin.platform.settings import CoreSettings
+from zhijin.platform.vault import (
     INDEX_ROTATION_STAGES,
     IndexRotation,
     RecordSchema,
@@ -106,15 +108,16 @@ def _keys_from_env(value: str) -> tuple[VaultKeys, str | None]:
     return VaultKeys({_ENV_KEY_ID: master}, _ENV_KEY_ID, index_secret), None
 
 
-def load_vault_keys(settings: Any) -> VaultKeys:
+def load_vault_keys(settings: CoreSettings) -> VaultKeys:
     """The vault keys the settings name, with the production rules applied."""
     production = settings.environment == "production"
-    if settings.vault_key is not None:
-        keys, origin = _keys_from_env(settings.vault_key.get_secret_value())
+    section = IdentitySettings.of(settings)
+    if section.vault_key is not None:
+        keys, origin = _keys_from_env(section.vault_key.get_secret_value())
         if production and origin == LOCAL_ORIGIN:
             raise IdentitySettingsError(message="a locally generated vault key in production")
         return keys
-    path: Path = settings.vault_key_path
+    path = vault_key_path(settings)
     if not path.exists():
         if production:
             raise IdentitySettingsError(
@@ -136,28 +139,32 @@ def load_vault_keys(settings: Any) -> VaultKeys:
     return keys
 
 
-def check_production(settings: Any) -> None:
+def check_production(settings: CoreSettings) -> None:
     """The identity rules that hold only in production (the key itself: load_vault_keys)."""
     if settings.environment != "production":
         return
-    if not settings.cookie_secure:
+    section = IdentitySettings.of(settings)
+    if not section.cookie_secure:
         raise IdentitySettingsError(message="production needs cookie_secure = true")
-    if settings.password_hashing != "production":
+    if section.password_hashing != "production":
         raise IdentitySettingsError(message="production needs the production Argon2 parameters")
 
 
-def load_identity_keys(settings: Any) -> VaultKeys:
+def load_identity_keys(settings: CoreSettings) -> VaultKeys:
     """Every production rule checked, then the vault keys: call before taking any resource."""
     check_production(settings)
     return load_vault_keys(settings)
 
 
-def build_identity(settings: Any, engine: Engine, keys: VaultKeys | None = None) -> IdentityService:
+def build_identity(
+    settings: CoreSettings, engine: Engine, keys: VaultKeys | None = None
+) -> IdentityService:
     """Check the settings, create the tables (idempotent) and build the service."""
     keys = keys if keys is not None else load_identity_keys(settings)
     create_tables(engine)
-    params = PRODUCTION_PARAMS if settings.password_hashing == "production" else TEST_PARAMS
-    geoip_db = getattr(settings, "geoip_db", None)
+    section = IdentitySettings.of(settings)
+    params = PRODUCTION_PARAMS if section.password_hashing == "production" else TEST_PARAMS
+    geoip_db = section.geoip_db
     return IdentityService(
         engine=engine,
         vault=Vault(keys),
@@ -183,7 +190,7 @@ def rotate_index_secret(
     vault: Vault,
     *,
     clock: Callable[[], int],
-    batch_rows: int = limits.VAULT_ROTATE_BATCH_MAX,
+    batch_rows: int = platform_limits.VAULT_ROTATE_BATCH_MAX,
     progress: RotationProgress | None = None,
     schemas: dict[str, RecordSchema] = VAULT_SCHEMAS,
 ) -> IndexRotation:

@@ -25,7 +25,8 @@ What a customer really moves is more than one transfer: a payment split into man
 judged per payee (the request's total to that payee: `amount_ref_minor`) and cumulatively, over
 the sliding window `limits.STEP_UP_WINDOW_MS` (24 h) of durable counters (counters.py), this
 request included: `payee_24h_ref_minor` (everything to this payee) and `total_24h_ref_minor`
-(everything to anyone).  The sums are lower bounds: they count the currencies the policy has a
+(everything to anyone).  A policy stored before these facts existed, one that names neither,
+is loaded with them defaulted (`load_stored_policy`, below).  The sums are lower bounds: they count the currencies the policy has a
 rate for (a payment in another currency is stepped up on its own, its `amount_ref_minor` being
 missing).  A batch gives one context per payee; `evaluate_all` takes the most severe answer.
 
@@ -36,7 +37,8 @@ device or the payee gets the stricter answer, never the looser one.
 
 The decision is the most severe outcome of all matching rules (deny > step_up > allow), with
 every matching rule's reason, and names the policy version so a later review knows which rules
-applied.  `enforce` turns it into an exception, accepting a second factor checked within the
+applied.  A reason is one sentence, or `{"zh_CN": ..., "en": ...}`: the person reads it in their
+language (the problem's detail); `reasons` keeps "rule_id: English sentence" for programs.  `enforce` turns it into an exception, accepting a second factor checked within the
 policy's `fresh_mfa_ms` as satisfying step_up.
 """
 
@@ -46,16 +48,19 @@ import enum
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, Context, Decimal
 from typing import Any
 
 from zhijin.identity import limits
-from zhijin.identity.errors import Forbidden, InvalidInput, StepUpRequired
+from zhijin.identity.errors import StepUpRequired
+from zhijin.platform.errors import Forbidden, InvalidInput
+from zhijin.platform.i18n import LOCALES
 
 __all__ = [
     "DEFAULT_POLICY",
     "DEFAULT_STEP_UP_POLICY",
+    "Cause",
     "Decision",
     "GeoPoint",
     "MovedAmount",
@@ -63,10 +68,12 @@ __all__ = [
     "ReferenceCurrency",
     "RiskContext",
     "StepUpPolicy",
+    "cause_of",
     "distance_km",
     "enforce",
     "evaluate",
     "evaluate_all",
+    "load_stored_policy",
     "parse_policy",
     "permits",
     "screening_amount",
@@ -232,7 +239,8 @@ class Rule:
     actions: tuple[str, ...]  # "*" matches every action
     when: Mapping[str, Any]
     outcome: Outcome
-    reason: str
+    reason: str  # the English sentence (in Decision.reasons, as programs have always read it)
+    reason_by_locale: tuple[tuple[str, str], ...] = ()  # (locale, sentence) for people
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,11 +253,37 @@ class StepUpPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Cause:
+    """Why a rule matched, for a page to explain in the user's language: the rule's id as a
+    stable `code` and the thresholds its condition names (`params`), e.g. ("new_payee",
+    {"threshold_minor": 100000, "currency": "CNY", "exponent": 2})."""
+
+    code: str
+    outcome: Outcome
+    params: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "outcome": self.outcome.name.lower(),
+            "params": dict(self.params),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     outcome: Outcome
     reasons: tuple[str, ...]  # "rule_id: reason" for every matching rule
     policy_version: str
     fresh_mfa_ms: int
+    # The matching rules' sentences per locale, in the order of `reasons`.
+    reasons_by_locale: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def localized_reasons(self) -> dict[str, list[str]]:
+        """{locale: sentences}: what a problem's detail shows a person (problems.py)."""
+        return {locale: list(sentences) for locale, sentences in self.reasons_by_locale}
+
+    causes: tuple[Cause, ...] = ()  # the same rules, structured (`Cause`)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -318,6 +352,27 @@ def _fields(node: Mapping[str, Any]) -> set[str]:
     return set().union(*(_fields(child) for child in next(iter(node.values()))))
 
 
+def _parse_reason(rule_id: object, raw: object) -> dict[str, str]:
+    """A rule's reason: one sentence for every language, or {"zh_CN": ..., "en": ...} (the
+    sentence a person reads in each; whoever sets a threshold writes it in both)."""
+    if isinstance(raw, str) and 0 < len(raw) <= limits.STEP_UP_REASON_CHARS_MAX:
+        return dict.fromkeys(LOCALES, raw)
+    if (
+        isinstance(raw, dict)
+        and set(raw) == set(LOCALES)
+        and all(
+            isinstance(v, str) and 0 < len(v) <= limits.STEP_UP_REASON_CHARS_MAX
+            for v in raw.values()
+        )
+    ):
+        return {locale: raw[locale] for locale in LOCALES}
+    raise InvalidInput(
+        "invalid_policy",
+        f"rule {rule_id!r}: reason is a sentence or an object of {', '.join(LOCALES)} sentences"
+        f" of 1 to {limits.STEP_UP_REASON_CHARS_MAX} characters",
+    )
+
+
 def parse_policy(data: Mapping[str, Any]) -> StepUpPolicy:
     """Validate a policy document; InvalidInput(code=invalid_policy) names the first problem."""
     required = {"version", "fresh_mfa_ms", "utc_offset_minutes", "rules"}
@@ -350,6 +405,7 @@ def parse_policy(data: Mapping[str, Any]) -> StepUpPolicy:
             isinstance(a, str) for a in raw["actions"]
         ):
             raise InvalidInput("invalid_policy", f"rule {raw['id']!r}: actions is a list of names")
+        by_locale = _parse_reason(raw["id"], raw["reason"])
         _check_condition(raw["when"], 1)
         in_reference = sorted(f for f in _fields(raw["when"]) if f.endswith("_ref_minor"))
         if reference is None and in_reference:
@@ -364,7 +420,8 @@ def parse_policy(data: Mapping[str, Any]) -> StepUpPolicy:
                 actions=tuple(raw["actions"]),
                 when=raw["when"],
                 outcome=Outcome[raw["outcome"].upper()],
-                reason=str(raw["reason"]),
+                reason=by_locale["en"],
+                reason_by_locale=tuple(by_locale.items()),
             )
         )
     return StepUpPolicy(
@@ -374,6 +431,50 @@ def parse_policy(data: Mapping[str, Any]) -> StepUpPolicy:
         rules=tuple(rules),
         reference=reference,
     )
+
+
+# The cumulative facts, and the actions whose contexts carry them (payments/stepup.py).
+_WINDOW_FACTS = frozenset({"payee_24h_ref_minor", "total_24h_ref_minor"})
+_WINDOW_ACTIONS = frozenset({"payment.transfer", "*"})
+# Marks the version of a policy loaded with the window facts defaulted, so a decision's
+# `policy_version` tells a later review which rules applied.
+WINDOW_DEFAULTED_SUFFIX = "+24h"
+
+
+def load_stored_policy(data: Mapping[str, Any]) -> StepUpPolicy:
+    """A stored policy as it is enforced: parsed, and, if it names neither 24 h fact (it was
+    written before they existed), with them defaulted the way the default policy has them.
+
+    Each threshold above a per-payee amount (`amount_ref_minor` "gt"/"gte") of a payment rule
+    then also applies to the 24 h sum, with the same value and `if_missing`: the payee's sum in
+    a rule about the payee (one that tests `payee_known`), everyone's otherwise.  So a split
+    payment meets an old policy's thresholds as a whole, and nothing else changes (a negated
+    threshold is left as written: widening "not above" would loosen it).  A policy that names
+    either fact is taken as written; stored policies are never rewritten (no migration).
+    """
+    policy = parse_policy(data)
+    if any(_WINDOW_FACTS & _fields(rule.when) for rule in policy.rules):
+        return policy
+    rules = tuple(_with_window_facts(rule) for rule in policy.rules)
+    if rules == policy.rules:
+        return policy
+    return replace(policy, version=policy.version + WINDOW_DEFAULTED_SUFFIX, rules=rules)
+
+
+def _with_window_facts(rule: Rule) -> Rule:
+    if not _WINDOW_ACTIONS & set(rule.actions):
+        return rule
+    fact = "payee_24h_ref_minor" if "payee_known" in _fields(rule.when) else "total_24h_ref_minor"
+    return replace(rule, when=_widen(rule.when, fact))
+
+
+def _widen(node: Mapping[str, Any], fact: str) -> Mapping[str, Any]:
+    if "all" in node or "any" in node:
+        ((key, children),) = node.items()
+        return {key: [_widen(child, fact) for child in children]}
+    if "not" in node or node["field"] != "amount_ref_minor" or node["op"] not in ("gt", "gte"):
+        return node
+    return {"any": [node, {**node, "field": fact}]}
 
 
 def _matches(node: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
@@ -427,21 +528,66 @@ def screening_total(policy: StepUpPolicy, moved: tuple[MovedAmount, ...]) -> int
     return total
 
 
+# Condition fields whose values a page shows as a threshold, and the parameter each becomes.
+_AMOUNT_FIELDS = frozenset({"amount_ref_minor", "payee_24h_ref_minor", "total_24h_ref_minor"})
+_LIMIT_PARAMS = {"distance_km": "distance_km", "speed_kmh": "speed_kmh"}
+
+
+def _leaves(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    if "all" in node or "any" in node:
+        return [leaf for child in node.get("all", node.get("any", [])) for leaf in _leaves(child)]
+    if "not" in node:
+        return []  # a negated threshold is not one a page can state plainly
+    return [node]
+
+
+def cause_of(rule: Rule, policy: StepUpPolicy, context: RiskContext) -> Cause:
+    """The structured reason of a matching rule: the smallest amount threshold it names (in
+    the reference currency's minor units, or the payment's own for `amount_minor`), the
+    distance, speed or local hours it names."""
+    params: dict[str, Any] = {}
+    amounts: list[int] = []
+    for leaf in _leaves(rule.when):
+        field, value = leaf["field"], leaf["value"]
+        if field in _AMOUNT_FIELDS and type(value) is int and policy.reference is not None:
+            amounts.append(value)
+            params["currency"] = policy.reference.currency
+            params["exponent"] = policy.reference.exponent
+        elif field == "amount_minor" and type(value) is int and "currency" not in params:
+            amounts.append(value)
+            params["currency"] = context.currency
+            params["exponent"] = context.amount_exponent
+        elif field in _LIMIT_PARAMS and type(value) is int:
+            params[_LIMIT_PARAMS[field]] = value
+        elif field == "local_hour" and isinstance(value, list):
+            params["local_hours"] = sorted(v for v in value if type(v) is int)
+    if amounts:
+        params["threshold_minor"] = min(amounts)
+    return Cause(code=rule.id, outcome=rule.outcome, params=params)
+
+
 def evaluate(policy: StepUpPolicy, context: RiskContext) -> Decision:
     facts = context.facts(policy.utc_offset_minutes, policy.reference)
     outcome = Outcome.ALLOW
-    reasons: list[str] = []
+    matched: list[Rule] = []
+    causes: list[Cause] = []
     for rule in policy.rules:
         if "*" not in rule.actions and context.action not in rule.actions:
             continue
         if _matches(rule.when, facts):
             outcome = max(outcome, rule.outcome)
-            reasons.append(f"{rule.id}: {rule.reason}")
+            matched.append(rule)
+            causes.append(cause_of(rule, policy, context))
     return Decision(
         outcome=outcome,
-        reasons=tuple(reasons),
+        reasons=tuple(f"{rule.id}: {rule.reason}" for rule in matched),
         policy_version=policy.version,
         fresh_mfa_ms=policy.fresh_mfa_ms,
+        reasons_by_locale=tuple(
+            (locale, tuple(dict(rule.reason_by_locale)[locale] for rule in matched))
+            for locale in LOCALES
+        ),
+        causes=tuple(causes),
     )
 
 
@@ -449,16 +595,28 @@ def evaluate_all(policy: StepUpPolicy, contexts: tuple[RiskContext, ...]) -> Dec
     """One decision for a request with several contexts (a batch's payees): the most severe
     outcome, with every matching reason once."""
     outcome = Outcome.ALLOW
-    reasons: dict[str, None] = {}  # ordered and unique
+    # reason -> its sentence per locale; a dict keeps them ordered and each once
+    reasons: dict[str, tuple[str, ...]] = {}
+    causes: dict[str, Cause] = {}  # one per rule (the first context's parameters)
     for context in contexts:
         decision = evaluate(policy, context)
         outcome = max(outcome, decision.outcome)
-        reasons.update(dict.fromkeys(decision.reasons))
+        for index, reason in enumerate(decision.reasons):
+            reasons.setdefault(
+                reason, tuple(sentences[index] for _, sentences in decision.reasons_by_locale)
+            )
+        for cause in decision.causes:
+            causes.setdefault(cause.code, cause)
     return Decision(
         outcome=outcome,
         reasons=tuple(reasons),
+        reasons_by_locale=tuple(
+            (locale, tuple(sentences[position] for sentences in reasons.values()))
+            for position, locale in enumerate(LOCALES)
+        ),
         policy_version=policy.version,
         fresh_mfa_ms=policy.fresh_mfa_ms,
+        causes=tuple(causes.values()),
     )
 
 
@@ -478,18 +636,22 @@ def enforce(decision: Decision, *, mfa_at_ms: int | None, now_ms: int) -> None:
             "denied_by_policy",
             "this action is refused by the risk policy",
             reasons=list(decision.reasons),
+            reasons_by_locale=decision.localized_reasons(),
+            reason_codes=[cause.to_json() for cause in decision.causes],
             policy_version=decision.policy_version,
         )
     if not permits(decision, mfa_at_ms=mfa_at_ms, now_ms=now_ms):
         raise StepUpRequired(
             message="confirm this action with a fresh authenticator code",
             reasons=list(decision.reasons),
+            reasons_by_locale=decision.localized_reasons(),
+            reason_codes=[cause.to_json() for cause in decision.causes],
             policy_version=decision.policy_version,
         )
 
 
 DEFAULT_POLICY: Mapping[str, Any] = {
-    "version": "2026-12-02.1",
+    "version": "2026-12-02.2",  # .2: each reason in zh-CN and English
     "fresh_mfa_ms": 2 * 60 * 1000,
     "utc_offset_minutes": 8 * 60,  # China Standard Time, no daylight saving
     # Risk equivalents in CNY, set a little above market so foreign amounts are never
@@ -534,8 +696,11 @@ DEFAULT_POLICY: Mapping[str, Any] = {
                 ]
             },
             "outcome": "deny",
-            "reason": "payments above 1,000,000.00 CNY or its equivalent in 24 h go through a "
-            "branch",
+            "reason": {
+                "zh_CN": "24 小时内付款超过 ¥1,000,000.00（或等值外币）须到网点办理",
+                "en": "payments above CN¥1,000,000.00 or its equivalent in 24 h go through a "
+                "branch",
+            },
         },
         {
             "id": "large_transfer",
@@ -548,7 +713,10 @@ DEFAULT_POLICY: Mapping[str, Any] = {
                 ]
             },
             "outcome": "step_up",
-            "reason": "payments above 50,000.00 CNY or its equivalent in 24 h",
+            "reason": {
+                "zh_CN": "24 小时内付款超过 ¥50,000.00（或等值外币）",
+                "en": "payments above CN¥50,000.00 or its equivalent in 24 h",
+            },
         },
         {
             "id": "new_payee",
@@ -565,7 +733,10 @@ DEFAULT_POLICY: Mapping[str, Any] = {
                 ]
             },
             "outcome": "step_up",
-            "reason": "payments above 1,000.00 CNY or its equivalent in 24 h to a new payee",
+            "reason": {
+                "zh_CN": "24 小时内向新收款人付款超过 ¥1,000.00（或等值外币）",
+                "en": "payments above CN¥1,000.00 or its equivalent in 24 h to a new payee",
+            },
         },
         {
             "id": "night_transfer",
@@ -582,29 +753,38 @@ DEFAULT_POLICY: Mapping[str, Any] = {
                 ]
             },
             "outcome": "step_up",
-            "reason": "a payment between midnight and 6:00 with more than 10,000.00 CNY or its "
-            "equivalent in 24 h",
+            "reason": {
+                "zh_CN": "在 0:00 至 6:00 之间付款，且 24 小时内超过 ¥10,000.00（或等值外币）",
+                "en": "a payment between midnight and 6:00 with more than CN¥10,000.00 or its "
+                "equivalent in 24 h",
+            },
         },
         {
             "id": "new_device",
             "actions": ["*"],
             "when": {"field": "device_known", "op": "eq", "value": False},
             "outcome": "step_up",
-            "reason": "first use of this device",
+            "reason": {"zh_CN": "首次使用此设备", "en": "first use of this device"},
         },
         {
             "id": "far_from_last_login",
             "actions": ["login", "payment.transfer"],
             "when": {"field": "distance_km", "op": "gt", "value": 500, "if_missing": False},
             "outcome": "step_up",
-            "reason": "more than 500 km from the last login",
+            "reason": {
+                "zh_CN": "距上次登录地点超过 500 公里",
+                "en": "more than 500 km from the last login",
+            },
         },
         {
             "id": "impossible_travel",
             "actions": ["*"],
             "when": {"field": "speed_kmh", "op": "gt", "value": 1_000, "if_missing": False},
             "outcome": "deny",
-            "reason": "faster than an airliner since the last login",
+            "reason": {
+                "zh_CN": "自上次登录以来的移动速度超过客机",
+                "en": "faster than an airliner since the last login",
+            },
         },
     ],
 }

@@ -25,7 +25,6 @@ from zhijin.chain.codec import canonical
 from zhijin.chain.errors import InvariantViolation
 from zhijin.identity import limits
 from zhijin.identity.confusables import skeleton_digest
-from zhijin.identity.errors import Conflict
 from zhijin.identity.rbac import Role
 from zhijin.identity.tables import (
     devices,
@@ -38,6 +37,8 @@ from zhijin.identity.tables import (
     user_roles,
     users,
 )
+from zhijin.platform import limits as platform_limits
+from zhijin.platform.errors import Conflict
 
 __all__ = [
     "IdentityStore",
@@ -193,6 +194,35 @@ class IdentityStore:
             row = conn.execute(select(users).where(users.c.id == user_id)).one_or_none()
         return None if row is None else _user(row)
 
+    def staff_users(
+        self, *, member_did: str | None, after_login: str | None, limit: int
+    ) -> list[tuple[UserRow, frozenset[Role]]]:
+        """Staff accounts (of one member, when given) in login order after `after_login`,
+        each with its roles."""
+        query = select(users).where(users.c.kind == "institution_staff")
+        if member_did is not None:
+            query = query.where(users.c.member_did == member_did)
+        if after_login is not None:
+            query = query.where(users.c.login > after_login)
+        with self.engine.connect() as conn:
+            rows = [_user(r) for r in conn.execute(query.order_by(users.c.login).limit(limit))]
+            held: dict[str, set[Role]] = {row.id: set() for row in rows}
+            if rows:
+                granted = conn.execute(
+                    select(user_roles.c.user_id, user_roles.c.role).where(
+                        user_roles.c.user_id.in_(list(held))
+                    )
+                )
+                for grant in granted:
+                    held[grant.user_id].add(Role(grant.role))
+        return [(row, frozenset(held[row.id])) for row in rows]
+
+    def user_by_did(self, did: str) -> UserRow | None:
+        """The end user whose own DID this is (a DID names at most one user)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.did == did).limit(2)).all()
+        return _user(row[0]) if len(row) == 1 else None
+
     def update_user(self, user_id: str, **values: Any) -> None:
         allowed = {"password_hash", "status", "did", "totp_enabled", "totp_last_step"}
         if not set(values) <= allowed:
@@ -310,6 +340,38 @@ class IdentityStore:
         with self.engine.begin() as conn:
             result = conn.execute(update(sessions).where(condition).values(revoked_ms=now_ms))
         return int(result.rowcount)
+
+    def user_sessions(self, user_id: str, *, limit: int) -> list[SessionRow]:
+        """The user's browser sessions not revoked, newest first (at most `limit`; a user has
+        at most SESSIONS_PER_USER_MAX live ones)."""
+        query = (
+            select(sessions)
+            .where(
+                (sessions.c.user_id == user_id)
+                & (sessions.c.kind == "session")
+                & sessions.c.revoked_ms.is_(None)
+            )
+            .order_by(sessions.c.created_ms.desc(), sessions.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_session(row) for row in rows]
+
+    def revoke_user_session(self, user_id: str, session_id: str, *, now_ms: int) -> bool:
+        """Revoke one of the user's own browser sessions (another user's id matches nothing)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(sessions)
+                .where(
+                    (sessions.c.id == session_id)
+                    & (sessions.c.user_id == user_id)
+                    & (sessions.c.kind == "session")
+                    & sessions.c.revoked_ms.is_(None)
+                )
+                .values(revoked_ms=now_ms)
+            )
+        return result.rowcount == 1
 
     def api_tokens(self, user_id: str, *, after_id: str | None, limit: int) -> list[SessionRow]:
         """A page of the user's API tokens (live or not), by id."""
@@ -430,7 +492,7 @@ class IdentityStore:
         query = select(users.c.id)
         if after is not None:
             query = query.where(users.c.id > after)
-        limit = max(1, min(batch_rows, limits.VAULT_ROTATE_BATCH_MAX))
+        limit = max(1, min(batch_rows, platform_limits.VAULT_ROTATE_BATCH_MAX))
         with self.engine.connect() as conn:
             return list(conn.execute(query.order_by(users.c.id).limit(limit)).scalars().all())
 
@@ -523,7 +585,7 @@ class IdentityStore:
             rows = conn.execute(
                 select(devices.c.user_id)
                 .where(devices.c.device_hash == old)
-                .limit(limits.VAULT_ROTATE_BATCH_MAX)
+                .limit(platform_limits.VAULT_ROTATE_BATCH_MAX)
             ).scalars()
             for user_id in rows.all():
                 _move_device(conn, user_id, old, new, device_sealed=None)
@@ -595,7 +657,7 @@ class IdentityStore:
                 select(devices.c.device_hash, devices.c.device_sealed)
                 .where(devices.c.user_id == user_id)
                 .order_by(devices.c.device_hash)
-                .limit(limits.VAULT_ROTATE_BATCH_MAX)
+                .limit(platform_limits.VAULT_ROTATE_BATCH_MAX)
             ).all()
         return [(row.device_hash, row.device_sealed) for row in rows]
 
@@ -643,6 +705,31 @@ class IdentityStore:
                 select(kyc_cases).where(kyc_cases.c.user_id == user_id)
             ).one_or_none()
         return None if row is None else dict(row._mapping)
+
+    def kyc_cases(
+        self,
+        *,
+        member_did: str | None,
+        status: str | None,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Cases by (submitted_ms, user_id), after the cursor `after`, of one member and status
+        when given."""
+        query = select(kyc_cases)
+        if member_did is not None:
+            query = query.where(kyc_cases.c.member_did == member_did)
+        if status is not None:
+            query = query.where(kyc_cases.c.status == status)
+        if after is not None:
+            submitted, user_id = after
+            query = query.where(
+                (kyc_cases.c.submitted_ms > submitted)
+                | ((kyc_cases.c.submitted_ms == submitted) & (kyc_cases.c.user_id > user_id))
+            )
+        query = query.order_by(kyc_cases.c.submitted_ms, kyc_cases.c.user_id).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
 
     def review_kyc_case(self, user_id: str, *, status: str, reviewed_by: str, now_ms: int) -> bool:
         with self.engine.begin() as conn:

@@ -1,7 +1,8 @@
 """The identity domain's tables (SQLAlchemy Core), all prefixed `identity_`.
 
 Secrets never sit here in the clear: passwords are Argon2id hashes, session and API tokens
-and recovery codes are SHA-256 hashes, TOTP secrets and personal data are vault ciphertexts.
+and recovery codes are SHA-256 hashes, TOTP secrets and personal data are vault ciphertexts
+(the vault's and the audit log's own tables are the platform's: vault.py, audit.py there).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from zhijin.identity.confusables import skeleton_digest
+from zhijin.platform.audit import create_audit_tables
+from zhijin.platform.vault import create_vault_tables
 
 log = logging.getLogger("zhijin.identity")
 
@@ -58,6 +61,8 @@ users = Table(
     Column("last_lat_e6", Integer),
     Column("last_lon_e6", Integer),
     Index(LOGIN_SKELETON_INDEX, "login_skeleton_sha256", unique=True),
+    # Payments names an account's owner (a DID) for confirmation of payee and statements.
+    Index("ix_identity_users_did", "did"),
 )
 
 user_roles = Table(
@@ -169,53 +174,6 @@ payment_counter_locks = Table(
     Column("updated_ms", BigInteger, nullable=False),
 )
 
-vault_records = Table(
-    "identity_vault_records",
-    METADATA,
-    Column("schema", String(40), primary_key=True),
-    Column("record_id", String(80), primary_key=True),
-    Column("key_id", String(32), nullable=False, index=True),  # master key wrapping the DEK
-    Column("wrapped_dek", String(200), nullable=False),
-    Column("body", Text, nullable=False),  # canonical JSON: ciphertexts and plain fields
-    Column("updated_ms", BigInteger, nullable=False),
-)
-
-vault_index = Table(
-    "identity_vault_index",
-    METADATA,
-    Column("schema", String(40), primary_key=True),
-    Column("field", String(40), primary_key=True),
-    Column("record_id", String(80), primary_key=True),
-    Column("digest", String(64), nullable=False),
-    Index("ix_identity_vault_index_digest", "schema", "field", "digest"),
-)
-
-index_rotations = Table(
-    "identity_index_rotations",
-    METADATA,
-    # The progress of an index-secret rotation, by the public id of the new secret.
-    Column("secret_id", String(16), primary_key=True),
-    Column("stage", String(16), nullable=False),  # vault_index | logins | devices | done
-    Column("cursor", Text),  # canonical JSON: the last key done in the stage
-    Column("started_ms", BigInteger, nullable=False),
-    Column("updated_ms", BigInteger, nullable=False),
-)
-
-audit_log = Table(
-    "identity_audit_log",
-    METADATA,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("at_ms", BigInteger, nullable=False),
-    Column("actor", String(200), nullable=False),
-    Column("action", String(100), nullable=False),
-    Column("target", String(200), nullable=False),
-    Column("outcome", String(40), nullable=False),
-    Column("reason", Text),
-    Column("details", Text, nullable=False),  # canonical JSON
-    Column("prev_hash", String(64), nullable=False),
-    Column("entry_hash", String(64), nullable=False),
-)
-
 kyc_cases = Table(
     "identity_kyc_cases",
     METADATA,
@@ -241,23 +199,6 @@ credentials = Table(
     Column("revoked_ms", BigInteger),
     # Two credentials sharing a status bit would be revoked together.
     UniqueConstraint("issuer", "list_id", "status_index"),
-)
-
-# The audit log is append-only in the database too, not only by convention: an UPDATE or a
-# DELETE fails.  Tampering then needs the privileges to drop the trigger, and the hash chain
-# (anchored on chain) still shows it.
-_SQLITE_APPEND_ONLY = (
-    "CREATE TRIGGER IF NOT EXISTS identity_audit_no_update BEFORE UPDATE ON identity_audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'identity_audit_log is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS identity_audit_no_delete BEFORE DELETE ON identity_audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'identity_audit_log is append-only'); END",
-)
-_POSTGRES_APPEND_ONLY = (
-    "CREATE OR REPLACE FUNCTION identity_audit_append_only() RETURNS trigger AS $$ BEGIN "
-    "RAISE EXCEPTION 'identity_audit_log is append-only'; END; $$ LANGUAGE plpgsql",
-    "DROP TRIGGER IF EXISTS identity_audit_append_only ON identity_audit_log",
-    "CREATE TRIGGER identity_audit_append_only BEFORE UPDATE OR DELETE ON identity_audit_log "
-    "FOR EACH ROW EXECUTE FUNCTION identity_audit_append_only()",
 )
 
 
@@ -322,12 +263,9 @@ def _backfill_login_skeletons(engine: Engine) -> None:
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the identity tables and the audit log's append-only triggers (idempotent)."""
+    """Create the identity tables, and the platform's field vault and access audit log that
+    identity writes to (idempotent)."""
+    create_vault_tables(engine)
+    create_audit_tables(engine)
     METADATA.create_all(engine)
     _add_missing_columns(engine)
-    statements = {"sqlite": _SQLITE_APPEND_ONLY, "postgresql": _POSTGRES_APPEND_ONLY}.get(
-        engine.dialect.name, ()
-    )
-    with engine.begin() as conn:
-        for statement in statements:
-            conn.execute(text(statement))

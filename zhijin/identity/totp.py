@@ -39,6 +39,7 @@ __all__ = [
     "match_step",
     "normalize_recovery_code",
     "provisioning_uri",
+    "secret_text",
     "start_enrolment",
     "step_at",
 ]
@@ -141,9 +142,14 @@ class TotpFactor:
         return "TotpFactor(secret=<redacted>)"
 
 
+def secret_text(secret: bytes) -> str:
+    """The secret as authenticator apps take it typed in: base32, no padding."""
+    return base64.b32encode(secret).decode("ascii").rstrip("=")
+
+
 def provisioning_uri(secret: bytes, *, account_name: str, issuer: str = limits.TOTP_ISSUER) -> str:
     """The otpauth:// URI authenticator apps read (Google Authenticator key URI format)."""
-    encoded = base64.b32encode(secret).decode("ascii").rstrip("=")
+    encoded = secret_text(secret)
     label = quote(f"{issuer}:{account_name}", safe=":@")
     return f"otpauth://totp/{label}?secret={encoded}&issuer={quote(issuer)}&algorithm=SHA1&digits={limits.TOTP_DIGITS}&period={limits.TOTP_STEP_S}"
 

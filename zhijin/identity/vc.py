@@ -299,8 +299,10 @@ def _check_status(credential: Mapping[str, Any], issuer: str, state: StateReader
         if record is None or record["purpose"] != entry.purpose or entry.index >= record["size"]:
             raise CredentialInvalid("bad_status", "the status list entry does not exist on chain")
         if status_bit(state, entry.issuer, entry.list_id, entry.index):
-            code = "revoked" if entry.purpose == "revocation" else "suspended"
-            raise CredentialInvalid(code, f"the credential is {code}")
+            # Two literal codes, not one computed: the catalog scan finds each one's template.
+            if entry.purpose == "revocation":
+                raise CredentialInvalid("revoked", "the credential is revoked")
+            raise CredentialInvalid("suspended", "the credential is suspended")
 
 
 def verify_credential(

@@ -12,13 +12,22 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from zhijin import __version__
-from zhijin.node.modules import default_party_finders, default_projection_verifiers, routers
+from zhijin.identity.guard import ReadPolicy
+from zhijin.node.modules import (
+    default_party_finders,
+    default_projection_verifiers,
+    install_permissions,
+    nav_entries,
+    routers,
+    template_packages,
+    web_routers,
+)
 from zhijin.node.runtime import Platform
+from zhijin.node.settings import CoreSettings, Settings
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.host import Host
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.problems import install_problem_handlers
-from zhijin.platform.settings import Settings
 from zhijin.platform.web_app import install_web
 
 __all__ = ["GRACEFUL_SHUTDOWN_S", "create_app", "include_edge_router", "serve"]
@@ -39,9 +48,12 @@ def include_edge_router(app: FastAPI, router: APIRouter) -> None:
     app.include_router(router)
 
 
-def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
+def create_app(
+    settings: CoreSettings | None = None, *, platform: Platform | None = None
+) -> FastAPI:
     """Build the app.  Pass `platform` to serve an already-open one (tests, embedding)."""
     settings = settings or (platform.settings if platform else Settings())
+    install_permissions()  # the routes check what the modules of this app declare
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,8 +66,10 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         app.state.platform = host
         app.state.gateway = MemberGateway(running.node)
         app.state.identity = running.identity
-        # The plumbing's routes ask the root's state, not the root, what the modules provide.
-        app.state.party_finders = tuple(default_party_finders())
+        app.state.guard = running.guard  # identity's request guard (identity/guard.py)
+        # The plumbing's routes ask the root's state, not the root, what the modules provide:
+        # the chain's read policy is identity's guard with every module's party finders.
+        app.state.read_policy = ReadPolicy(running.guard, tuple(default_party_finders()))
         app.state.projection_verifiers = default_projection_verifiers()
         try:
             yield
@@ -68,6 +82,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         version=__version__,
         description="Smart-finance services on a permissioned consortium blockchain.",
         lifespan=lifespan,
+        # /docs is the web shell's own page (Swagger UI from our origin, web_app.py).
+        docs_url=None,
+        redoc_url=None,
     )
     app.router.route_class = EdgeRoute  # the app's own routes (health, web shell)
     install_problem_handlers(app)
@@ -85,7 +102,14 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    install_web(app)
+    # The web app: each module's pages, the shell over them, and who the viewer is (identity
+    # says; the plumbing cannot ask it itself).
+    from zhijin.identity.web.pages import page_viewer
+
+    for router in web_routers():
+        include_edge_router(app, router)
+    app.state.viewer_resolver = page_viewer
+    install_web(app, pages=nav_entries(), template_packages=template_packages())
     return app
 
 

@@ -4,8 +4,9 @@ Signed notary transactions from many senders go through the node's admission (si
 checks on the client threads), the solo orderer, execution and the durable commit; a tx's
 latency runs from its submission to the moment its block is committed.  A second case sends
 the same kind of transactions in member batch envelopes (one signature per batch).  The
-machine's own Ed25519 verification rate is measured too: cores x that rate is the ceiling for
-per-tx-signed throughput.
+machine's own Ed25519 verification rate is measured too, in the same run: cores x that rate is
+the ceiling for per-tx-signed throughput, and each burst case prints `ratio_to_verify_limit`
+(its committed tx/s over that ceiling; the figure of record, since the machine's speed swings).
 """
 
 from __future__ import annotations
@@ -25,10 +26,16 @@ from zhijin.chain.codec import canonical
 from zhijin.chain.crypto import KeyPair, verify
 from zhijin.chain.tx import make_body, sign_batch, sign_tx
 from zhijin.node.runtime import Platform, init_data_dir
+from zhijin.node.settings import Settings
 from zhijin.platform.scratch import scratch_schema
-from zhijin.platform.settings import Settings
 
-__all__ = ["latency_percentiles", "measure_verify_rate", "run_chain_bench"]
+__all__ = [
+    "latency_percentiles",
+    "measure_admission",
+    "measure_verify_gil",
+    "measure_verify_rate",
+    "run_chain_bench",
+]
 
 SENDERS = 1_000
 CLIENT_THREADS = 2
@@ -47,6 +54,110 @@ def measure_verify_rate(samples: int = 4_000) -> float:
     for message, signature in zip(messages, signatures, strict=True):
         verify(key.public_key, message, signature)
     return samples / (time.perf_counter() - start)
+
+
+def measure_verify_gil(message_bytes: int = 8 * 1024 * 1024) -> dict[str, float]:
+    """Does libsodium's verify release the GIL?  One verification of a large message (its
+    SHA-512 is one long C call) on a second thread while this thread runs Python, against the
+    same with the second thread in `time.sleep` (which surely releases it) for as long.  The
+    CPU this thread gets meanwhile, as a share of the wall time, is the same in both when the
+    verify releases the GIL (on a busy machine both shares are low), and near 0 if it held it.
+    """
+    key = KeyPair.generate()
+    message = os.urandom(message_bytes)
+    signature = key.sign(message)
+
+    def share_while(work: Callable[[], None]) -> tuple[float, float]:
+        inside = threading.Event()
+        finished = threading.Event()
+        spans: list[float] = []
+
+        def run() -> None:
+            inside.set()
+            started = time.perf_counter()
+            work()
+            spans.append(time.perf_counter() - started)
+            finished.set()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        inside.wait()
+        cpu_started = time.thread_time()
+        while not finished.is_set():
+            pass
+        python_cpu_s = time.thread_time() - cpu_started
+        thread.join()
+        return spans[0], python_cpu_s / spans[0]
+
+    def verify_once() -> None:
+        if not verify(key.public_key, message, signature):
+            raise RuntimeError("the large message's signature does not verify")
+
+    verify_s, verify_share = share_while(verify_once)
+    _, sleep_share = share_while(lambda: time.sleep(verify_s))
+    return {
+        "verify_call_ms": round(verify_s * 1000, 1),
+        "python_share_during_verify": round(verify_share, 3),
+        "python_share_during_sleep": round(sleep_share, 3),
+        "verify_over_sleep": round(verify_share / sleep_share, 3) if sleep_share else 0.0,
+    }
+
+
+def measure_admission(txs: int = 6_000, rounds: int = 2) -> dict[str, Any]:
+    """Admission alone (no block production): per-tx-signed envelopes as wire bytes through
+    `Node.submit_envelopes` from one caller thread, signatures verified inline (0 threads)
+    and on the verifier pool (one thread per core), alternated `rounds` times on fresh nodes."""
+    from zhijin.chain.contract import Member
+    from zhijin.chain.genesis import Genesis
+    from zhijin.chain.node import Node
+    from zhijin.chain.store import ChainStore
+    from zhijin.node.modules import default_registry
+
+    member = KeyPair.generate()
+    registry = default_registry()
+    genesis = Genesis(
+        chain_id="bench-admission",
+        time_ms=int(time.time() * 1000) - 1_000,
+        members=(Member(did=member.did, name="Bench", role="bank", weight=1),),
+        quorum_weight=1,
+        ordering="solo",
+        orderer=member.did,
+        contracts=registry.versions(),
+    )
+    senders = [KeyPair.generate() for _ in range(SENDERS)]
+    keys = {k.did: k for k in senders}
+    bodies = _bodies(genesis.chain_id, senders, txs, "admission")
+    wire = [canonical(sign_tx(keys[b["sender"]], b)) for b in bodies]
+    rates: dict[int, list[float]] = {}
+    cores = os.cpu_count() or 1
+    for _ in range(rounds):
+        for threads in (0, cores):
+            with tempfile.TemporaryDirectory(prefix="zhijin-admission-") as tmp:
+                store = ChainStore(f"sqlite:///{tmp}/chain.db")
+                node = Node(
+                    store=store,
+                    genesis=genesis,
+                    registry=registry,
+                    key=member,
+                    verify_threads=threads,
+                )
+                started = time.perf_counter()
+                for i in range(0, len(wire), SUBMIT_CHUNK):
+                    groups = node.submit_envelopes(wire[i : i + SUBMIT_CHUNK])
+                    assert all(g[0].accepted for g in groups), groups[0][0].code
+                rates.setdefault(threads, []).append(txs / (time.perf_counter() - started))
+                node.verifier.close()
+                store.close()
+    inline = statistics.mean(rates[0])
+    pooled = statistics.mean(rates[cores])
+    return {
+        "txs": txs,
+        "rounds": rounds,
+        "inline_tx_per_s": round(inline),
+        "pool_tx_per_s": round(pooled),
+        "pool_threads": cores,
+        "pool_over_inline": round(pooled / inline, 3),
+    }
 
 
 def latency_percentiles(latencies_ms: list[float]) -> dict[str, float | None]:
@@ -202,6 +313,14 @@ def run_chain_bench(
     cores = os.cpu_count() or 1
     engine = (database_url or "sqlite").split(":")[0].split("+")[0]
     results = []
+    if database_url is None:  # once per run: the engine does not matter to these two
+        for name, measured in (
+            ("verify_gil", measure_verify_gil()),
+            ("admission_only", measure_admission()),
+        ):
+            line = {"bench": "chain", "case": name, **measured, "cores": cores}
+            emit(json.dumps(line))
+            results.append(line)
     for case in ("per_tx_signed", "member_batch", "paced_latency"):
         with (
             tempfile.TemporaryDirectory(prefix="zhijin-bench-") as tmp,
@@ -245,6 +364,10 @@ def run_chain_bench(
             "cores": cores,
             "verify_limit_tx_per_s": round(verify_rate * cores),
         }
+        if "committed_tx_per_s" in figures:  # a burst case: how far from the signature limit
+            line["ratio_to_verify_limit"] = round(
+                figures["committed_tx_per_s"] / (verify_rate * cores), 3
+            )
         emit(json.dumps(line))
         results.append(line)
     return results

@@ -46,10 +46,6 @@ from zhijin.chain.ordering.jetstream import (
 )
 from zhijin.chain.store import make_engine
 from zhijin.chain.tx import Tx, parse_envelope
-from zhijin.identity.anchoring import AuditAnchorer
-from zhijin.identity.chainops import IdentityChain
-from zhijin.identity.personal import PersonalDataService
-from zhijin.identity.service import IdentityService
 from zhijin.identity.setup import load_identity_keys
 from zhijin.node.cluster_network import (
     NETWORK_FILE,
@@ -60,23 +56,21 @@ from zhijin.node.cluster_network import (
     stop_by_pid_file,
 )
 from zhijin.node.modules import (
-    default_notifiers,
     default_projections,
     default_registry,
     node_services,
 )
-from zhijin.node.runtime import build_identity_services
+from zhijin.node.runtime import DomainServices
+from zhijin.node.settings import CoreSettings, Settings
 from zhijin.platform.cluster_config import ClusterConfig, ClusterError
 from zhijin.platform.cluster_nats import NatsServer, make_nats_servers
 from zhijin.platform.data_dir import check_data_dir, lock_data_dir
-from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.gc_tuning import tune_gc
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.lifecycle import NodeLifecycle
 from zhijin.platform.member_request import check_member_request, member_request_headers
-from zhijin.platform.notifications import NotificationHub
 from zhijin.platform.params import Height
 from zhijin.platform.projections import ProjectionRunner
-from zhijin.platform.settings import Settings
 
 __all__ = [
     "NETWORK_FILE",
@@ -112,29 +106,23 @@ PEER_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @dataclass
-class ClusterPlatform:
+class ClusterPlatform(DomainServices):
     """A member's peer: the node, the JetStream orderer and catch-up, on one data directory.
 
     It offers what the HTTP app uses of `Platform` (settings, genesis, store, node, status,
-    projections and the identity services, built by the same `build_identity_services`), so
+    projections and the domain services, wired by the same `DomainServices`), so
     `create_app(platform=...)` serves it with every route.
     """
 
     config: ClusterConfig
     registry: ContractRegistry = field(default_factory=default_registry)
-    settings: Settings = field(init=False)
+    settings: CoreSettings = field(init=False)
     genesis: Genesis = field(init=False)
     store: ClusterStore = field(init=False)
     node: ClusterNode = field(init=False)
     orderer: JetStreamOrderer = field(init=False)
     platform_engine: Engine = field(init=False)
     projections: ProjectionRunner = field(init=False)
-    identity: IdentityService = field(init=False)
-    personal: PersonalDataService = field(init=False)
-    identity_gateway: MemberGateway = field(init=False)
-    audit_anchorer: AuditAnchorer = field(init=False)
-    identity_chain: IdentityChain = field(init=False)
-    notifications: NotificationHub = field(init=False)
     lifecycle: NodeLifecycle = field(init=False)
     _lock_file: IO[str] | None = field(default=None, init=False)
     _stopping: threading.Event = field(default_factory=threading.Event, init=False)
@@ -172,19 +160,10 @@ class ClusterPlatform:
             head=lambda: self.orderer.finality.final_height,
             factory=default_projections if self.settings.projector == "process" else None,
             wait_timeout_s=self.settings.projection_wait_s,
+            gc_mode=self.settings.gc,
         )
         self.orderer.final_listeners.append(self.projections.notify)
-        services = build_identity_services(
-            self.settings, self.platform_engine, self.node, vault_keys
-        )
-        self.identity = services.identity
-        self.identity_gateway = services.gateway
-        self.personal = services.personal
-        self.identity_chain = services.chain
-        self.audit_anchorer = services.anchorer
-        self.notifications = NotificationHub(
-            self.store, self.projections, default_notifiers(self.platform_engine)
-        )
+        self._wire_services(vault_keys)
         self.lifecycle = NodeLifecycle(
             start_orderer=lambda: self.orderer.start(catch_up=self.catch_up_from_peers),
             stop_orderer=self.orderer.stop,
@@ -197,6 +176,7 @@ class ClusterPlatform:
 
     def start(self) -> ClusterPlatform:
         self.lifecycle.start()
+        tune_gc(self.settings.gc)
         self._recovery = threading.Thread(
             target=self._recover_signatures, name="zhijin-signature-recovery", daemon=True
         )

@@ -10,26 +10,31 @@ from typing import Annotated, Any
 
 import typer
 
-cluster_app = typer.Typer(
-    help="A multi-member network on JetStream ordering (local, loopback).", no_args_is_help=True
-)
+from zhijin.platform.i18n import cli_text as _cli_text
+
+cluster_app = typer.Typer(help=_cli_text("cli.help.cluster"), no_args_is_help=True)
 
 NetworkOption = Annotated[
-    Path, typer.Option("--dir", envvar="ZHIJIN_CLUSTER_DIR", help="network directory")
+    Path,
+    typer.Option(
+        "--dir", envvar="ZHIJIN_CLUSTER_DIR", help=_cli_text("cli.help.cluster.network_option")
+    ),
 ]
 DEFAULT_DIR = Path("./var-cluster")
 STATUS_INTERVAL_S = 5.0
 
 
-@cluster_app.command("up")
+@cluster_app.command("up", help=_cli_text("cli.help.cluster.up"))
 def up(
     directory: NetworkOption = DEFAULT_DIR,
-    members: Annotated[int, typer.Option(min=1, max=16, help="consortium members")] = 3,
-    nats: Annotated[int, typer.Option(help="NATS servers: 1, 3 or 5")] = 3,
-    chain_id: Annotated[str, typer.Option(help="chain id")] = "zhijin-cluster",
-    detach: Annotated[
-        bool, typer.Option(help="leave it running; stop with `cluster down`")
-    ] = False,
+    members: Annotated[
+        int, typer.Option(min=1, max=16, help=_cli_text("cli.help.zhijin.chain_init.members"))
+    ] = 3,
+    nats: Annotated[int, typer.Option(help=_cli_text("cli.help.cluster.up.nats"))] = 3,
+    chain_id: Annotated[
+        str, typer.Option(help=_cli_text("cli.help.zhijin.chain_init.chain_id"))
+    ] = "zhijin-cluster",
+    detach: Annotated[bool, typer.Option(help=_cli_text("cli.help.cluster.up.detach"))] = False,
 ) -> None:
     """Start NATS servers and one peer per member; lays the network out on first use."""
     from zhijin.node.cluster import NETWORK_FILE, LocalNetwork, init_network
@@ -65,10 +70,12 @@ def up(
         typer.echo("network stopped")
 
 
-@cluster_app.command("status")
+@cluster_app.command("status", help=_cli_text("cli.help.cluster.status"))
 def status(
     directory: NetworkOption = DEFAULT_DIR,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help=_cli_text("cli.help.cluster.status.as_json"))
+    ] = False,
 ) -> None:
     """Each peer's height, block hash, state root, final height and lag."""
     from zhijin.node.cluster import NETWORK_FILE, peer_statuses
@@ -90,7 +97,7 @@ def status(
         )
 
 
-@cluster_app.command("down")
+@cluster_app.command("down", help=_cli_text("cli.help.cluster.down"))
 def down(directory: NetworkOption = DEFAULT_DIR) -> None:
     """Stop a network started with `cluster up --detach`."""
     from zhijin.node.cluster import stop_by_pid_file
@@ -100,35 +107,44 @@ def down(directory: NetworkOption = DEFAULT_DIR) -> None:
 
 # -- joining and governance ---------------------------------------------------------------------
 
-ProposalFile = Annotated[Path, typer.Argument(help="proposal file (JSON: proposal + approvals)")]
+ProposalFile = Annotated[Path, typer.Argument(help=_cli_text("cli.help.cluster.proposal_file"))]
 GenesisOption = Annotated[
-    Path, typer.Option("--genesis", help="the consortium's genesis file (for the chain id)")
+    Path, typer.Option("--genesis", help=_cli_text("cli.help.cluster.genesis_option"))
 ]
-OutOption = Annotated[Path, typer.Option("--out", help="where to write the proposal file")]
+OutOption = Annotated[Path, typer.Option("--out", help=_cli_text("cli.help.cluster.out_option"))]
 ValidHoursOption = Annotated[
-    int, typer.Option("--valid-hours", min=1, max=168, help="approvals must be in by then")
+    int,
+    typer.Option(
+        "--valid-hours", min=1, max=168, help=_cli_text("cli.help.cluster.valid_hours_option")
+    ),
 ]
 QuorumOption = Annotated[
-    int | None, typer.Option("--quorum-weight", help="also set the quorum weight (atomically)")
+    int | None, typer.Option("--quorum-weight", help=_cli_text("cli.help.cluster.quorum_option"))
 ]
 PROPOSAL_VALID_HOURS = 24
 SUBMIT_VALIDITY_MS = 10 * 60 * 1000
 SUBMIT_TIMEOUT_S = 60.0
 
 
-@cluster_app.command("join")
+@cluster_app.command("join", help=_cli_text("cli.help.cluster.join"))
 def join(
-    data: Annotated[Path, typer.Option("--data", help="the new peer's data directory")],
+    data: Annotated[Path, typer.Option("--data", help=_cli_text("cli.help.cluster.join.data"))],
     genesis: GenesisOption,
-    nats: Annotated[list[str], typer.Option("--nats", help="a NATS server URL (repeat)")],
-    config: Annotated[Path, typer.Option("--config", help="where to write the peer config")],
+    nats: Annotated[
+        list[str], typer.Option("--nats", help=_cli_text("cli.help.cluster.join.nats"))
+    ],
+    config: Annotated[
+        Path, typer.Option("--config", help=_cli_text("cli.help.cluster.join.config"))
+    ],
     peer: Annotated[
-        list[str] | None, typer.Option("--peer", help="another peer's HTTP URL (repeat)")
+        list[str] | None, typer.Option("--peer", help=_cli_text("cli.help.cluster.join.peer"))
     ] = None,
-    host: Annotated[str, typer.Option(help="this peer's HTTP address")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help=_cli_text("cli.help.cluster.join.host"))] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    key: Annotated[Path | None, typer.Option("--key", help="use this key file")] = None,
-    replicas: Annotated[int, typer.Option(help="stream replicas (1, 3 or 5)")] = 3,
+    key: Annotated[
+        Path | None, typer.Option("--key", help=_cli_text("cli.help.cluster.join.key"))
+    ] = None,
+    replicas: Annotated[int, typer.Option(help=_cli_text("cli.help.cluster.join.replicas"))] = 3,
 ) -> None:
     """Lay out a new member's peer; prints the DID the members must admit."""
     from zhijin.node.cluster import lay_out_joining_peer
@@ -170,16 +186,18 @@ def _write_proposal(
     typer.echo(f"proposal {proposal.proposal_id} ({action}) written to {out}")
 
 
-ProposalIdOption = Annotated[str | None, typer.Option("--proposal-id", help="default: a random id")]
+ProposalIdOption = Annotated[
+    str | None, typer.Option("--proposal-id", help=_cli_text("cli.help.cluster.proposal_id_option"))
+]
 
 
-@cluster_app.command("propose-member")
+@cluster_app.command("propose-member", help=_cli_text("cli.help.cluster.propose_member"))
 def propose_member(
     genesis: GenesisOption,
     out: OutOption,
-    did: Annotated[str, typer.Option(help="the new member's did:key")],
-    name: Annotated[str, typer.Option(help="the institution's name")],
-    role: Annotated[str, typer.Option(help="bank, insurer, fund, enterprise, regulator, ...")],
+    did: Annotated[str, typer.Option(help=_cli_text("cli.help.cluster.propose_member.did"))],
+    name: Annotated[str, typer.Option(help=_cli_text("cli.help.cluster.propose_member.name"))],
+    role: Annotated[str, typer.Option(help=_cli_text("cli.help.cluster.propose_member.role"))],
     weight: Annotated[int, typer.Option(min=1, max=1000)] = 1,
     quorum_weight: QuorumOption = None,
     valid_hours: ValidHoursOption = PROPOSAL_VALID_HOURS,
@@ -192,11 +210,11 @@ def propose_member(
     _write_proposal(out, genesis, "add_member", params, valid_hours, proposal_id)
 
 
-@cluster_app.command("propose-removal")
+@cluster_app.command("propose-removal", help=_cli_text("cli.help.cluster.propose_removal"))
 def propose_removal(
     genesis: GenesisOption,
     out: OutOption,
-    did: Annotated[str, typer.Option(help="the member to remove")],
+    did: Annotated[str, typer.Option(help=_cli_text("cli.help.cluster.propose_removal.did"))],
     quorum_weight: QuorumOption = None,
     valid_hours: ValidHoursOption = PROPOSAL_VALID_HOURS,
     proposal_id: ProposalIdOption = None,
@@ -208,12 +226,14 @@ def propose_removal(
     _write_proposal(out, genesis, "remove_member", params, valid_hours, proposal_id)
 
 
-@cluster_app.command("propose-weight")
+@cluster_app.command("propose-weight", help=_cli_text("cli.help.cluster.propose_weight"))
 def propose_weight(
     genesis: GenesisOption,
     out: OutOption,
-    did: Annotated[str, typer.Option(help="the member")],
-    weight: Annotated[int, typer.Option(min=1, max=1000, help="its new voting weight")],
+    did: Annotated[str, typer.Option(help=_cli_text("cli.help.cluster.propose_weight.did"))],
+    weight: Annotated[
+        int, typer.Option(min=1, max=1000, help=_cli_text("cli.help.cluster.propose_weight.weight"))
+    ],
     quorum_weight: QuorumOption = None,
     valid_hours: ValidHoursOption = PROPOSAL_VALID_HOURS,
     proposal_id: ProposalIdOption = None,
@@ -225,11 +245,16 @@ def propose_weight(
     _write_proposal(out, genesis, "set_weight", params, valid_hours, proposal_id)
 
 
-@cluster_app.command("propose-quorum")
+@cluster_app.command("propose-quorum", help=_cli_text("cli.help.cluster.propose_quorum"))
 def propose_quorum(
     genesis: GenesisOption,
     out: OutOption,
-    weight: Annotated[int, typer.Option("--quorum-weight", min=1, help="the new quorum weight")],
+    weight: Annotated[
+        int,
+        typer.Option(
+            "--quorum-weight", min=1, help=_cli_text("cli.help.cluster.propose_quorum.weight")
+        ),
+    ],
     valid_hours: ValidHoursOption = PROPOSAL_VALID_HOURS,
     proposal_id: ProposalIdOption = None,
 ) -> None:
@@ -237,16 +262,21 @@ def propose_quorum(
     _write_proposal(out, genesis, "set_quorum", {"quorum_weight": weight}, valid_hours, proposal_id)
 
 
-@cluster_app.command("propose-contract")
+@cluster_app.command("propose-contract", help=_cli_text("cli.help.cluster.propose_contract"))
 def propose_contract(
     genesis: GenesisOption,
     out: OutOption,
-    name: Annotated[str, typer.Option(help="the contract's name, as the code registers it")],
+    name: Annotated[str, typer.Option(help=_cli_text("cli.help.cluster.propose_contract.name"))],
     activation_height: Annotated[
-        int, typer.Option("--activation-height", min=1, help="in force from this block on")
+        int,
+        typer.Option(
+            "--activation-height",
+            min=1,
+            help=_cli_text("cli.help.cluster.propose_contract.activation_height"),
+        ),
     ],
     version: Annotated[
-        str | None, typer.Option(help="default: the version this installation's code runs")
+        str | None, typer.Option(help=_cli_text("cli.help.cluster.propose_contract.version"))
     ] = None,
     valid_hours: ValidHoursOption = PROPOSAL_VALID_HOURS,
     proposal_id: ProposalIdOption = None,
@@ -277,10 +307,10 @@ def _load_proposal(path: Path) -> tuple[Any, list[Any]]:
     return proposal, approvals
 
 
-@cluster_app.command("approve")
+@cluster_app.command("approve", help=_cli_text("cli.help.cluster.approve"))
 def approve(
     proposal_file: ProposalFile,
-    key: Annotated[Path, typer.Option("--key", help="this member's key file")],
+    key: Annotated[Path, typer.Option("--key", help=_cli_text("cli.help.cluster.approve.key"))],
 ) -> None:
     """Sign a proposal with this member's key and add the approval to the file."""
     from zhijin.chain.crypto import KeyPair
@@ -298,11 +328,11 @@ def approve(
     )
 
 
-@cluster_app.command("submit")
+@cluster_app.command("submit", help=_cli_text("cli.help.cluster.submit"))
 def submit(
     proposal_file: ProposalFile,
-    key: Annotated[Path, typer.Option("--key", help="the submitter's key file (any key)")],
-    peer: Annotated[str, typer.Option("--peer", help="a peer's HTTP URL")],
+    key: Annotated[Path, typer.Option("--key", help=_cli_text("cli.help.cluster.submit.key"))],
+    peer: Annotated[str, typer.Option("--peer", help=_cli_text("cli.help.cluster.submit.peer"))],
 ) -> None:
     """Send the approved proposal as a governance tx and wait for its result (exit 1 if it
     failed, with the contract's code)."""

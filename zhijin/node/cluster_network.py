@@ -91,7 +91,7 @@ def init_network(
         genesis.save(data / "genesis.json")
         key_path = data / "keys" / f"member-{i}.key"
         key.save(key_path)
-        create_local_vault_key(data / "vault.key")  # this member's identity vault (local)
+        create_local_vault_key(data / "vault.key")  # this member's field vault (local)
         config = ClusterConfig(
             data=str(data),
             member_key=str(key_path),

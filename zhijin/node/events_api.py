@@ -2,9 +2,8 @@
 
 Anyone may listen and hears a `block` event per projected block (what the explorer shows):
 its height, time and tx count only, never a transaction body (the chain's read policy,
-zhijin/platform/chain_read.py).  A
-signed-in end user (session cookie or bearer token) also hears `payments` events for their own
-accounts.  Each event's `id` is its block height: a browser that reconnects sends the last one
+zhijin/platform/chain_read.py).  A signed-in end user (session cookie or bearer token) also
+hears `payments` events for their own accounts.  Each event's `id` is its block height: a browser that reconnects sends the last one
 (`Last-Event-ID`, or `?after=`) and gets the blocks it missed, or a `reset` event when it
 missed too many (reload instead).  The stream re-checks the session every
 SESSION_CHECK_S without counting as activity, and ends with a `session_invalid` event when
@@ -15,6 +14,7 @@ closing an idle stream.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -23,13 +23,23 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from zhijin.identity.errors import InvalidInput
+from zhijin.identity.guard import get_guard
 from zhijin.identity.rbac import Principal
 from zhijin.identity.service import IdentityService
 from zhijin.identity.web import get_identity, request_source
-from zhijin.platform.chain_read import request_principal
+from zhijin.platform.errors import InvalidInput
 from zhijin.platform.http_edge import EdgeRoute
-from zhijin.platform.notifications import RETRY_MS, Notice, NotificationHub, Subscriber
+from zhijin.platform.http_limits import HEIGHT_MAX
+from zhijin.platform.i18n import request_locale
+from zhijin.platform.notifications import (
+    RETRY_MS,
+    Notice,
+    NotificationHub,
+    Subscriber,
+    reset_notice,
+    session_ended_notice,
+)
+from zhijin.platform.params import ResumeHeight
 
 __all__ = ["router"]
 
@@ -50,9 +60,17 @@ def _resume_after(last_event_id: str | None, after: int | None) -> int | None:
     if last_event_id is None or not last_event_id.strip():
         return None
     text = last_event_id.strip()
-    if not text.lstrip("-").isdigit() or len(text) > 19 or int(text) < -1:
-        raise InvalidInput("last_event_id_invalid", "Last-Event-ID is a block height")
-    return int(text)
+    # The bounds of `after` (ResumeHeight); ASCII digits only ("²" is a digit int() refuses),
+    # counted first so that int() never parses a huge number.
+    digits = text.removeprefix("-")
+    if (
+        digits.isascii()
+        and digits.isdigit()
+        and len(digits) <= len(str(HEIGHT_MAX))
+        and -1 <= int(text) <= HEIGHT_MAX
+    ):
+        return int(text)
+    raise InvalidInput("last_event_id_invalid", "Last-Event-ID is a block height")
 
 
 @router.get(
@@ -63,14 +81,14 @@ def _resume_after(last_event_id: str | None, after: int | None) -> int | None:
 )
 async def events(
     request: Request,
-    after: Annotated[int | None, Query(ge=-1, le=2**62, description="resume after")] = None,
+    after: Annotated[ResumeHeight | None, Query(description="resume after this height")] = None,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
 ) -> StreamingResponse:
     platform = request.app.state.platform
     hub: NotificationHub = platform.notifications
     identity = get_identity(request)
     resume = _resume_after(last_event_id, after)
-    principal = await run_in_threadpool(request_principal, request)
+    principal = await run_in_threadpool(get_guard(request).optional_principal, request)
     owner = None
     if principal is not None and principal.member_did is None:
         owner = await run_in_threadpool(identity.user_did, principal=principal)
@@ -82,7 +100,11 @@ async def events(
         if principal is not None
         else f"address:{request_source(request).ip}"
     )
-    subscriber = await run_in_threadpool(hub.subscribe, loop, owner=owner, holder=holder)
+    subscriber = await run_in_threadpool(
+        functools.partial(
+            hub.subscribe, loop, owner=owner, holder=holder, locale=request_locale(request)
+        )
+    )
     return StreamingResponse(
         _stream(hub, subscriber, identity, principal, resume),
         media_type="text/event-stream",
@@ -103,8 +125,8 @@ async def _stream(
         if resume is not None:
             replayed = await run_in_threadpool(hub.replay, subscriber, resume)
             if replayed is None:
-                reset = {"reason": "too_far_behind"}
-                yield _sse(Notice(subscriber.start_height, "reset", reset))
+                locale = subscriber.audience.locale
+                yield _sse(reset_notice(subscriber.start_height, "too_far_behind", locale))
                 return
             for notices in replayed:
                 for notice in notices:
@@ -123,8 +145,7 @@ async def _stream(
             if principal is not None and loop.time() - checked >= SESSION_CHECK_S:
                 checked = loop.time()
                 if not await run_in_threadpool(identity.session_live, principal=principal):
-                    ended = {"reason": "the session expired or was revoked"}
-                    yield _sse(Notice(hub.height, "session_invalid", ended))
+                    yield _sse(session_ended_notice(hub.height, subscriber.audience.locale))
                     return
     finally:
         hub.unsubscribe(subscriber)

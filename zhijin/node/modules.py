@@ -14,22 +14,29 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 
+from zhijin.aml.module import MODULE as AML
 from zhijin.chain.contract import ContractRegistry, StateReader
 from zhijin.chain.governance import GOVERNANCE_CONTRACT
+from zhijin.credit.module import MODULE as CREDIT
 from zhijin.identity.module import MODULE as IDENTITY
+from zhijin.identity.rbac import PermissionMatrix, install_matrix
+from zhijin.lending.module import MODULE as LENDING
 from zhijin.notary.module import MODULE as NOTARY
 from zhijin.payments.module import MODULE as PAYMENTS
 from zhijin.platform.module import DomainModule, NavEntry, NodeService
+from zhijin.platform.settings import SettingsSection
+from zhijin.platform.web import API_DOCS, CHAIN_CHECK, EXPLORER, JOB_PROGRESS
+from zhijin.risk.module import MODULE as RISK
 
 if TYPE_CHECKING:  # chain_read imports the runtime, which imports this module
     import typer
     from fastapi import APIRouter
 
-    from zhijin.identity.vault import RecordSchema
     from zhijin.platform.chain_read import PartyFinder
     from zhijin.platform.notifications import Notifier
     from zhijin.platform.projection_verify import ProjectionVerifier
     from zhijin.platform.projections import Projection
+    from zhijin.platform.vault import RecordSchema
 
 __all__ = [
     "CHAIN",
@@ -41,11 +48,16 @@ __all__ = [
     "default_projection_verifiers",
     "default_projections",
     "default_registry",
+    "install_permissions",
     "nav_entries",
     "node_services",
+    "permission_matrix",
     "permissions",
     "routers",
+    "settings_sections",
+    "template_packages",
     "vault_schemas",
+    "web_routers",
 ]
 
 
@@ -57,11 +69,27 @@ def _chain_router() -> APIRouter:
 
 # The chain's own contract (governance of members and contracts) and its read API: not a
 # domain, but wired like one so that the registry and the routers have a single source.
+def _explorer_router() -> APIRouter:
+    from zhijin.platform.explorer_pages import router
+
+    return router
+
+
+def _console_router() -> APIRouter:
+    from zhijin.platform.console_pages import router
+
+    return router
+
+
 CHAIN = DomainModule(
-    name="chain", contracts=(GOVERNANCE_CONTRACT,), routers=(_chain_router,), pages=()
+    name="chain",
+    contracts=(GOVERNANCE_CONTRACT,),
+    routers=(_chain_router,),
+    pages=(EXPLORER, CHAIN_CHECK, JOB_PROGRESS, API_DOCS),
+    web_routers=(_explorer_router, _console_router),
 )
 
-MODULES: tuple[DomainModule, ...] = (CHAIN, IDENTITY, PAYMENTS, NOTARY)
+MODULES: tuple[DomainModule, ...] = (CHAIN, IDENTITY, PAYMENTS, NOTARY, CREDIT, AML, RISK, LENDING)
 
 
 T = TypeVar("T")
@@ -136,12 +164,49 @@ def check_invariants(reader: StateReader) -> list[str]:
 
 def permissions() -> dict[str, str]:
     """Each permission the modules' routes check, and the module that declares it."""
-    return {permission: module.name for module in MODULES for permission in module.permissions}
+    return {spec.name: module.name for module in MODULES for spec in module.permissions}
+
+
+def settings_sections() -> list[type[SettingsSection]]:
+    """Each module's settings section, in manifest order (`zhijin.node.settings` composes
+    them with the core fields into the node's one flat model)."""
+    return [module.settings for module in MODULES if module.settings is not None]
+
+
+def permission_matrix() -> PermissionMatrix:
+    """Identity's RBAC matrix from every module's permission specs, in manifest order; a
+    duplicate name, an unknown role or a declared regulator grant stops the build."""
+    return PermissionMatrix.build(spec for module in MODULES for spec in module.permissions)
+
+
+def install_permissions() -> PermissionMatrix:
+    """Build the matrix and make it the one identity's `require` consults (node and app build
+    call this, so what the running node checks is what its modules declare)."""
+    matrix = permission_matrix()
+    install_matrix(matrix)
+    return matrix
 
 
 def nav_entries() -> list[NavEntry]:
-    """The web app's views that modules bring, in manifest order."""
-    return [page for module in MODULES for page in module.pages]
+    """The web app's pages that modules bring, in navigation order (then manifest order)."""
+    pages = [page for module in MODULES for page in module.pages]
+    paths = [page.path for page in pages]
+    duplicated = sorted({path for path in paths if paths.count(path) > 1})
+    if duplicated:
+        raise ValueError(f"pages declared by more than one module: {duplicated}")
+    return sorted(pages, key=lambda page: page.order)
+
+
+def web_routers() -> Iterator[APIRouter]:
+    """Every module's page routers (HTML), in manifest order."""
+    for module in MODULES:
+        for router in module.web_routers:
+            yield router()
+
+
+def template_packages() -> list[str]:
+    """The packages whose `templates/` folders the web shell loads, in manifest order."""
+    return [module.templates for module in MODULES if module.templates is not None]
 
 
 def node_services(host: Any) -> list[NodeService]:

@@ -20,10 +20,14 @@ from zhijin.chain.genesis import Genesis
 from zhijin.chain.node import Node, now_ms
 from zhijin.chain.ordering.solo import SoloOrderer
 from zhijin.chain.store import ChainStore, make_engine
+from zhijin.credit.expected import CreditPorts
 from zhijin.identity.anchoring import AuditAnchorer
 from zhijin.identity.chainops import IdentityChain
+from zhijin.identity.expected import AccountOpenings
+from zhijin.identity.guard import Guard
 from zhijin.identity.personal import PersonalDataService
 from zhijin.identity.service import IdentityService
+from zhijin.identity.settings import IdentitySettings, vault_key_path
 from zhijin.identity.setup import (
     ChainReader,
     GatewayWriter,
@@ -31,13 +35,22 @@ from zhijin.identity.setup import (
     create_local_vault_key,
     load_identity_keys,
 )
-from zhijin.identity.vault import VaultKeys
+from zhijin.lending.expected import LendingPorts
+from zhijin.node.credit_ports import build_credit_ports
+from zhijin.node.lending_ports import build_lending_ports
 from zhijin.node.modules import (
     default_notifiers,
     default_projections,
     default_registry,
+    install_permissions,
     node_services,
 )
+from zhijin.node.onboarding_ports import build_onboarding_ports
+from zhijin.node.party_names import IdentityPartyNames, PayeeLookupBudget
+from zhijin.node.risk_ports import build_risk_service
+from zhijin.node.settings import CoreSettings
+from zhijin.notary import NotaryService
+from zhijin.platform.audit import AuditLog
 from zhijin.platform.data_dir import (
     OPERATOR_TOKEN_FILE,
     DataDirError,
@@ -48,17 +61,19 @@ from zhijin.platform.data_dir import (
     lock_data_dir,
 )
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.gc_tuning import tune_gc
 from zhijin.platform.lifecycle import NodeLifecycle
 from zhijin.platform.notifications import NotificationHub
 from zhijin.platform.projections import ProjectionRunner
-from zhijin.platform.settings import Settings
+from zhijin.platform.vault import Vault, VaultKeys
+from zhijin.risk.service import RiskService
+from zhijin.risk.settings import RiskSettings
 
 __all__ = [
     "OPERATOR_TOKEN_FILE",
     "DataDirError",
-    "IdentityServices",
+    "DomainServices",
     "Platform",
-    "build_identity_services",
     "check_data_dir",
     "check_operator_token",
     "init_data_dir",
@@ -82,7 +97,7 @@ MEMBERS_MAX_LOCAL = 64
 
 
 def init_data_dir(
-    settings: Settings, *, members: int = 4, chain_id: str = "zhijin-local"
+    settings: CoreSettings, *, members: int = 4, chain_id: str = "zhijin-local"
 ) -> Genesis:
     """Create genesis and member keys in a new data directory; refuse to overwrite one."""
     if not 1 <= members <= MEMBERS_MAX_LOCAL:
@@ -110,49 +125,91 @@ def init_data_dir(
     genesis.save(settings.genesis_path)
     token = secrets.token_urlsafe(32)
     write_private(settings.data / OPERATOR_TOKEN_FILE, token + "\n")
-    if settings.vault_key is None and not settings.vault_key_path.exists():
-        create_local_vault_key(settings.vault_key_path)  # identity vault (local origin, 0600)
+    key_path = vault_key_path(settings)
+    if IdentitySettings.of(settings).vault_key is None and not key_path.exists():
+        create_local_vault_key(key_path)  # identity vault (local origin, 0600)
     return genesis
 
 
-@dataclass(frozen=True, slots=True)
-class IdentityServices:
-    """The identity services a node runs over its platform database and its chain node."""
+class DomainServices:
+    """What the solo host (`Platform`) and a cluster peer (`ClusterPlatform`) build the same way
+    over their node and projections: identity's services, the request guard, the field vault
+    and the access audit log every domain uses, and the live notification hub.
 
-    identity: IdentityService
-    gateway: MemberGateway  # this member's key, vouching for the users it authenticated
-    personal: PersonalDataService
-    chain: IdentityChain
-    anchorer: AuditAnchorer  # started and stopped with the node
-
-
-def build_identity_services(
-    settings: Settings, engine: Engine, node: Node, vault_keys: VaultKeys
-) -> IdentityServices:
-    """Identity, personal data, identity chain ops and audit anchoring over `node`.
-
-    One construction path for the solo `Platform` and a cluster peer (`ClusterPlatform`): the
-    services only need a node to read state from and submit to, whatever orders its blocks.
-    Tables are created idempotently; `vault_keys` come from `load_identity_keys`, which
-    refuses weak production settings before any resource is taken.
+    One wiring for both hosts (`_wire_services`): the services only need a node to read state
+    from and submit to, whatever orders its blocks.  Tables are created idempotently;
+    `vault_keys` come from `load_identity_keys`, which refuses weak production settings before
+    any resource is taken.
     """
-    identity = build_identity(settings, engine, vault_keys)
-    gateway = MemberGateway(node)
-    personal = PersonalDataService(
-        identity=identity,
-        chain_state=lambda: ChainReader(node),
-        chain=GatewayWriter(gateway),
-    )
-    chain = IdentityChain(identity=identity, personal=personal, node=node, gateway=gateway)
-    anchorer = AuditAnchorer(identity.audit, gateway, interval_s=settings.audit_anchor_interval_s)
-    return IdentityServices(identity, gateway, personal, chain, anchorer)
+
+    settings: CoreSettings
+    store: ChainStore
+    node: Node
+    platform_engine: Engine
+    projections: ProjectionRunner
+    identity: IdentityService
+    personal: PersonalDataService
+    identity_chain: IdentityChain
+    notary_anchors: NotaryService  # identity's NotaryAnchors port (the audit log's anchors)
+    audit_anchorer: AuditAnchorer  # started and stopped with the node (identity's service)
+    guard: Guard
+    vault: Vault
+    audit: AuditLog
+    party_names: IdentityPartyNames  # payments' PartyNames port (the owners' names)
+    payee_lookups: PayeeLookupBudget  # payments' LookupBudget port (against enumeration)
+    notifications: NotificationHub
+    credit_ports: CreditPorts  # what credit needs of payments and identity (credit/expected.py)
+    account_openings: AccountOpenings  # identity's port (the onboarding pages)
+    lending_ports: LendingPorts  # what lending needs of credit and identity (lending/expected.py)
+    risk: RiskService  # the fraud engine (zhijin/risk), a node service
+    payment_screen: RiskService | None  # payments' PaymentScreen port; None when switched off
+
+    def _wire_services(self, vault_keys: VaultKeys) -> None:
+        install_permissions()  # the matrix identity checks is the one this node's modules declare
+        node = self.node
+        identity = build_identity(self.settings, self.platform_engine, vault_keys)
+        gateway = MemberGateway(node)  # this member's key, vouching for its users
+        self.identity = identity
+        self.vault = identity.vault
+        self.audit = identity.audit
+        self.personal = PersonalDataService(
+            identity=identity,
+            chain_state=lambda: ChainReader(node),
+            chain=GatewayWriter(gateway),
+        )
+        self.identity_chain = IdentityChain(
+            identity=identity, personal=self.personal, node=node, gateway=gateway
+        )
+        self.notary_anchors = NotaryService(
+            store=self.store, engine=self.platform_engine, gateway=gateway
+        )
+        self.audit_anchorer = AuditAnchorer(
+            identity.audit,
+            self.notary_anchors,
+            owner=node.key.did,
+            interval_s=IdentitySettings.of(self.settings).audit_anchor_interval_s,
+        )
+        self.guard = Guard(
+            identity=identity, settings=self.settings, member_did=node.key.did, clock=node.clock
+        )
+        self.party_names = IdentityPartyNames(identity, node.state_get)
+        self.payee_lookups = PayeeLookupBudget(identity.rate_limits, clock=node.clock)
+        self.notifications = NotificationHub(
+            self.store, self.projections, default_notifiers(self.platform_engine)
+        )
+        self.credit_ports = build_credit_ports(self)
+        self.account_openings = build_onboarding_ports(self)
+        self.lending_ports = build_lending_ports(self)
+        self.risk = build_risk_service(self)
+        screen_on = RiskSettings.of(self.settings).risk_screen == "on"
+        self.payment_screen = self.risk if screen_on else None
 
 
 @dataclass
-class Platform:
+class Platform(DomainServices):
     """A node and its orderer on one data directory, started and stopped together."""
 
-    settings: Settings
+    settings: CoreSettings
     registry: ContractRegistry = field(default_factory=default_registry)
     genesis: Genesis = field(init=False)
     store: ChainStore = field(init=False)
@@ -160,12 +217,6 @@ class Platform:
     orderer: SoloOrderer = field(init=False)
     platform_engine: Engine = field(init=False)
     projections: ProjectionRunner = field(init=False)
-    identity: IdentityService = field(init=False)
-    personal: PersonalDataService = field(init=False)
-    identity_gateway: MemberGateway = field(init=False)
-    audit_anchorer: AuditAnchorer = field(init=False)
-    identity_chain: IdentityChain = field(init=False)
-    notifications: NotificationHub = field(init=False)
     lifecycle: NodeLifecycle = field(init=False)
     _lock_file: IO[str] | None = field(default=None, init=False)
 
@@ -177,7 +228,13 @@ class Platform:
         key = load_node_key(self.settings, self.genesis)
         self._lock_file = lock_data_dir(self.settings.data)
         self.store = ChainStore(self.settings.chain_database_url())
-        self.node = Node(store=self.store, genesis=self.genesis, registry=self.registry, key=key)
+        self.node = Node(
+            store=self.store,
+            genesis=self.genesis,
+            registry=self.registry,
+            key=key,
+            pipeline=self.settings.chain_pipeline,
+        )
         self.orderer = SoloOrderer(
             self.node,
             block_txs_max=self.settings.block_txs_max,
@@ -190,19 +247,10 @@ class Platform:
             default_projections(),
             factory=default_projections if self.settings.projector == "process" else None,
             wait_timeout_s=self.settings.projection_wait_s,
+            gc_mode=self.settings.gc,
         )
         self.node.add_listener(self.projections.notify)
-        services = build_identity_services(
-            self.settings, self.platform_engine, self.node, vault_keys
-        )
-        self.identity = services.identity
-        self.identity_gateway = services.gateway
-        self.personal = services.personal
-        self.identity_chain = services.chain
-        self.audit_anchorer = services.anchorer
-        self.notifications = NotificationHub(
-            self.store, self.projections, default_notifiers(self.platform_engine)
-        )
+        self._wire_services(vault_keys)
         self.lifecycle = NodeLifecycle(
             start_orderer=self.orderer.start,
             stop_orderer=self.orderer.stop,
@@ -215,11 +263,13 @@ class Platform:
 
     def start(self) -> Platform:
         self.lifecycle.start()
+        tune_gc(self.settings.gc)
         log.info(
-            "node started: chain %s at height %d, member %s",
+            "node started: chain %s at height %d, member %s, commit pipeline %s",
             self.genesis.chain_id,
             self.node.head.height,
             self.node.key.did,
+            "on" if self.node.pipeline else "off",
         )
         return self
 
@@ -227,6 +277,7 @@ class Platform:
         self.lifecycle.stop()
 
     def _release(self) -> None:
+        self.node.close()  # the block in flight (pipeline mode) commits first
         self.store.close()
         self.platform_engine.dispose()
         if self._lock_file is not None:

@@ -22,7 +22,7 @@ from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.params import Height
 from zhijin.platform.problems import NOT_YET_VISIBLE_RESPONSES
 
-__all__ = ["router"]
+__all__ = ["SHA256_PATTERN", "anchor_view", "router"]
 
 router = APIRouter(prefix="/api/v1/notary", tags=["notary"], route_class=EdgeRoute)
 
@@ -135,7 +135,7 @@ async def create_anchor(
 PUBLIC_ANCHOR_FIELDS = ("hash", "height", "anchored_at", "tx_hash", "expires_at", "status")
 
 
-def _anchor_view(
+def anchor_view(
     record: dict[str, Any], reader: ChainReader, *, audited: str | None
 ) -> dict[str, Any]:
     """The caller's view of an anchor record, by the chain's read policy."""
@@ -172,7 +172,7 @@ def list_anchors(
         rows = projection.list_anchors(conn, owner=owner, before_height=before_height, limit=limit)
     next_before = rows[-1]["height"] if len(rows) == limit else None
     return {
-        "anchors": [_anchor_view(r, reader, audited=None) for r in rows],
+        "anchors": [anchor_view(r, reader, audited=None) for r in rows],
         "next_before_height": next_before,
     }
 
@@ -187,7 +187,7 @@ def get_anchor(
     document_hash: HashPath, platform: PlatformDep, reader: ChainReaderDep
 ) -> dict[str, Any]:
     record = service.lookup(platform.store, document_hash, now_ms=platform.node.clock())
-    return _anchor_view(record, reader, audited=document_hash)
+    return anchor_view(record, reader, audited=document_hash)
 
 
 @router.get(

@@ -12,14 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
+from zhijin.platform.cli_options import DEFAULT_DATA, DataOption
+from zhijin.platform.i18n import cli_text as _cli_text
+
 __all__ = ["notary_app"]
 
-notary_app = typer.Typer(help="Anchor documents and verify receipts.", no_args_is_help=True)
-
-DataOption = Annotated[
-    Path, typer.Option("--data", envvar="ZHIJIN_DATA", help="data directory", show_default=True)
-]
-DEFAULT_DATA = Path("./var")
+notary_app = typer.Typer(help=_cli_text("cli.help.notary"), no_args_is_help=True)
 
 
 def _print_json(value: Any) -> None:
@@ -31,11 +29,11 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-@notary_app.command("anchor")
+@notary_app.command("anchor", help=_cli_text("cli.help.notary.anchor"))
 def notary_anchor(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    title: Annotated[str, typer.Option(help="a title for the record")] = "",
+    title: Annotated[str, typer.Option(help=_cli_text("cli.help.notary.notary_anchor.title"))] = "",
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Anchor FILE's SHA-256 and print the receipt (JSON)."""
@@ -44,9 +42,8 @@ def notary_anchor(
     from zhijin.platform.data_dir import DataDirError
     from zhijin.platform.gateway import MemberGateway
     from zhijin.platform.host import cli_root
-    from zhijin.platform.settings import Settings
 
-    settings = Settings(data=data)
+    settings = cli_root(ctx).settings(data)
     document_hash = service.hash_file(file)
     try:
         platform = cli_root(ctx).open_host(settings)
@@ -79,12 +76,12 @@ def _anchor_over_http(settings: Any, document_hash: str, title: str) -> Any:
         return receipt.json()
 
 
-@notary_app.command("verify")
+@notary_app.command("verify", help=_cli_text("cli.help.notary.verify"))
 def notary_verify(
     receipt: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     file: Annotated[Path | None, typer.Argument(exists=True, dir_okay=False)] = None,
     genesis: Annotated[
-        Path | None, typer.Option(help="genesis file (default DATA/genesis.json)")
+        Path | None, typer.Option(help=_cli_text("cli.help.notary.notary_verify.genesis"))
     ] = None,
     data: DataOption = DEFAULT_DATA,
 ) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zhijin.notary.contract import NOTARY_CONTRACT
-from zhijin.platform.module import DomainModule, Seeded
+from zhijin.platform.module import (
+    ANYONE,
+    DomainModule,
+    NavEntry,
+    PermissionSpec,
+    Seeded,
+    with_permission,
+)
 
 if TYPE_CHECKING:
     import typer
@@ -14,7 +21,23 @@ if TYPE_CHECKING:
     from zhijin.platform.projection_verify import ProjectionVerifier
     from zhijin.platform.projections import Projection
 
-__all__ = ["MODULE"]
+__all__ = ["ANCHOR_PERMISSION", "DOCUMENTS", "MODULE", "NOTARISE"]
+
+ANCHOR_PERMISSION = "document.anchor"
+# Check a document, verify a receipt (notary/web/pages.py): anyone may.  Notarising one's own
+# file (its hash anchored in the user's name, vouched for by this member) is for end users.
+DOCUMENTS = NavEntry("/documents", "page.documents", ANYONE, order=60)
+NOTARISE = NavEntry(
+    "/documents/anchor", "page.notarise", with_permission(ANCHOR_PERMISSION), in_nav=False
+)
+NOTARY_PERMISSIONS = (
+    PermissionSpec(
+        ANCHOR_PERMISSION,
+        {"customer": "own", "sme_owner": "own"},
+        label_zh="存证自己的文件",
+        label_en="Notarise one's own files",
+    ),
+)
 
 
 def _projections() -> tuple[Projection, ...]:
@@ -31,6 +54,12 @@ def _verifiers() -> tuple[ProjectionVerifier, ...]:
 
 def _router() -> APIRouter:
     from zhijin.notary.api import router
+
+    return router
+
+
+def _web_router() -> APIRouter:
+    from zhijin.notary.web.pages import router
 
     return router
 
@@ -55,4 +84,8 @@ MODULE = DomainModule(
     routers=(_router,),
     cli=_cli,
     demo=_demo,
+    permissions=NOTARY_PERMISSIONS,
+    pages=(DOCUMENTS, NOTARISE),
+    web_routers=(_web_router,),
+    templates="zhijin.notary.web",
 )

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Index, MetaData, String, Table, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    inspect,
+    select,
+)
 
 from zhijin.notary import limits
 from zhijin.platform.projections import BlockView
 
-__all__ = ["NotaryProjection", "anchors_table", "list_anchors"]
+__all__ = ["NotaryProjection", "anchors_table", "anchors_titled", "list_anchors"]
 
 metadata = MetaData()
 anchors_table = Table(
@@ -61,3 +72,21 @@ def list_anchors(
     if before_height is not None:
         query = query.where(anchors_table.c.height < before_height)
     return [dict(row._mapping) for row in conn.execute(query.limit(limit))]
+
+
+def anchors_titled(
+    engine: Engine, *, owner: str, title_prefix: str, limit: int
+) -> list[tuple[str, str]]:
+    """(title, hash) of `owner`'s anchors whose title starts with `title_prefix`, at most
+    `limit`; none before the projection first ran (its table does not exist yet)."""
+    if not inspect(engine).has_table(anchors_table.name):
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(anchors_table.c.title, anchors_table.c.hash)
+            .where(anchors_table.c.title.startswith(title_prefix, autoescape=True))
+            .where(anchors_table.c.owner == owner)
+            .order_by(anchors_table.c.hash)
+            .limit(limit)
+        ).all()
+    return [(row.title, row.hash) for row in rows]

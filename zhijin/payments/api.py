@@ -16,35 +16,53 @@ the transfer holding the id is one the caller may not read.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhijin.chain.errors import NotFound
-from zhijin.identity.counters import Reservation
-from zhijin.identity.errors import Forbidden
-from zhijin.identity.rbac import Permission, Principal, Resource, Scope, permissions_of
-from zhijin.identity.service import IdentityService, RequestSource
-from zhijin.identity.web import current_user, get_identity, request_source, user_did
+from zhijin.identity import (
+    Caller,
+    CallerDep,
+    Guard,
+    GuardDep,
+    Outflow,
+    Permission,
+    Reservation,
+    Resource,
+)
 from zhijin.payments import api_models, limits, service
 from zhijin.payments.codes import Code, PaymentsError
-from zhijin.payments.expected import PaymentsHost, PaymentsHostDep
+from zhijin.payments.expected import PaymentFacts, PaymentsHost, PaymentsHostDep, screen_of
 from zhijin.payments.projection import PaymentsProjection
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
-from zhijin.payments.requests import is_valid_transfer_id, parse_fx_payment, parse_transfer
-from zhijin.payments.stepup import Payment, put_to_policy, record_moved
+from zhijin.payments.requests import (
+    is_valid_transfer_id,
+    parse_fx_payment,
+    parse_refund,
+    parse_transfer,
+)
 from zhijin.payments.types import AmountMinor, ClientId
-from zhijin.platform.data_dir import check_operator_token
 from zhijin.platform.deps import GatewayDep, OperatorDep
+from zhijin.platform.errors import Forbidden
+from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.http_edge import EdgeRoute, body_limit
 from zhijin.platform.params import Cursor, TimeMs
 from zhijin.platform.problems import NOT_YET_VISIBLE_RESPONSES
 from zhijin.platform.projections import CommittedNotYetVisible
 
-__all__ = ["REPLAYED_HEADER", "router"]
+__all__ = [
+    "REPLAYED_HEADER",
+    "Caller",
+    "TransferIn",
+    "authorized_account",
+    "router",
+    "submit_refund",
+    "submit_transfer",
+]
 
 router = APIRouter(tags=["payments"], route_class=EdgeRoute)
 
@@ -182,61 +200,46 @@ class FxPaymentIn(_Strict):
     reference: Reference | None = None
 
 
-# -- callers --------------------------------------------------------------------------------------
+# -- who may: identity's request guard (zhijin/identity/guard.py) ---------------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who asks.  The operator (principal None) acts as this node's member.  An end user's
-    requests are submitted with `sender` = the user's DID, vouched for by the member, so the
-    contract's authorisation applies on top of RBAC; staff of this node's member act through
-    the member (`sender` None), within their roles' scope."""
-
-    sender: str | None = None
-    principal: Principal | None = None
-    identity: IdentityService | None = None
-    source: RequestSource | None = None  # the client's address and device, for step-up
-
-
-def resolve_caller(request: Request, platform: PaymentsHostDep) -> Caller:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and check_operator_token(platform.settings, token.strip()):
-        return Caller()
-    identity = get_identity(request)
-    principal = current_user(request, identity)
-    source = request_source(request)
-    if principal.member_did is None:
-        return Caller(user_did(identity, principal), principal, identity, source)
-    if principal.member_did != platform.node.key.did:
-        raise Forbidden("other_member", "staff act through their own member's node")
-    return Caller(None, principal, identity, source)
-
-
-CallerDep = Annotated[Caller, Depends(resolve_caller)]
+STEP_UP_ACTION = "payment.transfer"  # the step-up policy's name for moving money out
+_REFUSALS = (service.PaymentRefused,)  # a definite no of the ledger: nothing moved
 
 
 def _authorize(
-    caller: Caller, platform: PaymentsHost, account_id: str, permission: Permission
+    guard: Guard,
+    caller: Caller,
+    platform: PaymentsHost,
+    account_id: str,
+    permission: Permission,
 ) -> dict[str, Any]:
     """RBAC on one account for users and staff (the operator may do anything the member may);
-    returns the account.  An account is its owner's when the owner DID is the caller's."""
+    returns the account."""
     account = service.get_account(platform, account_id=account_id)
-    _authorize_account(caller, account, permission)
+    _authorize_account(guard, caller, account, permission)
     return account
 
 
-def _authorize_account(caller: Caller, account: dict[str, Any], permission: Permission) -> None:
-    if caller.principal is not None and caller.identity is not None:
-        mine = caller.sender is not None and account["owner"] == caller.sender
-        resource = Resource(
-            kind="account",
-            id=account["id"],
-            owner_id=caller.principal.user_id if mine else None,
-            member_did=account["custodian"],
-        )
-        caller.identity.authorize(
-            principal=caller.principal, permission=permission, resource=resource
-        )
+def authorized_account(
+    guard: Guard, caller: Caller, platform: PaymentsHost, account_id: str, permission: Permission
+) -> dict[str, Any]:
+    """The account, if the caller holds `permission` on it (the rule of the account routes,
+    which the pages apply too); Forbidden or NotFound otherwise."""
+    return _authorize(guard, caller, platform, account_id, permission)
+
+
+def _authorize_account(
+    guard: Guard, caller: Caller, account: dict[str, Any], permission: Permission
+) -> None:
+    """An account is its owner's (the owner DID) and its custodian member's."""
+    guard.authorize_owned(
+        caller,
+        permission=permission,
+        kind="account",
+        id=account["id"],
+        owner=account["owner"],
+        member_did=account["custodian"],
+    )
 
 
 def _validated(parse: Callable[[object], object], args: dict[str, Any], **where: Any) -> None:
@@ -248,7 +251,8 @@ def _validated(parse: Callable[[object], object], args: dict[str, Any], **where:
         raise service.PaymentRefused(exc.code, exc.message, **where) from None
 
 
-def _payment(
+def _outflow(
+    guard: Guard,
     caller: Caller,
     platform: PaymentsHost,
     *,
@@ -256,10 +260,10 @@ def _payment(
     debit_account_id: str,
     credit_account_id: str,
     amount: int | None,
-) -> Payment:
+) -> Outflow:
     """RBAC on the debit account; the payment as the step-up policy sees it."""
-    account = _authorize(caller, platform, debit_account_id, Permission.PAYMENT_TRANSFER)
-    return Payment(
+    account = _authorize(guard, caller, platform, debit_account_id, Permission.PAYMENT_TRANSFER)
+    return Outflow(
         key=key,
         debit_owner=account["owner"],
         debit_account_id=debit_account_id,
@@ -271,11 +275,11 @@ def _payment(
 
 
 def _authorize_transfer_request(
-    caller: Caller, platform: PaymentsHost, body: TransferIn
-) -> Payment | None:
+    guard: Guard, caller: Caller, platform: PaymentsHost, body: TransferIn
+) -> Outflow | None:
     """RBAC for one (validated) transfer item; the payment it makes, None for a post or void
     (the hold was judged and counted when it was placed)."""
-    if caller.principal is None:
+    if caller.is_operator:
         return None
     if body.pending_id is not None:
         held = service.get_transfer(platform, transfer_id=body.pending_id)
@@ -284,16 +288,17 @@ def _authorize_transfer_request(
         side = held["credit_account_id"]
         if caller.sender is not None:
             debit = service.get_account(platform, account_id=held["debit_account_id"])
-            if debit["owner"] == caller.sender:
+            if caller.owns(debit["owner"]):
                 side = held["debit_account_id"]
-        _authorize(caller, platform, side, Permission.PAYMENT_TRANSFER)
+        _authorize(guard, caller, platform, side, Permission.PAYMENT_TRANSFER)
         return None
     # Validation refuses these first; kept so that no path reaches the policy without them.
     if body.debit_account_id is None:
         raise service.PaymentRefused("debit_account_id_invalid", "debit_account_id is required")
     if body.credit_account_id is None:
         raise service.PaymentRefused("credit_account_id_invalid", "credit_account_id is required")
-    return _payment(
+    return _outflow(
+        guard,
         caller,
         platform,
         key=f"transfer:{body.id}",
@@ -304,100 +309,94 @@ def _authorize_transfer_request(
 
 
 def _put_to_policy(
-    caller: Caller, platform: PaymentsHost, payments: list[Payment | None]
+    guard: Guard, caller: Caller, platform: PaymentsHost, outflows: list[Outflow | None]
 ) -> Reservation | None:
-    """A user's payments to the step-up policy as one request (stepup.py); None for the
-    operator, who is not asked."""
-    principal, identity = caller.principal, caller.identity
-    wanted = [p for p in payments if p is not None]
-    if principal is None or identity is None or not wanted:
-        return None
+    """A user's payments to the step-up policy as one request; None for the operator."""
 
-    def has_paid(debit_account_id: str, credit_account_id: str) -> bool:
+    def has_paid(debit_account_id: str, credit_account_id: str, before_ms: int) -> bool:
         return service.has_paid(
             platform,
             debit_account_id=debit_account_id,
             credit_account_id=credit_account_id,
-            before_ms=principal.auth_at_ms,
+            before_ms=before_ms,
         )
 
-    return put_to_policy(
-        identity,
-        principal,
-        payments=wanted,
-        source=caller.source,
+    return guard.put_to_policy(
+        caller,
+        action=STEP_UP_ACTION,
+        outflows=outflows,
         has_paid=has_paid,
-        context_now_ms=platform.node.clock(),
+        floor_ref_minor=limits.STEP_UP_FROM_MINOR,
     )
 
 
-def _settled(
-    caller: Caller, reservation: Reservation | None, submit: Callable[[], dict[str, Any]]
-) -> dict[str, Any]:
-    """Submit; a definite refusal by the ledger gives the reserved amounts back (nothing
-    moved); any other failure keeps them, as the tx may still commit."""
-    try:
-        return submit()
-    except service.PaymentRefused:
-        if reservation is not None and caller.identity is not None:
-            caller.identity.counters.release(reservation)
-        raise
-
-
-def _authorize_party(caller: Caller, platform: PaymentsHost, record: dict[str, Any]) -> None:
+def _authorize_party(
+    guard: Guard, caller: Caller, platform: PaymentsHost, record: dict[str, Any]
+) -> None:
     """A transfer is visible to whoever may read either of its accounts' transactions."""
-    if caller.principal is None:
+    if caller.is_operator:
         return
     side = record["debit_account_id"]
     if caller.sender is not None:
         credit = service.get_account(platform, account_id=record["credit_account_id"])
-        if credit["owner"] == caller.sender:
+        if caller.owns(credit["owner"]):
             side = credit["id"]
-    _authorize(caller, platform, side, Permission.TRANSACTION_READ)
+    _authorize(guard, caller, platform, side, Permission.TRANSACTION_READ)
 
 
-def _may_read_transfer(caller: Caller, platform: PaymentsHost, transfer_id: str) -> bool:
+def _may_read_transfer(
+    guard: Guard, caller: Caller, platform: PaymentsHost, transfer_id: str
+) -> bool:
     """Whether the caller may read the transfer `transfer_id` (the rule of GET /transfers/{id});
     a transfer the projection does not hold yet counts as not readable."""
     try:
         record = service.get_transfer(platform, transfer_id=transfer_id)
     except NotFound:
         return False
-    return _may_read_record(caller, platform, record)
+    return _may_read_record(guard, caller, platform, record)
 
 
-def _may_read_record(caller: Caller, platform: PaymentsHost, record: dict[str, Any]) -> bool:
+def _may_read_record(
+    guard: Guard, caller: Caller, platform: PaymentsHost, record: dict[str, Any]
+) -> bool:
     """Whether the caller may read this transfer record (projected, or committed)."""
     try:
-        _authorize_party(caller, platform, record)
+        _authorize_party(guard, caller, platform, record)
     except (Forbidden, NotFound):
         return False
     return True
 
 
 def _settled_as(
+    guard: Guard,
     caller: Caller,
     platform: PaymentsHost,
     reservation: Reservation | None,
     transfer_id: str,
     submit: Callable[[], dict[str, Any]],
 ) -> dict[str, Any]:
-    """`_settled` for one client id: a conflict with a transfer the caller may not read says
-    only that the id is taken (`_taken`)."""
+    """Submit one client id's payment: a definite refusal gives the reserved amounts back
+    (`Guard.releasing`), and a conflict with a transfer the caller may not read says only that
+    the id is taken (`_taken`)."""
     try:
-        return _settled(caller, reservation, submit)
+        with guard.releasing(reservation, refusals=_REFUSALS):
+            return submit()
     except service.PaymentRefused as error:
-        raise _taken(error, caller, platform, transfer_id) from None
+        raise _taken(error, guard, caller, platform, transfer_id) from None
 
 
 def _taken(
-    error: service.PaymentRefused, caller: Caller, platform: PaymentsHost, transfer_id: str
+    error: service.PaymentRefused,
+    guard: Guard,
+    caller: Caller,
+    platform: PaymentsHost,
+    transfer_id: str,
 ) -> service.PaymentRefused:
     """An id conflict with a transfer the caller may not read says only that the id is taken:
     "differs in: amount, reference" would confirm another customer's payee, amount and
     reference to whoever guessed them.  Whoever may read the transfer keeps the precise answer."""
     if error.code != Code.EXISTS_WITH_DIFFERENT_FIELDS or _may_read_transfer(
-        caller, platform, transfer_id
+        guard, caller, platform, transfer_id
     ):
         return error
     return service.PaymentRefused(
@@ -406,13 +405,13 @@ def _taken(
 
 
 def _hide_foreign_conflicts(
-    caller: Caller, platform: PaymentsHost, summary: dict[str, Any]
+    guard: Guard, caller: Caller, platform: PaymentsHost, summary: dict[str, Any]
 ) -> dict[str, Any]:
     """`_taken` for each item of a batch's answer (at most TRANSFERS_PER_BATCH_MAX)."""
     results = []
     for item in summary["results"]:
         if item["result"] == Code.EXISTS_WITH_DIFFERENT_FIELDS and not _may_read_transfer(
-            caller, platform, item["id"]
+            guard, caller, platform, item["id"]
         ):
             message = service.TRANSFER_ID_TAKEN_MESSAGE
             item = {"id": item["id"], "result": service.TRANSFER_ID_TAKEN, "message": message}
@@ -424,12 +423,6 @@ def _transfer_id(transfer_id: str) -> str:
     if not is_valid_transfer_id(transfer_id):
         raise service.PaymentRefused(Code.ID_INVALID, "transfer_id is not a valid id")
     return transfer_id
-
-
-def _require_member_side(caller: Caller) -> None:
-    """Operator or staff of this member only (bulk files, books)."""
-    if caller.principal is not None and caller.principal.member_did is None:
-        raise Forbidden("permission_denied", "this is for the member's operator and staff")
 
 
 def _replayed(response: Response, result: dict[str, Any]) -> dict[str, Any]:
@@ -455,15 +448,15 @@ def open_account(
     platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
+    guard: GuardDep,
 ) -> dict[str, Any]:
-    if caller.principal is not None and caller.identity is not None:
-        # Bank staff open accounts in their member's name (the member is the custodian); an
-        # end user has no `account.open` grant, and the refusal is audited like any other.
-        caller.identity.authorize(
-            principal=caller.principal,
-            permission=Permission.ACCOUNT_OPEN,
-            resource=Resource(kind="account", id=body.id, member_did=platform.node.key.did),
-        )
+    # Bank staff open accounts in their member's name (the member is the custodian); an end
+    # user has no `account.open` grant, and the refusal is audited like any other.
+    guard.authorize(
+        caller,
+        permission=Permission.ACCOUNT_OPEN,
+        resource=Resource(kind="account", id=body.id, member_did=guard.member_did),
+    )
     result = service.open_account(platform, gateway, account=body.args())
     return _replayed(response, result)
 
@@ -476,25 +469,17 @@ def open_account(
 def list_accounts(
     platform: PaymentsHostDep,
     caller: CallerDep,
+    guard: GuardDep,
     owner: Annotated[str | None, Query(max_length=limits.OWNER_CHARS_MAX)] = None,
     currency: Annotated[str | None, Query(pattern=limits.CURRENCY_PATTERN)] = None,
     after_id: Annotated[str | None, Query(pattern=limits.ID_PATTERN)] = None,
     limit: PageSize = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
-    custodian = None
-    if caller.principal is not None and caller.identity is not None:
-        grants = permissions_of(caller.principal.roles).get(Permission.ACCOUNT_READ, ())
-        scopes = {scope for _, scope in grants}
-        caller.identity.authorize(principal=caller.principal, permission=Permission.ACCOUNT_READ)
-        if Scope.ALL not in scopes:
-            if Scope.MEMBER in scopes:
-                custodian = caller.principal.member_did
-            else:
-                owner = caller.sender  # an end user lists their own accounts only
+    scope = guard.list_scope(caller, permission=Permission.ACCOUNT_READ)
     return service.list_accounts(
         platform,
-        owner=owner,
-        custodian=custodian,
+        owner=scope.owner or owner,  # an end user lists their own accounts only
+        custodian=scope.member_did,
         currency=currency,
         after_id=after_id,
         limit=limit,
@@ -507,13 +492,15 @@ def list_accounts(
     response_model=api_models.AccountView,
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
-def get_account(account_id: IdPath, platform: PaymentsHostDep, caller: CallerDep) -> dict[str, Any]:
+def get_account(
+    account_id: IdPath, platform: PaymentsHostDep, caller: CallerDep, guard: GuardDep
+) -> dict[str, Any]:
     try:
-        return _authorize(caller, platform, account_id, Permission.ACCOUNT_READ)
+        return _authorize(guard, caller, platform, account_id, Permission.ACCOUNT_READ)
     except NotFound:
         committed = service.not_yet_visible(platform, account_id=account_id)
         if committed is not None:
-            _authorize_account(caller, committed, Permission.ACCOUNT_READ)
+            _authorize_account(guard, caller, committed, Permission.ACCOUNT_READ)
             raise _not_yet_visible(committed) from None
         raise
 
@@ -527,10 +514,11 @@ def get_statement(
     account_id: IdPath,
     platform: PaymentsHostDep,
     caller: CallerDep,
+    guard: GuardDep,
     after_entry: Annotated[Cursor, Query(description="next page: the last entry_no")] = 0,
     limit: PageSize = limits.PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
-    _authorize(caller, platform, account_id, Permission.TRANSACTION_READ)
+    _authorize(guard, caller, platform, account_id, Permission.TRANSACTION_READ)
     return service.statement(platform, account_id=account_id, after_entry=after_entry, limit=limit)
 
 
@@ -544,12 +532,13 @@ def get_camt053(
     account_id: IdPath,
     platform: PaymentsHostDep,
     caller: CallerDep,
+    guard: GuardDep,
     from_ms: TimeMs,
     to_ms: Annotated[TimeMs, Query(ge=1)],
     iban: Annotated[str | None, Query(max_length=limits.IBAN_CHARS_MAX)] = None,
     servicer_bic: Annotated[str | None, Query(pattern=limits.BIC_PATTERN)] = None,
 ) -> Response:
-    _authorize(caller, platform, account_id, Permission.TRANSACTION_READ)
+    _authorize(guard, caller, platform, account_id, Permission.TRANSACTION_READ)
     document = service.export_camt053(
         platform,
         account_id=account_id,
@@ -573,17 +562,14 @@ def set_status(
     platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
+    guard: GuardDep,
 ) -> dict[str, Any]:
-    _authorize(caller, platform, account_id, Permission.ACCOUNT_STATUS)
+    _authorize(guard, caller, platform, account_id, Permission.ACCOUNT_STATUS)
     result = service.set_account_status(
         platform, gateway, account_id=account_id, status=body.status.value
     )
     result.pop("height", None)
     return result
-
-
-def _actor(caller: Caller) -> str:
-    return "operator" if caller.principal is None else f"user:{caller.principal.user_id}"
 
 
 @router.put(
@@ -592,12 +578,12 @@ def _actor(caller: Caller) -> str:
     response_model=api_models.IbanRegisteredOut,
 )
 def put_iban(
-    account_id: IdPath, body: IbanIn, platform: PaymentsHostDep, caller: CallerDep
+    account_id: IdPath, body: IbanIn, platform: PaymentsHostDep, caller: CallerDep, guard: GuardDep
 ) -> dict[str, Any]:
     """For pain.001 imports and camt.053 exports; off-chain, sealed in the vault (idempotent)."""
-    _authorize(caller, platform, account_id, Permission.ACCOUNT_OPEN)
+    _authorize(guard, caller, platform, account_id, Permission.ACCOUNT_OPEN)
     return service.register_iban(
-        platform, account_id=account_id, iban=body.iban, actor=_actor(caller)
+        platform, account_id=account_id, iban=body.iban, actor=caller.actor
     )
 
 
@@ -606,9 +592,11 @@ def put_iban(
     summary="Forget the account's IBAN",
     response_model=api_models.IbanRemovedOut,
 )
-def delete_iban(account_id: IdPath, platform: PaymentsHostDep, caller: CallerDep) -> dict[str, Any]:
-    _authorize(caller, platform, account_id, Permission.ACCOUNT_OPEN)
-    return service.remove_iban(platform, account_id=account_id, actor=_actor(caller))
+def delete_iban(
+    account_id: IdPath, platform: PaymentsHostDep, caller: CallerDep, guard: GuardDep
+) -> dict[str, Any]:
+    _authorize(guard, caller, platform, account_id, Permission.ACCOUNT_OPEN)
+    return service.remove_iban(platform, account_id=account_id, actor=caller.actor)
 
 
 @router.get(
@@ -616,8 +604,10 @@ def delete_iban(account_id: IdPath, platform: PaymentsHostDep, caller: CallerDep
     summary="The account's IBAN, masked",
     response_model=api_models.AccountIbanOut,
 )
-def get_iban(account_id: IdPath, platform: PaymentsHostDep, caller: CallerDep) -> dict[str, Any]:
-    _authorize(caller, platform, account_id, Permission.ACCOUNT_READ)
+def get_iban(
+    account_id: IdPath, platform: PaymentsHostDep, caller: CallerDep, guard: GuardDep
+) -> dict[str, Any]:
+    _authorize(guard, caller, platform, account_id, Permission.ACCOUNT_READ)
     return service.account_iban(platform, account_id=account_id)
 
 
@@ -637,18 +627,115 @@ def create_transfer(
     platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
+    guard: GuardDep,
 ) -> dict[str, Any]:
+    return _replayed(response, submit_transfer(guard, caller, platform, gateway, body))
+
+
+def submit_transfer(
+    guard: Guard, caller: Caller, platform: PaymentsHost, gateway: MemberGateway, body: TransferIn
+) -> dict[str, Any]:
+    """One transfer as `POST /transfers` makes it: the contract's checks, RBAC, the step-up
+    policy (`StepUpRequired` when it asks for a fresh code), then the ledger.  The pay page
+    goes through it too, so the page and the API cannot judge a payment differently."""
     _validated(parse_transfer, body.args(), id=body.id)
-    payment = _authorize_transfer_request(caller, platform, body)
-    reservation = _put_to_policy(caller, platform, [payment])
-    result = _settled_as(
+    payment = _authorize_transfer_request(guard, caller, platform, body)
+    reservation = _put_to_policy(guard, caller, platform, [payment])
+    return _settled_as(
+        guard,
         caller,
         platform,
         reservation,
         body.id,
-        lambda: service.transfer(platform, gateway, request=body.args(), sender=caller.sender),
+        lambda: service.screened_transfer(
+            platform,
+            gateway,
+            request=body.args(),
+            sender=caller.sender,
+            facts=_screen_facts(guard, caller, platform, body, payment),
+        ),
     )
-    return _replayed(response, result)
+
+
+def _screen_facts(
+    guard: Guard, caller: Caller, platform: PaymentsHost, body: TransferIn, payment: Outflow | None
+) -> PaymentFacts | None:
+    """A customer's new transfer as the fraud screen sees it; None for the operator, staff and
+    a hold's post or void (judged when the hold was placed), which the screen does not see."""
+    principal = caller.principal
+    if payment is None or principal is None or not caller.is_end_user or body.amount is None:
+        return None
+    if screen_of(platform) is None:
+        return None
+    try:
+        payee_owner: str | None = service.get_account(platform, account_id=payment.payee)["owner"]
+    except NotFound:
+        payee_owner = None
+    debit = service.get_account(platform, account_id=payment.debit_account_id)
+    source = caller.source
+    location = None if source is None else source.location
+    return PaymentFacts(
+        transfer_id=body.id,
+        debit_account_id=payment.debit_account_id,
+        credit_account_id=payment.payee,
+        payer=payment.debit_owner,
+        payee_owner=payee_owner,
+        currency=payment.currency,
+        exponent=payment.exponent,
+        amount_minor=body.amount,
+        at_ms=guard.clock(),
+        user_id=principal.user_id,
+        payee_known=service.has_paid(
+            platform,
+            debit_account_id=payment.debit_account_id,
+            credit_account_id=payment.payee,
+            before_ms=principal.auth_at_ms,
+        ),
+        device_known=None
+        if source is None
+        else guard.identity.device_known(principal=principal, source=source),
+        lat_e6=None if location is None else location.lat_e6,
+        lon_e6=None if location is None else location.lon_e6,
+        auth_at_ms=principal.auth_at_ms,
+        mfa_at_ms=principal.mfa_at_ms,
+        account_created_ms=debit.get("created_at_ms"),
+    )
+
+
+def submit_refund(
+    guard: Guard,
+    caller: Caller,
+    platform: PaymentsHost,
+    gateway: MemberGateway,
+    *,
+    refund: dict[str, Any],
+    payee_account_id: str,
+    payer_account_id: str,
+) -> dict[str, Any]:
+    """A refund as the contract books it (`refund_transfer`, which refuses one past what the
+    payment brought): its stateless checks, RBAC on the payee's account, the step-up policy (a
+    refund is money out of it), then the ledger, as `submit_transfer` does for a transfer."""
+    _validated(parse_refund, refund, id=refund["id"])
+    outflow = None
+    if not caller.is_operator:
+        outflow = _outflow(
+            guard,
+            caller,
+            platform,
+            key=f"refund:{refund['id']}",
+            debit_account_id=payee_account_id,
+            credit_account_id=payer_account_id,
+            amount=refund["amount"],
+        )
+    reservation = _put_to_policy(guard, caller, platform, [outflow])
+    return _settled_as(
+        guard,
+        caller,
+        platform,
+        reservation,
+        refund["id"],
+        lambda: service.refund_transfer(platform, gateway, refund=refund, sender=caller.sender),
+    )
 
 
 @router.post(
@@ -660,30 +747,27 @@ def create_transfer(
     openapi_extra=body_limit(limits.TRANSFER_BATCH_BODY_BYTES_MAX),
 )
 def create_transfer_batch(
-    body: TransferBatchIn, platform: PaymentsHostDep, gateway: GatewayDep, caller: CallerDep
+    body: TransferBatchIn,
+    platform: PaymentsHostDep,
+    gateway: GatewayDep,
+    caller: CallerDep,
+    guard: GuardDep,
 ) -> dict[str, Any]:
     transfers = [t.args() for t in body.transfers]
-    if caller.principal is not None:
+    if not caller.is_operator:
         # A user's batch is judged as a whole, so every item must be well formed first (the
         # operator's batch is not put to the policy and keeps the contract's per-item answers).
         for index, args in enumerate(transfers):
             _validated(parse_transfer, args, index=index, id=args["id"])
-    payments = [_authorize_transfer_request(caller, platform, item) for item in body.transfers]
-    reservation = _put_to_policy(caller, platform, payments)
-    result = _hide_foreign_conflicts(
-        caller,
-        platform,
-        _settled(
-            caller,
-            reservation,
-            lambda: service.create_transfers(
-                platform, gateway, transfers=transfers, sender=caller.sender
-            ),
-        ),
-    )
-    if reservation is not None and caller.identity is not None:
-        refused = [f"transfer:{r['id']}" for r in result["results"] if r["result"] != Code.OK]
-        caller.identity.counters.release(reservation, refused)  # nothing moved for these
+    outflows = [_authorize_transfer_request(guard, caller, platform, t) for t in body.transfers]
+    reservation = _put_to_policy(guard, caller, platform, outflows)
+    with guard.releasing(reservation, refusals=_REFUSALS):
+        summary = service.create_transfers(
+            platform, gateway, transfers=transfers, sender=caller.sender
+        )
+    result = _hide_foreign_conflicts(guard, caller, platform, summary)
+    refused = [f"transfer:{r['id']}" for r in result["results"] if r["result"] != Code.OK]
+    guard.release(reservation, refused)  # nothing moved for these
     return result
 
 
@@ -695,16 +779,16 @@ def create_transfer_batch(
     responses=NOT_YET_VISIBLE_RESPONSES,
 )
 def get_transfer(
-    transfer_id: TransferIdPath, platform: PaymentsHostDep, caller: CallerDep
+    transfer_id: TransferIdPath, platform: PaymentsHostDep, caller: CallerDep, guard: GuardDep
 ) -> dict[str, Any]:
     try:
         record = service.get_transfer(platform, transfer_id=_transfer_id(transfer_id))
     except NotFound:
         committed = service.not_yet_visible(platform, transfer_id=transfer_id)
-        if committed is None or not _may_read_record(caller, platform, committed):
+        if committed is None or not _may_read_record(guard, caller, platform, committed):
             raise
         raise _not_yet_visible(committed) from None
-    _authorize_party(caller, platform, record)
+    _authorize_party(guard, caller, platform, record)
     return record
 
 
@@ -725,12 +809,13 @@ def _resolve(
     platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: Caller,
+    guard: Guard,
     *,
     post: bool,
 ) -> dict[str, Any]:
-    if caller.principal is not None:
+    if not caller.is_operator:
         request = TransferIn(id=body.id, pending_id=pending_id, amount=body.amount)
-        _authorize_transfer_request(caller, platform, request)
+        _authorize_transfer_request(guard, caller, platform, request)
     try:
         result = service.resolve_pending(
             platform,
@@ -743,7 +828,7 @@ def _resolve(
             sender=caller.sender,
         )
     except service.PaymentRefused as error:
-        raise _taken(error, caller, platform, body.id) from None
+        raise _taken(error, guard, caller, platform, body.id) from None
     return _replayed(response, result)
 
 
@@ -761,8 +846,9 @@ def post_pending(
     platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
+    guard: GuardDep,
 ) -> dict[str, Any]:
-    return _resolve(pending_id, body, response, platform, gateway, caller, post=True)
+    return _resolve(pending_id, body, response, platform, gateway, caller, guard, post=True)
 
 
 @router.post(
@@ -779,8 +865,9 @@ def void_pending(
     platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
+    guard: GuardDep,
 ) -> dict[str, Any]:
-    return _resolve(pending_id, body, response, platform, gateway, caller, post=False)
+    return _resolve(pending_id, body, response, platform, gateway, caller, guard, post=False)
 
 
 @router.get(
@@ -793,6 +880,7 @@ def get_pacs008(
     transfer_id: IdPath,
     platform: PaymentsHostDep,
     caller: CallerDep,
+    guard: GuardDep,
     debtor_agent_bic: Bic,
     creditor_agent_bic: Bic,
     debtor_name: Annotated[
@@ -804,7 +892,9 @@ def get_pacs008(
     debtor_iban: Annotated[str | None, Query(max_length=limits.IBAN_CHARS_MAX)] = None,
     creditor_iban: Annotated[str | None, Query(max_length=limits.IBAN_CHARS_MAX)] = None,
 ) -> Response:
-    _authorize_party(caller, platform, service.get_transfer(platform, transfer_id=transfer_id))
+    _authorize_party(
+        guard, caller, platform, service.get_transfer(platform, transfer_id=transfer_id)
+    )
     document = service.export_pacs008(
         platform,
         transfer_id=transfer_id,
@@ -843,7 +933,7 @@ def create_fx_quote(
     summary="A quote and its used capacity",
     response_model=api_models.FxQuoteView,
 )
-def get_fx_quote(quote_id: IdPath, platform: PaymentsHostDep, caller: CallerDep) -> dict[str, Any]:
+def get_fx_quote(quote_id: IdPath, platform: PaymentsHostDep, _caller: CallerDep) -> dict[str, Any]:
     return service.get_fx_quote(platform, quote_id=quote_id)
 
 
@@ -859,14 +949,15 @@ def pay_fx(
     platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
+    guard: GuardDep,
 ) -> dict[str, Any]:
     _validated(parse_fx_payment, body.args(), id=body.id)
-    payment = None
-    principal, identity = caller.principal, caller.identity
-    if principal is not None:
+    outflow = None
+    if not caller.is_operator:
         # The target side is in another currency: only a source amount is comparable with
         # the policy's thresholds (None makes the policy fail closed).
-        payment = _payment(
+        outflow = _outflow(
+            guard,
             caller,
             platform,
             key=f"fx:{body.id}",
@@ -874,17 +965,18 @@ def pay_fx(
             credit_account_id=body.credit_account_id,
             amount=body.source_amount,
         )
-    reservation = _put_to_policy(caller, platform, [payment])
+    reservation = _put_to_policy(guard, caller, platform, [outflow])
     result = _settled_as(
+        guard,
         caller,
         platform,
         reservation,
         body.id,
         lambda: service.pay_fx(platform, gateway, payment=body.args(), sender=caller.sender),
     )
-    if payment is not None and payment.amount_minor is None and principal and identity:
-        sized = replace(payment, amount_minor=result["source_amount"])
-        record_moved(identity, principal, sized)  # known now that it has executed
+    if outflow is not None and outflow.amount_minor is None:
+        sized = replace(outflow, amount_minor=result["source_amount"])
+        guard.record_moved(caller, sized)  # known now that it has executed
     return _replayed(response, result)
 
 
@@ -934,29 +1026,17 @@ async def import_pain001(
     platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
+    guard: GuardDep,
     linked: Annotated[bool, Query(description="all accepted transfers, all or nothing")] = False,
 ) -> dict[str, Any]:
     """A MsgId is accepted once per initiating party: any second file under it, even the same
     bytes, is 409 `msg_id_reused` (with `same_file`) and books nothing."""
-    _require_member_side(caller)
-    if caller.principal is not None and caller.identity is not None:
-        caller.identity.authorize(
-            principal=caller.principal, permission=Permission.PAYMENT_TRANSFER
-        )
-    xml = await _read_limited(request, limits.PAIN001_BYTES_MAX)
+    guard.require_member_side(caller)
+    guard.authorize(caller, permission=Permission.PAYMENT_TRANSFER)
+    # The edge refused a body over PAIN001_BYTES_MAX before the route ran (413).
+    xml = await request.body()
     return await run_in_threadpool(
         lambda: service.import_pain001(
             platform, gateway, xml=xml, linked=linked, sender=caller.sender
         )
     )
-
-
-async def _read_limited(request: Request, limit_bytes: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit_bytes:
-            raise service.PaymentRefused("pain001_too_large", f"at most {limit_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)

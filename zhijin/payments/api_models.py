@@ -159,12 +159,29 @@ class TransferView(BaseModel):
     hold: HoldView | None = None
 
 
+class RiskVerdictView(BaseModel):
+    """Why a customer's payment went through as asked or as a hold (`tier` allow | hold)."""
+
+    decision_id: str
+    tier: str
+    score_bps: int
+    reasons: list[str]
+    versions: dict[str, str]
+    degraded: list[str]
+    notice: dict[str, str] = Field(
+        default_factory=dict, description="what the customer is told, per locale (zh_CN, en)"
+    )
+
+
 class TransferCreatedOut(BaseModel):
     id: str
     result: str = Field(description="`ok`")
     fee_amount: int | None = Field(default=None, description="only when a fee was booked")
     fee_transfer_id: str | None = Field(default=None, description="only when a fee was booked")
     transfer: TransferView
+    risk: RiskVerdictView | None = Field(
+        default=None, description="the fraud screen's verdict, when a customer's payment met it"
+    )
 
 
 class TransferResultView(BaseModel):

@@ -96,6 +96,17 @@ class Book:
     def fee_schedule(self, product: str, code: str) -> FeeSchedule | None:
         return self._load(keys.fee(product, code), FeeSchedule)
 
+    def refund_total(self, transfer_id: str) -> tuple[int, int]:
+        """(how much of a payment its refunds returned so far, how many refunds made it)."""
+        key = keys.refunded(transfer_id)
+        value = self._values.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._ctx.get(key)
+            self._values[key] = value
+        if value is None:
+            return 0, 0
+        return int(value["refunded_amount"]), int(value["refunds"])
+
     def due_expiries(self, limit: int) -> list[tuple[str, Any]]:
         return self._ctx.scan(keys.EXPIRY, limit=limit)
 
@@ -120,6 +131,11 @@ class Book:
 
     def put_quote(self, quote: FxQuote) -> None:
         self._stage(keys.quote(quote.id), quote)
+
+    def put_refund_total(self, transfer_id: str, refunded_amount: int, refunds: int) -> None:
+        """A payment's refunded total and how many refunds made it (plain JSON, integers)."""
+        value = {"refunded_amount": refunded_amount, "refunds": refunds, "transfer_id": transfer_id}
+        self._stage(keys.refunded(transfer_id), value)
 
     def put_fee_schedule(self, schedule: FeeSchedule) -> None:
         self._stage(keys.fee(schedule.product, schedule.currency), schedule)
@@ -175,7 +191,7 @@ class Book:
             value = values[key]
             if value is None:
                 ctx.delete(key)
-            elif isinstance(value, str):
+            elif isinstance(value, str | dict):  # an expiry entry, a refunded total
                 ctx.put(key, value)
             else:
                 ctx.put_record(key, value)

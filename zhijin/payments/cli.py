@@ -16,16 +16,20 @@ from typing import Annotated, Any
 import typer
 
 from zhijin.payments import service
+from zhijin.platform.i18n import cli_text as _cli_text
 
 __all__ = ["pay_app"]
 
-pay_app = typer.Typer(help="Accounts, transfers, FX and ISO 20022 files.", no_args_is_help=True)
-accounts_app = typer.Typer(help="Open, list and show accounts.", no_args_is_help=True)
-fx_app = typer.Typer(help="FX quotes and payments.", no_args_is_help=True)
+pay_app = typer.Typer(help=_cli_text("cli.help.pay"), no_args_is_help=True)
+accounts_app = typer.Typer(help=_cli_text("cli.help.pay.accounts"), no_args_is_help=True)
+fx_app = typer.Typer(help=_cli_text("cli.help.pay.fx"), no_args_is_help=True)
 pay_app.add_typer(accounts_app, name="accounts")
 pay_app.add_typer(fx_app, name="fx")
 
-DataOption = Annotated[Path, typer.Option("--data", envvar="ZHIJIN_DATA", help="data directory")]
+DataOption = Annotated[
+    Path,
+    typer.Option("--data", envvar="ZHIJIN_DATA", help=_cli_text("cli.help.zhijin.data_option")),
+]
 DEFAULT_DATA = Path("./var")
 
 
@@ -33,9 +37,9 @@ DEFAULT_DATA = Path("./var")
 def _platform(ctx: typer.Context, data: Path) -> Iterator[tuple[Any, Any]]:
     from zhijin.platform.gateway import MemberGateway
     from zhijin.platform.host import cli_root
-    from zhijin.platform.settings import Settings
 
-    with cli_root(ctx).open_host(Settings(data=data)) as platform:
+    root = cli_root(ctx)
+    with root.open_host(root.settings(data)) as platform:
         yield platform, MemberGateway(platform.node)
 
 
@@ -52,14 +56,16 @@ def _run(ctx: typer.Context, data: Path, action: Callable[[Any, Any], Any]) -> N
         _print(result)
 
 
-@accounts_app.command("open")
+@accounts_app.command("open", help=_cli_text("cli.help.pay.accounts.open"))
 def accounts_open(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(help="the new account's id")],
-    owner: Annotated[str, typer.Option(help="DID, role:<r> or contract:<n>")],
-    currency: Annotated[str, typer.Option(help="ISO 4217")],
+    account_id: Annotated[
+        str, typer.Argument(help=_cli_text("cli.help.pay.accounts_open.account_id"))
+    ],
+    owner: Annotated[str, typer.Option(help=_cli_text("cli.help.pay.accounts_open.owner"))],
+    currency: Annotated[str, typer.Option(help=_cli_text("cli.help.pay.accounts_open.currency"))],
     kind: Annotated[
-        str, typer.Option(help="customer, merchant, settlement, fee, ...")
+        str, typer.Option(help=_cli_text("cli.help.pay.accounts_open.kind"))
     ] = "customer",
     credit_limit: Annotated[int | None, typer.Option(min=0)] = None,
     reference: Annotated[str | None, typer.Option()] = None,
@@ -74,12 +80,14 @@ def accounts_open(
     _run(ctx, data, lambda p, g: service.open_account(p, g, account=account))
 
 
-@accounts_app.command("list")
+@accounts_app.command("list", help=_cli_text("cli.help.pay.accounts.list"))
 def accounts_list(
     ctx: typer.Context,
     owner: Annotated[str | None, typer.Option()] = None,
     currency: Annotated[str | None, typer.Option()] = None,
-    after_id: Annotated[str | None, typer.Option(help="next page: the last id")] = None,
+    after_id: Annotated[
+        str | None, typer.Option(help=_cli_text("cli.help.pay.accounts_list.after_id"))
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
@@ -93,17 +101,19 @@ def accounts_list(
     )
 
 
-@accounts_app.command("show")
+@accounts_app.command("show", help=_cli_text("cli.help.pay.accounts.show"))
 def accounts_show(ctx: typer.Context, account_id: str, data: DataOption = DEFAULT_DATA) -> None:
     """An account with its balances."""
     _run(ctx, data, lambda p, _g: service.get_account(p, account_id=account_id))
 
 
-@accounts_app.command("statement")
+@accounts_app.command("statement", help=_cli_text("cli.help.pay.accounts.statement"))
 def accounts_statement(
     ctx: typer.Context,
     account_id: str,
-    after_entry: Annotated[int, typer.Option(min=0, help="next page: the last entry_no")] = 0,
+    after_entry: Annotated[
+        int, typer.Option(min=0, help=_cli_text("cli.help.pay.accounts_statement.after_entry"))
+    ] = 0,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
@@ -117,11 +127,11 @@ def accounts_statement(
     )
 
 
-@accounts_app.command("status")
+@accounts_app.command("status", help=_cli_text("cli.help.pay.accounts.status"))
 def accounts_status(
     ctx: typer.Context,
     account_id: str,
-    status: Annotated[str, typer.Argument(help="open, frozen or closed")],
+    status: Annotated[str, typer.Argument(help=_cli_text("cli.help.pay.accounts_status.status"))],
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Freeze, unfreeze (open) or close an account."""
@@ -132,12 +142,16 @@ def accounts_status(
     )
 
 
-@accounts_app.command("iban")
+@accounts_app.command("iban", help=_cli_text("cli.help.pay.accounts.iban"))
 def accounts_iban(
     ctx: typer.Context,
     account_id: str,
-    iban: Annotated[str | None, typer.Argument(help="the IBAN to name it by")] = None,
-    remove: Annotated[bool, typer.Option("--remove", help="forget its IBAN")] = False,
+    iban: Annotated[
+        str | None, typer.Argument(help=_cli_text("cli.help.pay.accounts_iban.iban"))
+    ] = None,
+    remove: Annotated[
+        bool, typer.Option("--remove", help=_cli_text("cli.help.pay.accounts_iban.remove"))
+    ] = False,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Name an account by an IBAN in this node's directory (for pain.001 files), forget it
@@ -160,19 +174,37 @@ def accounts_iban(
         _run(ctx, data, lambda p, _g: service.account_iban(p, account_id=account_id))
 
 
-@pay_app.command("transfer")
+@pay_app.command("transfer", help=_cli_text("cli.help.pay.transfer"))
 def transfer(
     ctx: typer.Context,
-    transfer_id: Annotated[str, typer.Argument(help="client id (idempotent)")],
-    debit: Annotated[str | None, typer.Option("--from", help="debit account")] = None,
-    credit: Annotated[str | None, typer.Option("--to", help="credit account")] = None,
-    amount: Annotated[int | None, typer.Option(min=1, help="minor units")] = None,
+    transfer_id: Annotated[
+        str, typer.Argument(help=_cli_text("cli.help.pay.transfer.transfer_id"))
+    ],
+    debit: Annotated[
+        str | None, typer.Option("--from", help=_cli_text("cli.help.pay.transfer.debit"))
+    ] = None,
+    credit: Annotated[
+        str | None, typer.Option("--to", help=_cli_text("cli.help.pay.transfer.credit"))
+    ] = None,
+    amount: Annotated[
+        int | None, typer.Option(min=1, help=_cli_text("cli.help.pay.transfer.amount"))
+    ] = None,
     currency: Annotated[str | None, typer.Option()] = None,
-    pending: Annotated[bool, typer.Option("--pending", help="a hold")] = False,
-    timeout_ms: Annotated[int | None, typer.Option(min=1, help="hold timeout")] = None,
-    post: Annotated[str | None, typer.Option("--post", help="post this hold")] = None,
-    void: Annotated[str | None, typer.Option("--void", help="void this hold")] = None,
-    product: Annotated[str | None, typer.Option(help="fee product")] = None,
+    pending: Annotated[
+        bool, typer.Option("--pending", help=_cli_text("cli.help.pay.transfer.pending"))
+    ] = False,
+    timeout_ms: Annotated[
+        int | None, typer.Option(min=1, help=_cli_text("cli.help.pay.transfer.timeout_ms"))
+    ] = None,
+    post: Annotated[
+        str | None, typer.Option("--post", help=_cli_text("cli.help.pay.transfer.post"))
+    ] = None,
+    void: Annotated[
+        str | None, typer.Option("--void", help=_cli_text("cli.help.pay.transfer.void"))
+    ] = None,
+    product: Annotated[
+        str | None, typer.Option(help=_cli_text("cli.help.pay.transfer.product"))
+    ] = None,
     reference: Annotated[str | None, typer.Option()] = None,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
@@ -201,17 +233,23 @@ def transfer(
     _run(ctx, data, lambda p, g: service.transfer(p, g, request=request))
 
 
-@fx_app.command("quote")
+@fx_app.command("quote", help=_cli_text("cli.help.pay.fx.quote"))
 def fx_quote(
     ctx: typer.Context,
     quote_id: str,
-    source: Annotated[str, typer.Option(help="source currency")],
-    target: Annotated[str, typer.Option(help="target currency")],
-    rate: Annotated[str, typer.Option(help="target major units per source major unit")],
-    source_liquidity: Annotated[str, typer.Option(help="fx-liquidity account, source")],
-    target_liquidity: Annotated[str, typer.Option(help="fx-liquidity account, target")],
+    source: Annotated[str, typer.Option(help=_cli_text("cli.help.pay.fx_quote.source"))],
+    target: Annotated[str, typer.Option(help=_cli_text("cli.help.pay.fx_quote.target"))],
+    rate: Annotated[str, typer.Option(help=_cli_text("cli.help.pay.fx_quote.rate"))],
+    source_liquidity: Annotated[
+        str, typer.Option(help=_cli_text("cli.help.pay.fx_quote.source_liquidity"))
+    ],
+    target_liquidity: Annotated[
+        str, typer.Option(help=_cli_text("cli.help.pay.fx_quote.target_liquidity"))
+    ],
     spread_bps: Annotated[int, typer.Option(min=0, max=1000)] = 0,
-    ttl_s: Annotated[int, typer.Option(min=1, max=86_400, help="validity from now")] = 3600,
+    ttl_s: Annotated[
+        int, typer.Option(min=1, max=86_400, help=_cli_text("cli.help.pay.fx_quote.ttl_s"))
+    ] = 3600,
     spread_account: Annotated[str | None, typer.Option()] = None,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
@@ -235,7 +273,7 @@ def fx_quote(
     _run(ctx, data, create)
 
 
-@fx_app.command("pay")
+@fx_app.command("pay", help=_cli_text("cli.help.pay.fx.pay"))
 def fx_pay(
     ctx: typer.Context,
     payment_id: str,
@@ -264,10 +302,12 @@ def fx_pay(
     _run(ctx, data, lambda p, g: service.pay_fx(p, g, payment=payment))
 
 
-@pay_app.command("trial-balance")
+@pay_app.command("trial-balance", help=_cli_text("cli.help.pay.trial_balance"))
 def trial_balance(
     ctx: typer.Context,
-    chain: Annotated[bool, typer.Option(help="scan committed state, not the projection")] = False,
+    chain: Annotated[
+        bool, typer.Option(help=_cli_text("cli.help.pay.trial_balance.chain"))
+    ] = False,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Per currency: Σ debits = Σ credits, and the query tables checked against the chain.
@@ -279,11 +319,13 @@ def trial_balance(
         raise typer.Exit(1)
 
 
-@pay_app.command("import-pain001")
+@pay_app.command("import-pain001", help=_cli_text("cli.help.pay.import_pain001"))
 def import_pain001(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    linked: Annotated[bool, typer.Option(help="all accepted transfers, all or nothing")] = False,
+    linked: Annotated[
+        bool, typer.Option(help=_cli_text("cli.help.pay.import_pain001.linked"))
+    ] = False,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Book a pain.001.001.09 file; every rejected transfer is named with its code."""
@@ -291,12 +333,16 @@ def import_pain001(
     _run(ctx, data, lambda p, g: service.import_pain001(p, g, xml=xml, linked=linked))
 
 
-@pay_app.command("export-pacs008")
+@pay_app.command("export-pacs008", help=_cli_text("cli.help.pay.export_pacs008"))
 def export_pacs008(
     ctx: typer.Context,
     transfer_id: str,
-    debtor_agent_bic: Annotated[str, typer.Option(help="the payer's bank BIC")],
-    creditor_agent_bic: Annotated[str, typer.Option(help="the payee's bank BIC")],
+    debtor_agent_bic: Annotated[
+        str, typer.Option(help=_cli_text("cli.help.pay.export_pacs008.debtor_agent_bic"))
+    ],
+    creditor_agent_bic: Annotated[
+        str, typer.Option(help=_cli_text("cli.help.pay.export_pacs008.creditor_agent_bic"))
+    ],
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """An FX payment as a pacs.008.001.08 message (XML on stdout)."""
@@ -312,12 +358,16 @@ def export_pacs008(
     )
 
 
-@pay_app.command("export-camt053")
+@pay_app.command("export-camt053", help=_cli_text("cli.help.pay.export_camt053"))
 def export_camt053(
     ctx: typer.Context,
     account_id: str,
-    from_ms: Annotated[int, typer.Option(min=0, help="period start (block time, ms)")] = 0,
-    to_ms: Annotated[int | None, typer.Option(help="period end, exclusive; default: now")] = None,
+    from_ms: Annotated[
+        int, typer.Option(min=0, help=_cli_text("cli.help.pay.export_camt053.from_ms"))
+    ] = 0,
+    to_ms: Annotated[
+        int | None, typer.Option(help=_cli_text("cli.help.pay.export_camt053.to_ms"))
+    ] = None,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """An account's statement as a camt.053.001.08 message (XML on stdout)."""

@@ -83,7 +83,8 @@ create_accounts, per item (`ACCOUNT_PRECEDENCE`):
 | 14 | platform_account_owner_must_be_member | a settlement, fee or fx-liquidity account not owned by the opening member |
 
 The single-request methods (set_account_status, set_fee_schedule, create_fx_quote, pay_fx, the
-whole-tx checks of import_transfers (`FILE_PART_PRECEDENCE`) and the contract-to-contract
+whole-tx checks of import_transfers (`FILE_PART_PRECEDENCE`), refund_transfer
+(`REFUND_PRECEDENCE`) and the contract-to-contract
 helpers) raise `PaymentsError` with the first applicable code of their tables, which
 `docs/payments.md` lists; their codes are the members of `Code`.
 """
@@ -102,9 +103,12 @@ __all__ = [
     "FILE_PART_PRECEDENCE",
     "FX_PAYMENT_PRECEDENCE",
     "FX_QUOTE_PRECEDENCE",
+    "REFUND_PRECEDENCE",
     "TRANSFER_PRECEDENCE",
     "Code",
     "PaymentsError",
+    "differs_in",
+    "fields_differing",
     "refuse",
 ]
 
@@ -203,6 +207,11 @@ class Code(StrEnum):
     LIQUIDITY_INSUFFICIENT = "liquidity_insufficient"
     # contract-to-contract helpers
     TRANSFER_NOT_FOUND = "transfer_not_found"
+    # refunds: a refund never returns more than its payment received
+    ORIGINAL_ID_INVALID = "original_id_invalid"
+    REFUND_ORIGINAL_NOT_FOUND = "refund_original_not_found"
+    REFUND_ORIGINAL_INVALID = "refund_original_invalid"
+    REFUND_EXCEEDS_ORIGINAL = "refund_exceeds_original"
     # files (pain.001 imports): one message id per initiating party
     MESSAGE_INVALID = "message_invalid"
     MSG_ID_REUSED = "msg_id_reused"
@@ -349,6 +358,30 @@ FX_PAYMENT_PRECEDENCE: tuple[Code, ...] = (
 )
 
 
+REFUND_PRECEDENCE: tuple[Code, ...] = (
+    C.ARGS_INVALID,
+    C.ID_INVALID,
+    C.ORIGINAL_ID_INVALID,
+    C.AMOUNT_MUST_BE_INTEGER,
+    C.AMOUNT_MUST_BE_POSITIVE,
+    C.AMOUNT_EXCEEDS_MAXIMUM,
+    C.REFERENCE_INVALID,
+    C.EXISTS_WITH_DIFFERENT_FIELDS,
+    C.REFUND_ORIGINAL_NOT_FOUND,
+    C.REFUND_ORIGINAL_INVALID,
+    C.NOT_AUTHORIZED,
+    C.DEBIT_ACCOUNT_FROZEN,
+    C.DEBIT_ACCOUNT_CLOSED,
+    C.CREDIT_ACCOUNT_FROZEN,
+    C.CREDIT_ACCOUNT_CLOSED,
+    C.REFUND_EXCEEDS_ORIGINAL,
+    C.OVERFLOWS_DEBITS,
+    C.OVERFLOWS_CREDITS,
+    C.EXCEEDS_CREDITS,
+    C.EXCEEDS_DEBITS,
+)
+
+
 # import_transfers (one part of a file): the whole tx fails with the first of these.
 FILE_PART_PRECEDENCE: tuple[Code, ...] = (
     C.BATCH_INVALID,
@@ -367,3 +400,20 @@ class PaymentsError(ContractError):
 def refuse(code: Code, message: str) -> NoReturn:
     """Raise the PaymentsError for `code`: the request is refused and writes nothing."""
     raise PaymentsError(code, message)
+
+
+# exists_with_different_fields names the fields in its message, the one text a failed tx keeps
+# on chain; the API reads them back (`fields_differing`) to name them in every language.
+_DIFFERS_IN = "differs in: "
+
+
+def differs_in(fields: list[str]) -> str:
+    """The message of exists_with_different_fields (its bytes are part of the tx result)."""
+    return _DIFFERS_IN + ", ".join(fields)
+
+
+def fields_differing(message: str) -> list[str]:
+    """The field names a `differs_in` message lists; [] for any other text."""
+    if not message.startswith(_DIFFERS_IN):
+        return []
+    return [name for name in message.removeprefix(_DIFFERS_IN).split(", ") if name]

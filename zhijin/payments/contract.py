@@ -6,7 +6,7 @@ safe, holds (pending transfers) are posted in full or in part, voided, or expire
 timeout, and every failure has a stable code with a documented precedence (`codes`).  Amounts
 are integer minor units of the account's currency; no float ever touches money.
 
-Methods (a tx may call the first seven; the helpers are reachable only through `ctx.call`):
+Methods (a tx may call the first eight; the helpers are reachable only through `ctx.call`):
 
 | method | args | returns |
 |---|---|---|
@@ -16,6 +16,7 @@ Methods (a tx may call the first seven; the helpers are reachable only through `
 | set_fee_schedule | {"product", "currency", "fee_account_id", "fixed_amount", "rate_bps", "min_amount", "max_amount"} | {"product", "currency", "version"} |
 | create_fx_quote | {"id", "source_currency", "target_currency", "rate", "spread_bps", "expires_at_ms", "source_liquidity_account_id", "target_liquidity_account_id", "spread_account_id"?, "max_target_amount"?} | {"id", "result": "ok", "exists"} |
 | pay_fx | {"id", "quote_id", "debit_account_id", "credit_account_id", "source_amount" or "target_amount", "reference"?} | {"id", "result": "ok", "exists", "quote_id", "source_amount", "spread_amount", "target_amount", "rate", "rounding", "transfer_ids", ...} |
+| refund_transfer | {"id", "original_transfer_id", "amount", "reference"?} | {"id", "result": "ok", "exists", "original_transfer_id", "amount", "refunded_amount", "original_amount"} |
 | import_transfers | {"message": {"key", "digest", "plan", "part", "parts"}, "transfers": [transfer, ...]} (0-100) | create_transfers' answer plus {"part", "parts"} |
 | transfer (helper) | one transfer, without `linked` | its item result; raises PaymentsError if refused |
 | get_account (helper) | {"account_id"} | the account record with its balances |
@@ -38,8 +39,9 @@ At the end of every block `expire_pending` releases the holds whose timeout has 
 
 State keys (all under "payments/"; see `records.keys`): account/<id> (record and its four
 balance counters), transfer/<id> (immutable), pending/<id> (a hold's status), expiry/<20-digit
-block time>/<id> (holds by expiry), quote/<id>, fee/<product>/<currency>, message/<hash> (a
-file's message id, claimed by its first part).
+block time>/<id> (holds by expiry), quote/<id>, refunded/<transfer id> (a payment's refunded
+total), fee/<product>/<currency>, message/<hash> (a file's message id, claimed by its first
+part).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from zhijin.chain.contract import MEMBER_PREFIX, Context, Contract, TxInfo
-from zhijin.payments import fx, ledger, limits
+from zhijin.payments import fx, ledger, limits, refunds
 from zhijin.payments.authorization import Actor
 from zhijin.payments.book import Book, Env
 from zhijin.payments.codes import Code, PaymentsError
@@ -60,6 +62,7 @@ from zhijin.payments.requests import (
     parse_fee_schedule,
     parse_fx_payment,
     parse_fx_quote,
+    parse_refund,
     parse_status,
     parse_transfer,
     raw_linked,
@@ -211,6 +214,10 @@ def pay_fx(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return _single(ctx, parse_fx_payment(args), fx.pay_fx)
 
 
+def refund_transfer(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    return _single(ctx, parse_refund(args), refunds.refund_transfer)
+
+
 # -- files: one message id per sender and initiating party ----------------------------------------
 
 
@@ -342,7 +349,7 @@ def expire_pending(ctx: Context) -> None:
     book.flush()
 
 
-_DEBITING_METHODS = frozenset({"create_transfers", "import_transfers", "pay_fx"})
+_DEBITING_METHODS = frozenset({"create_transfers", "import_transfers", "pay_fx", "refund_transfer"})
 
 
 def _prefetch(tx: TxInfo, args: dict[str, Any]) -> list[str]:
@@ -384,6 +391,10 @@ def _prefetch(tx: TxInfo, args: dict[str, Any]) -> list[str]:
         add(keys.quote, args.get("quote_id"))
         add(keys.account, args.get("debit_account_id"))
         add(keys.account, args.get("credit_account_id"))
+    elif method == "refund_transfer":
+        add(keys.transfer, args.get("id"))
+        add(keys.transfer, args.get("original_transfer_id"))
+        add(keys.refunded, args.get("original_transfer_id"))
     return wanted
 
 
@@ -397,6 +408,7 @@ PAYMENTS_CONTRACT = Contract(
         "set_fee_schedule": set_fee_schedule,
         "create_fx_quote": create_fx_quote,
         "pay_fx": pay_fx,
+        "refund_transfer": refund_transfer,
         "import_transfers": import_transfers,
         "transfer": transfer,
         "get_account": get_account,

@@ -9,20 +9,31 @@ quotes are only published when they are not there yet.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from zhijin.chain.errors import invariant
+from zhijin.identity.rbac import Principal, Role
 from zhijin.payments import service
 from zhijin.payments.codes import Code
 from zhijin.payments.currency import exponent
 from zhijin.payments.expected import PaymentsHost
+from zhijin.payments.opening import AccountOpening
+from zhijin.payments.opening_store import create_tables
 from zhijin.payments.records import keys
+from zhijin.platform.errors import InvalidInput
 from zhijin.platform.gateway import MemberGateway
 
-__all__ = ["DEMO_CURRENCIES", "DemoPayments", "demo_account_id", "seed_payments_demo"]
+__all__ = [
+    "DEMO_CURRENCIES",
+    "DemoPayments",
+    "demo_account_id",
+    "seed_account_request",
+    "seed_payments_demo",
+]
 
 DEMO_CURRENCIES = ("CNY", "USD", "HKD", "EUR", "JPY")
 CUSTOMER_CURRENCIES = ("CNY", "USD", "HKD")
@@ -38,6 +49,7 @@ DEMO_QUOTES = (
     ("eur-cny", "EUR", "CNY", "7.83"),
     ("cny-jpy", "CNY", "JPY", "20.91"),
 )
+log = logging.getLogger("zhijin.demo")
 _NAME_CHARACTERS = re.compile(r"[^a-z0-9]")
 NAME_CHARS_MAX = 24
 
@@ -236,3 +248,21 @@ def _payments(
     )
     done.append("demo-xborder-1")
     return done
+
+
+def seed_account_request(platform: PaymentsHost, user_id: str) -> None:
+    """The onboarding customer (KYC pending) asks for a USD savings account, so the officer's
+    queue has one to decide.  Approving their KYC opens their CNY account by the opening
+    policy; this one waits for an officer (idempotent: the request id is fixed)."""
+    create_tables(platform.platform_engine)
+    try:
+        AccountOpening(platform, MemberGateway(platform.node)).request(
+            principal=Principal(user_id, frozenset({Role.CUSTOMER})),
+            request_id=None,
+            currency_code="USD",
+            kind="customer",
+            purpose="savings",
+        )
+    except InvalidInput as exc:
+        # Someone rejected the demo customer's KYC since the first run: nothing to ask for.
+        log.warning("demo account request not made: %s", exc.code)

@@ -3,9 +3,9 @@
 A bank keeps the IBANs of the accounts it holds in custody; a pain.001 names debtor and creditor
 accounts by IBAN, and the import resolves them here.  An IBAN is a bank account number, which
 is personal information (PIPL treats financial accounts as sensitive), so it stays off the chain
-and is sealed in the identity vault like any other personal field: encrypted at rest under the
-record's data key, found by a blind index (HMAC under the vault's index secret) of its compact
-form, never by decrypting.  Records are keyed by account id, so an account has at most one
+and is sealed in the field vault (zhijin/platform/vault.py) like any other personal field:
+encrypted at rest under the record's data key, found by a blind index (HMAC under the vault's
+index secret) of its compact form, never by decrypting.  Records are keyed by account id, so an account has at most one
 IBAN; an IBAN names at most one account (registration refuses a second).
 
 Each node keeps its own directory of the accounts its member holds in custody: other members'
@@ -21,8 +21,8 @@ from sqlalchemy import Engine
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError
 
-from zhijin.identity.errors import Conflict, InvalidInput
-from zhijin.identity.vault import FieldSpec, RecordSchema, Sensitivity, Vault, VaultStore
+from zhijin.platform.errors import Conflict, InvalidInput
+from zhijin.platform.vault import FieldSpec, RecordSchema, Sensitivity, Vault, VaultStore
 
 __all__ = ["IBAN_SCHEMA", "IbanDirectory", "mask", "valid_iban"]
 

@@ -15,7 +15,7 @@ from zhijin.chain.errors import invariant
 from zhijin.payments import calc, limits
 from zhijin.payments.authorization import FX_PROVIDER_ROLES, Actor
 from zhijin.payments.book import EVENT_FX_QUOTE_CREATED, Book, Env
-from zhijin.payments.codes import Code, refuse
+from zhijin.payments.codes import Code, differs_in, refuse
 from zhijin.payments.ledger import (
     book_leg,
     check_parties_open,
@@ -172,7 +172,7 @@ def _existing_fx(request: FxPaymentRequest, existing: Transfer) -> dict[str, Any
             if stored != asked
         ]
     if differing:
-        refuse(Code.EXISTS_WITH_DIFFERENT_FIELDS, f"differs in: {', '.join(differing)}")
+        refuse(Code.EXISTS_WITH_DIFFERENT_FIELDS, differs_in(differing))
     return _fx_result(existing, exists=True)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from zhijin.chain.contract import StateReader
@@ -46,6 +46,10 @@ class LedgerSnapshot:
     pending: Mapping[str, PendingState]
     expiries: frozenset[tuple[int, str]]  # (expires_at_ms, transfer id) index entries
     quotes: Mapping[str, FxQuote]
+    # payments/refunded/<transfer id>: a payment's refunded total, as the contract keeps it.
+    refund_totals: Mapping[str, Mapping[str, int]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 def load_snapshot(reader: StateReader) -> LedgerSnapshot:
@@ -69,6 +73,12 @@ def load_snapshot(reader: StateReader) -> LedgerSnapshot:
         ),
         quotes=MappingProxyType(
             {data["id"]: FxQuote.from_json(data) for _, data in scan_all(reader, keys.QUOTE)}
+        ),
+        refund_totals=MappingProxyType(
+            {
+                key[len(keys.REFUNDED) :]: MappingProxyType(dict(data))
+                for key, data in scan_all(reader, keys.REFUNDED)
+            }
         ),
     )
 
@@ -303,6 +313,37 @@ def fx_payments_consistent(snapshot: LedgerSnapshot) -> list[str]:
     return problems
 
 
+def refunds_within_payments(snapshot: LedgerSnapshot) -> list[str]:
+    """Every refund (a client transfer naming its original in `parent_id`) returns money the
+    original's payee received to its payer; a payment's refunds add up to its recorded total,
+    counted, and never to more than the payment brought."""
+    returned: dict[str, int] = Counter()
+    counted: dict[str, int] = Counter()
+    problems = []
+    for transfer in snapshot.transfers.values():
+        if transfer.kind != TransferKind.TRANSFER or transfer.parent_id is None:
+            continue
+        original = snapshot.transfers.get(transfer.parent_id)
+        if original is None or (
+            transfer.debit_account_id,
+            transfer.credit_account_id,
+            transfer.currency,
+        ) != (original.credit_account_id, original.debit_account_id, original.currency):
+            problems.append(f"refund {transfer.id} does not return its payment's money")
+            continue
+        returned[original.id] += transfer.amount
+        counted[original.id] += 1
+    for original_id in sorted(set(returned) | set(snapshot.refund_totals)):
+        total = snapshot.refund_totals.get(original_id)
+        recorded = (None, None) if total is None else (total["refunded_amount"], total["refunds"])
+        if recorded != (returned[original_id], counted[original_id]):
+            problems.append(f"payment {original_id} records refunds {recorded}")
+        original = snapshot.transfers.get(original_id)
+        if original is None or returned[original_id] > original.amount:
+            problems.append(f"payment {original_id} is refunded beyond what it brought")
+    return problems
+
+
 Invariant = Callable[[LedgerSnapshot], list[str]]
 
 INVARIANTS: tuple[tuple[str, Invariant], ...] = (
@@ -315,6 +356,7 @@ INVARIANTS: tuple[tuple[str, Invariant], ...] = (
     ("balances_match_transfers", balances_match_transfers),
     ("expiry_index_consistent", expiry_index_consistent),
     ("fx_payments_consistent", fx_payments_consistent),
+    ("refunds_within_payments", refunds_within_payments),
 )
 
 

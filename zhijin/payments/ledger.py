@@ -23,7 +23,7 @@ from zhijin.payments.book import (
     Book,
     Env,
 )
-from zhijin.payments.codes import Code, refuse
+from zhijin.payments.codes import Code, differs_in, refuse
 from zhijin.payments.records import (
     Account,
     AccountKind,
@@ -177,7 +177,7 @@ def refuse_if_different(pairs: tuple[tuple[str, object, object], ...]) -> None:
     """The idempotency check: (field, stored, asked) triples; refuse naming every difference."""
     differing = [name for name, stored, asked in pairs if stored != asked]
     if differing:
-        refuse(Code.EXISTS_WITH_DIFFERENT_FIELDS, f"differs in: {', '.join(differing)}")
+        refuse(Code.EXISTS_WITH_DIFFERENT_FIELDS, differs_in(differing))
 
 
 def ok_result(item_id: str, *, exists: bool, **extra: Any) -> dict[str, Any]:

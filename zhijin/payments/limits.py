@@ -95,3 +95,35 @@ if EXPIRIES_PER_BLOCK_MAX > chain_limits.EVENTS_PER_TX_MAX:
 # policy's rates): a total, so that splitting a payment does not keep it under.  Below it no
 # policy rule applies.  A payment in a currency the policy has no rate for is always put to it.
 STEP_UP_FROM_MINOR = 100_000
+
+# Account requests (opening.py): a customer's ask for an account, decided off chain.
+ACCOUNT_REQUESTS_PER_USER_MAX = 20  # every request a user ever made, decided or not
+ACCOUNT_REQUEST_REASON_CHARS_MAX = 500  # an officer's reason for a rejection, shown to the customer
+ACCOUNT_REQUEST_CURSOR_CHARS_MAX = 160  # "<created_ms>:<user_id>:<request id>"
+ACCOUNT_AUTO_OPEN_RULES_MAX = 10  # entries of the opening policy
+ACCOUNT_REQUEST_PURPOSES = ("daily", "savings", "salary", "business", "other")
+
+# -- people and merchants (confirmation of payee, payment requests, statements, refunds) ---------
+
+# Confirmation of payee: a per-user token bucket against enumeration (who owns which account,
+# IBAN or phone number).  20 lookups at once, then one every 3 minutes (20 an hour).
+PAYEE_LOOKUPS_BURST = 20
+PAYEE_LOOKUP_REFILL_MS = 3 * 60 * 1000
+PAYEE_NAME_CHARS_MAX = 200  # the name a payer expects (a company's name is up to 200)
+MOBILE_INPUT_CHARS_MAX = 20  # +86 138 0013 8000, as people type it
+# Payment requests (collection QR codes and links).
+PAYMENT_REQUEST_TOKEN_BYTES = 24  # secrets.token_urlsafe: 192 bits, 32 characters
+PAYMENT_REQUEST_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{32}$"
+PAYMENT_REQUEST_ID_PATTERN = r"^pr_[0-9a-f]{16}$"
+PAYMENT_REQUEST_MEMO_CHARS_MAX = 140  # off chain only: the transfer's reference is the id
+PAYMENT_REQUEST_MEMO_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # no control characters
+PAYMENT_REQUEST_TTL_MS_MIN = 60 * 1000
+PAYMENT_REQUEST_TTL_MS_MAX = 366 * 24 * 3600 * 1000
+PAYMENT_REQUEST_TTL_MS_DEFAULT = 15 * 60 * 1000  # a checkout's QR: a quarter of an hour
+# Statements for people: a date range in the user's time zone, search, CSV.
+STATEMENT_DAYS_MAX = 366
+STATEMENT_QUERY_CHARS_MAX = 64
+STATEMENT_COUNTERPARTIES_MAX = 2_000  # distinct counterparties a name search looks through
+TIME_ZONE_CHARS_MAX = 64
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+AMOUNT_TEXT_CHARS_MAX = 24  # "92233720368547758.07"

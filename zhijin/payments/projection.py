@@ -544,6 +544,23 @@ def statement_page(
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
+def recent_entries(
+    conn: Connection, *, account_id: str, before_entry: int | None = None, limit: int
+) -> list[dict[str, Any]]:
+    """Entries before entry number `before_entry` (all when None), newest first, at most
+    `limit`: the statement as a person reads it."""
+    invariant(0 < limit <= limits.PAGE_SIZE_MAX, "page size within bounds")
+    query = (
+        select(entries_table)
+        .where(entries_table.c.account_id == account_id)
+        .order_by(entries_table.c.entry_no.desc())
+        .limit(limit)
+    )
+    if before_entry is not None:
+        query = query.where(entries_table.c.entry_no < before_entry)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
 def entries_between(
     conn: Connection, *, account_id: str, from_ms: int, to_ms: int, limit: int
 ) -> tuple[int, list[dict[str, Any]]]:

@@ -142,6 +142,7 @@ class keys:  # lower case: a namespace of key builders, read as `keys.account(id
     PENDING = "payments/pending/"
     EXPIRY = "payments/expiry/"
     QUOTE = "payments/quote/"
+    REFUNDED = "payments/refunded/"
     FEE = "payments/fee/"
     MESSAGE = "payments/message/"
     EXPIRY_TIME_DIGITS = 20  # zero-padded block time, so key order is time order
@@ -165,6 +166,10 @@ class keys:  # lower case: a namespace of key builders, read as `keys.account(id
     @staticmethod
     def quote(quote_id: str) -> str:
         return keys.QUOTE + quote_id
+
+    @staticmethod
+    def refunded(transfer_id: str) -> str:
+        return keys.REFUNDED + transfer_id
 
     @staticmethod
     def fee(product: str, currency: str) -> str:

@@ -27,6 +27,7 @@ __all__ = [
     "FeeScheduleRequest",
     "FxPaymentRequest",
     "FxQuoteRequest",
+    "RefundRequest",
     "StatusRequest",
     "TransferRequest",
     "check_amount",
@@ -36,6 +37,7 @@ __all__ = [
     "parse_fee_schedule",
     "parse_fx_payment",
     "parse_fx_quote",
+    "parse_refund",
     "parse_status",
     "parse_transfer",
     "raw_linked",
@@ -551,5 +553,35 @@ def parse_fx_payment(args: object) -> FxPaymentRequest:
         credit_account_id=str(credit),
         side=side,
         amount=amount,
+        reference=_optional_reference(fields.get("reference")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    id: str
+    original_id: str
+    amount: int
+    reference: str | None
+
+
+_REFUND_FIELDS = frozenset({"id", "original_transfer_id", "amount", "reference"})
+
+
+def parse_refund(args: object) -> RefundRequest:
+    """{"id", "original_transfer_id", "amount", "reference"?}: a refund of a payment received."""
+    fields = _fields(args, _REFUND_FIELDS, Code.ARGS_INVALID)
+    if not {"id", "original_transfer_id", "amount"} <= fields.keys():
+        refuse(Code.ARGS_INVALID, "args are {id, original_transfer_id, amount, reference?}")
+    refund_id = fields["id"]
+    if not is_valid_id(refund_id):
+        refuse(Code.ID_INVALID, "id is 1-64 characters of A-Z a-z 0-9 . _ : -")
+    original_id = fields["original_transfer_id"]
+    if not is_valid_id(original_id):
+        refuse(Code.ORIGINAL_ID_INVALID, "original_transfer_id is not a valid client id")
+    return RefundRequest(
+        id=str(refund_id),
+        original_id=str(original_id),
+        amount=check_amount(fields["amount"]),
         reference=_optional_reference(fields.get("reference")),
     )

@@ -17,21 +17,28 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, select
 
 from zhijin.chain.codec import canonical, decode
 from zhijin.chain.errors import NotFound, ZhijinError
-from zhijin.identity.errors import Forbidden
+from zhijin.identity import StepUpRequired
 from zhijin.payments import iso20022 as iso
 from zhijin.payments import limits, projection, queries
-from zhijin.payments.codes import Code
+from zhijin.payments.codes import Code, fields_differing
 from zhijin.payments.directory import IbanDirectory, mask, valid_iban
-from zhijin.payments.expected import PaymentsHost
+from zhijin.payments.expected import (
+    PaymentFacts,
+    PaymentsHost,
+    ScreenTier,
+    Verdict,
+    screen_of,
+)
 from zhijin.payments.projection_verify import PaymentsProjectionVerifier
 from zhijin.payments.records import Transfer, TransferFlag, keys
 from zhijin.payments.types import AccountId, AmountMinor, QuoteId, TransferId
+from zhijin.platform.errors import Forbidden
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.projection_verify import verify_projections
 from zhijin.platform.projections import await_visible
@@ -56,9 +63,11 @@ __all__ = [
     "not_yet_visible",
     "open_accounts",
     "pay_fx",
+    "refund_transfer",
     "register_iban",
     "remove_iban",
     "resolve_pending",
+    "screened_transfer",
     "set_account_status",
     "set_fee_schedule",
     "statement",
@@ -80,6 +89,7 @@ _NOT_FOUND = frozenset(
         Code.FEE_ACCOUNT_NOT_FOUND,
         Code.LIQUIDITY_ACCOUNT_NOT_FOUND,
         Code.FEE_SCHEDULE_NOT_FOUND,
+        Code.REFUND_ORIGINAL_NOT_FOUND,
     }
 )
 
@@ -95,7 +105,7 @@ _CONFLICTS = frozenset({Code.EXISTS_WITH_DIFFERENT_FIELDS.value, TRANSFER_ID_TAK
 
 def http_status_for(code: str) -> int:
     """The HTTP status of a refusal: one status per contract code, stable like the code."""
-    if code in _CONFLICTS or code == Code.MSG_ID_REUSED:
+    if code in _CONFLICTS or code in (Code.MSG_ID_REUSED, Code.REFUND_EXCEEDS_ORIGINAL):
         return 409
     if code == Code.NOT_AUTHORIZED:
         return 403
@@ -107,7 +117,15 @@ def http_status_for(code: str) -> int:
 class PaymentRefused(ZhijinError):
     """The contract (or an import check) refused a request, with its stable code."""
 
+    # What the constructor adds from the contract's message, per code: the problem templates
+    # may name these (the catalog scan reads this table).
+    DERIVED_DETAILS: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        Code.EXISTS_WITH_DIFFERENT_FIELDS.value: ("fields",),
+    }
+
     def __init__(self, code: str, message: str = "", **details: Any) -> None:
+        if code == Code.EXISTS_WITH_DIFFERENT_FIELDS:
+            details.setdefault("fields", fields_differing(message))
         super().__init__(code, message, **details)
         self.http_status = http_status_for(code)
 
@@ -195,6 +213,80 @@ def transfer(
     return {**item, "transfer": get_transfer(platform, transfer_id=item["id"])}
 
 
+RISK_REFUSED = "payment_refused_by_risk"
+
+
+class PaymentRefusedByRisk(ZhijinError):
+    """The fraud screen refused the payment before it went to the chain: nothing moved, and
+    the next attempt needs a fresh second factor.  The reasons are the customer's to read."""
+
+    code = "payment_refused_by_risk"
+    http_status = 403
+
+
+def _verdict_view(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "decision_id": verdict.decision_id,
+        "tier": verdict.tier.value,
+        "score_bps": verdict.score_bps,
+        "reasons": list(verdict.reasons),
+        "versions": dict(verdict.versions),
+        "degraded": list(verdict.degraded),
+        "notice": dict(verdict.notice),
+    }
+
+
+def _as_hold(request: Mapping[str, Any], verdict: Verdict) -> dict[str, Any]:
+    """The transfer as a hold on the payer's funds (the same id, so a retry of the customer's
+    request, screened to the same stored verdict, finds it again as `exists`)."""
+    flags = sorted({*request.get("flags", ()), TransferFlag.PENDING.value})
+    return {**request, "flags": flags, "timeout_ms": verdict.hold_timeout_ms}
+
+
+def screened_transfer(
+    platform: PaymentsHost,
+    gateway: MemberGateway,
+    *,
+    request: Mapping[str, Any],
+    sender: str | None,
+    facts: PaymentFacts | None,
+) -> dict[str, Any]:
+    """A customer's transfer through the host's fraud screen, then the ledger: allowed as
+    asked, held (a pending transfer a reviewer posts or voids), or refused with its reasons.
+    With no screen on the host, or no facts (the operator's own transfers), exactly
+    `transfer`.  The answer carries the verdict as `risk`."""
+    screen = screen_of(platform)
+    if screen is None or facts is None:
+        return transfer(platform, gateway, request=request, sender=sender)
+    verdict = screen.screen(facts)
+    if verdict.tier in (ScreenTier.REFUSE, ScreenTier.STEP_UP):
+        screen.settled(verdict, facts, outcome="refused")
+        reasons = list(verdict.reasons)
+        by_locale = {k: list(v) for k, v in verdict.reasons_by_locale.items()}
+        if verdict.tier == ScreenTier.STEP_UP:
+            raise StepUpRequired(
+                message="confirm this payment with a fresh code",
+                decision_id=verdict.decision_id,
+                reasons=reasons,
+                reasons_by_locale=by_locale,
+            )
+        raise PaymentRefusedByRisk(
+            message="the fraud screen refused this payment",
+            decision_id=verdict.decision_id,
+            reasons=reasons,
+            reasons_by_locale=by_locale,
+        )
+    held = verdict.tier == ScreenTier.HOLD
+    asked = _as_hold(request, verdict) if held else request
+    try:
+        result = transfer(platform, gateway, request=asked, sender=sender)
+    except PaymentRefused:
+        screen.settled(verdict, facts, outcome="ledger_refused")
+        raise
+    screen.settled(verdict, facts, outcome="held" if held else "submitted")
+    return {**result, "risk": _verdict_view(verdict)}
+
+
 def resolve_pending(
     platform: PaymentsHost,
     gateway: MemberGateway,
@@ -262,6 +354,19 @@ def pay_fx(
     return _submit(platform, gateway, "pay_fx", dict(payment), sender=sender)
 
 
+def refund_transfer(
+    platform: PaymentsHost,
+    gateway: MemberGateway,
+    *,
+    refund: Mapping[str, Any],
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """Return part or all of a payment received (`refund_transfer`: the contract refuses a
+    refund past what the payment brought); the answer with the refund's transfer record."""
+    value = _submit(platform, gateway, "refund_transfer", dict(refund), sender=sender)
+    return {**value, "transfer": get_transfer(platform, transfer_id=value["id"])}
+
+
 # -- reads ----------------------------------------------------------------------------------------
 
 
@@ -323,6 +428,35 @@ def statement(
     }
 
 
+def recent_statement(
+    platform: PaymentsHost,
+    *,
+    account_id: AccountId,
+    before_entry: int | None = None,
+    limit: int = limits.PAGE_SIZE_DEFAULT,
+) -> dict[str, Any]:
+    """A page of an account's posted entries, newest first, and the cursor of the older page."""
+    with _read(platform) as conn:
+        entries = projection.recent_entries(
+            conn, account_id=account_id, before_entry=before_entry, limit=limit
+        )
+    older = (
+        entries[-1]["entry_no"] if len(entries) == limit and entries[-1]["entry_no"] > 1 else None
+    )
+    return {"entries": entries, "next_before_entry": older}
+
+
+def balance_history(
+    platform: PaymentsHost, *, account_id: AccountId, from_ms: int, to_ms: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """(balance at `from_ms`, the entries of [from_ms, to_ms)): at most the window's first
+    `PAGE_SIZE_MAX` entries, which a chart of daily balances summarises."""
+    with _read(platform) as conn:
+        return projection.entries_between(
+            conn, account_id=account_id, from_ms=from_ms, to_ms=to_ms, limit=limits.PAGE_SIZE_MAX
+        )
+
+
 def has_paid(
     platform: PaymentsHost,
     *,
@@ -347,6 +481,33 @@ def has_paid(
     )
     with _read(platform) as conn:
         return conn.execute(query).first() is not None
+
+
+def recent_customer_payments(platform: PaymentsHost, *, limit: int) -> list[dict[str, Any]]:
+    """The latest `limit` payments out of customers' and merchants' accounts (single-phase
+    transfers: no holds, no posts of holds), oldest first: the step-up policy's preview."""
+    transfers, accounts = projection.transfers_table, projection.accounts_table
+    query = (
+        select(
+            transfers.c.debit_account_id,
+            transfers.c.credit_account_id,
+            transfers.c.amount,
+            transfers.c.currency,
+            transfers.c.time_ms,
+            accounts.c.exponent,
+        )
+        .join(accounts, accounts.c.id == transfers.c.debit_account_id)
+        .where(
+            accounts.c.kind.in_(("customer", "merchant")),
+            transfers.c.pending_id.is_(None),
+            transfers.c.hold_status.is_(None),
+        )
+        .order_by(transfers.c.time_ms.desc(), transfers.c.id.desc())
+        .limit(max(1, limit))
+    )
+    with _read(platform) as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    return rows[::-1]
 
 
 def get_transfer(platform: PaymentsHost, *, transfer_id: TransferId) -> dict[str, Any]:
@@ -437,7 +598,7 @@ def trial_balance(platform: PaymentsHost, *, source: str = "projection") -> dict
 
 
 def _directory(platform: PaymentsHost) -> IbanDirectory:
-    return IbanDirectory(platform.identity.vault, platform.platform_engine)
+    return IbanDirectory(platform.vault, platform.platform_engine)
 
 
 def _custodied(platform: PaymentsHost, account_id: AccountId) -> dict[str, Any]:
@@ -452,7 +613,7 @@ def _custodied(platform: PaymentsHost, account_id: AccountId) -> dict[str, Any]:
 def _audit_iban(
     platform: PaymentsHost, *, actor: str, action: str, account_id: AccountId, iban: str
 ) -> None:
-    platform.identity.audit.append(
+    platform.audit.append(
         actor=actor,
         action=action,
         target=f"account:{account_id}",

@@ -17,16 +17,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhijin.chain.codec import decode
-from zhijin.chain.errors import NotFound, ZhijinError
+from zhijin.chain.errors import EncodingError, NotFound, ZhijinError
 from zhijin.chain.merkle import LogTree, consistency_to_json, inclusion_to_json, leaf_hash
 from zhijin.chain.node import Admission
 from zhijin.chain.store import StoredTx
 from zhijin.platform.chain_read import REDACTED_DETAIL, ChainReader, ChainReaderDep, Visibility
 from zhijin.platform.deps import PlatformDep
 from zhijin.platform.http_edge import EdgeRoute, body_limit
-from zhijin.platform.http_limits import ENVELOPE_BYTES_MAX
+from zhijin.platform.http_limits import ENVELOPE_BYTES_MAX, ENVELOPES_PER_REQUEST_MAX
 from zhijin.platform.params import Height, Size
-from zhijin.platform.problems import problem
+from zhijin.platform.problems import localized_problem
 
 __all__ = ["BlockView", "TxView", "router", "tx_view"]
 
@@ -101,8 +101,8 @@ async def submit_tx(
     answers = [await _answer(a, wait=wait, timeout_s=timeout_s) for a in admissions]
     if len(answers) == 1 and answers[0]["status"] == "rejected" and not admissions[0].batch:
         first = answers[0]
-        return problem(
-            400, first["code"], first["message"] or first["code"], tx_hash=first["tx_hash"]
+        return localized_problem(
+            request, 400, first["code"], first["message"] or first["code"], tx_hash=first["tx_hash"]
         )
     if all(a["status"] == "rejected" for a in answers):
         return JSONResponse({"txs": answers}, status_code=400)
@@ -110,6 +110,71 @@ async def submit_tx(
     is_batch = any(a.batch for a in admissions)
     body: Any = {"txs": answers} if is_batch else answers[0]
     return JSONResponse(body, status_code=status_code)
+
+
+class ManyEnvelopesIn(BaseModel):
+    """The request of `POST /txs/many` (documented here; the route reads the raw bytes)."""
+
+    envelopes: list[dict[str, Any]] = Field(
+        description=f"1 to {ENVELOPES_PER_REQUEST_MAX} single or member batch envelopes",
+        min_length=1,
+        max_length=ENVELOPES_PER_REQUEST_MAX,
+    )
+
+
+class ManyEnvelopesOut(BaseModel):
+    results: list[TxAnswerView | TxBatchAnswerOut] = Field(
+        description="one per envelope, in order: a single envelope's answer, or a member "
+        "batch's `txs`"
+    )
+
+
+@router.post(
+    "/txs/many",
+    summary="Submit many signed envelopes in one request, each answered on its own",
+    response_model=ManyEnvelopesOut,
+    responses={202: {"model": ManyEnvelopesOut, "description": "not waited for"}},
+    openapi_extra={
+        **body_limit(ENVELOPE_BYTES_MAX),
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ManyEnvelopesIn.model_json_schema()}},
+        },
+    },
+)
+async def submit_many(
+    request: Request,
+    platform: PlatformDep,
+    wait: Annotated[bool, Query(description="answer once each tx is committed or failed")] = False,
+) -> JSONResponse:
+    """`{"envelopes": [...]}`: each envelope is admitted or refused alone (a member batch
+    still as a whole), with one nonce query and the signatures verified on the node's
+    verifier threads.  The request is decoded once, as canonical-domain JSON (docs/chain.md)."""
+    raw = await request.body()  # at most ENVELOPE_BYTES_MAX: the edge refuses more (413)
+    try:
+        value = decode(raw)
+    except EncodingError as exc:
+        return localized_problem(request, 400, exc.code, exc.message)
+    envelopes = value.get("envelopes") if isinstance(value, dict) and len(value) == 1 else None
+    if not isinstance(envelopes, list) or not 0 < len(envelopes) <= ENVELOPES_PER_REQUEST_MAX:
+        return localized_problem(
+            request,
+            400,
+            "bad_envelope",
+            f'the body is {{"envelopes": [...]}} with 1 to {ENVELOPES_PER_REQUEST_MAX} envelopes',
+        )
+    groups = await run_in_threadpool(platform.node.submit_envelopes, envelopes, decoded=True)
+    timeout_s = platform.settings.wait_timeout_s
+    answers = await asyncio.gather(
+        *(_answer(a, wait=wait, timeout_s=timeout_s) for group in groups for a in group)
+    )
+    results: list[Any] = []
+    position = 0
+    for group in groups:
+        mine = list(answers[position : position + len(group)])
+        position += len(group)
+        results.append({"txs": mine} if any(a.batch for a in group) else mine[0])
+    return JSONResponse({"results": results}, status_code=200 if wait else 202)
 
 
 class TxView(BaseModel):

@@ -24,24 +24,18 @@ from fastapi import Depends, Request
 from zhijin.chain.codec import decode
 from zhijin.chain.errors import ZhijinError
 from zhijin.chain.store import ChainStore, StoredTx
-from zhijin.identity.errors import Forbidden, SessionInvalid
-from zhijin.identity.rbac import Permission, Principal, Resource, Scope, require
-from zhijin.identity.service import IdentityService
-from zhijin.identity.web import get_identity, optional_user
-from zhijin.platform.data_dir import check_operator_token
-from zhijin.platform.host import Host
 
 __all__ = [
     "ANYONE",
+    "MEMBERS",
     "REDACTED_DETAIL",
     "BodyRestricted",
     "ChainReader",
     "ChainReaderDep",
     "PartyFinder",
+    "ReadPolicy",
     "Visibility",
     "chain_reader",
-    "reader_of",
-    "request_principal",
 ]
 
 Visibility = Literal["full", "redacted"]
@@ -99,12 +93,6 @@ class ChainReader:
             raise BodyRestricted(message=REDACTED_DETAIL)
 
 
-class ReadHost(Host, Protocol):
-    """The host, with identity's service: whose DID a user owns, and the audit of staff reads."""
-
-    identity: IdentityService
-
-
 class BodyRestricted(ZhijinError):
     code = "chain_body_restricted"
     http_status = 403
@@ -114,64 +102,19 @@ ANYONE = ChainReader()
 MEMBERS = ChainReader(members=True)
 
 
-def _reads_every_transaction(principal: Principal) -> bool:
-    """Staff whose roles grant `transaction.read` for their member or for all (not only their
-    own).  `require` also refuses a principal holding roles that must never meet."""
-    try:
-        grant = require(principal, Permission.TRANSACTION_READ)
-    except Forbidden:
-        return False
-    return grant.scope is not Scope.OWN
+class ReadPolicy(Protocol):
+    """Who the caller of a request is, as a `ChainReader`: the plumbing names this port and
+    the composition root installs identity's (`identity.guard.ReadPolicy`, with every module's
+    party finders) on the app's state, so this module needs no domain."""
 
-
-def _staff_audit(principal: Principal, platform: ReadHost) -> Audit:
-    def audit(kind: str, resource_id: str) -> None:
-        resource = Resource(kind=kind, id=resource_id, member_did=principal.member_did)
-        platform.identity.authorize(
-            principal=principal, permission=Permission.TRANSACTION_READ, resource=resource
-        )
-
-    return audit
-
-
-def reader_of(
-    principal: Principal | None, platform: ReadHost, finders: Sequence[PartyFinder] = ()
-) -> ChainReader:
-    """The read policy for an authenticated principal (None: anyone); `finders` say whom each
-    domain's transactions name (the root gives every module's, see `chain_reader`)."""
-    if principal is None:
-        return ANYONE
-    if principal.member_did is not None:
-        own_member = principal.member_did == platform.node.key.did
-        if not (own_member and _reads_every_transaction(principal)):
-            return ANYONE
-        return ChainReader(members=True, audit=_staff_audit(principal, platform))
-    try:
-        return ChainReader(did=platform.identity.user_did(principal=principal), finders=finders)
-    except Forbidden:  # an account that owns no DID (no_user_did) reads as anyone
-        return ANYONE
-
-
-def request_principal(request: Request) -> Principal | None:
-    """The signed-in caller, or None.  A bad bearer token is refused (an API client must hear
-    of it); a stale session cookie is not: the page that sent it shows the sign-in form, and
-    what it reads is read as anyone's."""
-    try:
-        return optional_user(request, get_identity(request))
-    except SessionInvalid:
-        if request.headers.get("authorization"):
-            raise
-        return None
+    def reader(self, request: Request) -> ChainReader: ...
 
 
 def chain_reader(request: Request) -> ChainReader:
-    """FastAPI dependency: the operator's bearer token reads as the member, else the caller.
-    The composition root put every module's party finders on the app's state."""
-    platform: ReadHost = request.app.state.platform
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and check_operator_token(platform.settings, token.strip()):
-        return MEMBERS
-    return reader_of(request_principal(request), platform, request.app.state.party_finders)
+    """FastAPI dependency: the operator's bearer token reads as the member, else the caller
+    (`ReadPolicy`, on the app's state as `read_policy`)."""
+    policy: ReadPolicy = request.app.state.read_policy
+    return policy.reader(request)
 
 
 ChainReaderDep = Annotated[ChainReader, Depends(chain_reader)]

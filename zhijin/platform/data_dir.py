@@ -23,7 +23,7 @@ from zhijin.chain.crypto import KeyPair
 from zhijin.chain.errors import ZhijinError
 from zhijin.chain.files import check_secret_file, loose_mode, touch_private
 from zhijin.chain.genesis import Genesis
-from zhijin.platform.settings import Settings
+from zhijin.platform.settings import CoreSettings
 
 __all__ = [
     "OPERATOR_TOKEN_FILE",
@@ -44,7 +44,7 @@ class DataDirError(ZhijinError):
     code = "data_dir"
 
 
-def load_genesis(settings: Settings) -> Genesis:
+def load_genesis(settings: CoreSettings) -> Genesis:
     if not settings.genesis_path.exists():
         raise DataDirError(
             message=f"no genesis at {settings.genesis_path}: run `zhijin chain init --data {settings.data}`"
@@ -52,7 +52,7 @@ def load_genesis(settings: Settings) -> Genesis:
     return Genesis.load(settings.genesis_path)
 
 
-def load_node_key(settings: Settings, genesis: Genesis) -> KeyPair:
+def load_node_key(settings: CoreSettings, genesis: Genesis) -> KeyPair:
     """This node's member key: `node_key` if set, else the key file of the solo orderer."""
     if settings.node_key is not None:
         return KeyPair.load(settings.node_key)
@@ -65,7 +65,7 @@ def load_node_key(settings: Settings, genesis: Genesis) -> KeyPair:
     )
 
 
-def check_data_dir(settings: Settings) -> None:
+def check_data_dir(settings: CoreSettings) -> None:
     """At start: refuse an operator token open to group or others (keys and vault keys are
     checked by their loaders), and warn when others may list or enter the data directory."""
     token = settings.data / OPERATOR_TOKEN_FILE
@@ -82,7 +82,7 @@ def check_data_dir(settings: Settings) -> None:
         )
 
 
-def check_operator_token(settings: Settings, presented: str) -> bool:
+def check_operator_token(settings: CoreSettings, presented: str) -> bool:
     path = settings.data / OPERATOR_TOKEN_FILE
     if not path.exists() or not presented:
         return False

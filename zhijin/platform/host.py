@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import typer
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from zhijin.chain.store import ChainStore
     from zhijin.platform.notifications import NotificationHub
     from zhijin.platform.projections import ProjectionRunner
-    from zhijin.platform.settings import Settings
+    from zhijin.platform.settings import CoreSettings
 
 __all__ = ["CliRoot", "Host", "cli_root"]
 
@@ -31,7 +32,7 @@ __all__ = ["CliRoot", "Host", "cli_root"]
 class Host(Protocol):
     """A running node on one data directory, with its services built once by the root."""
 
-    settings: Settings
+    settings: CoreSettings
     genesis: Genesis
     store: ChainStore
     node: Node
@@ -50,11 +51,16 @@ class Host(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class CliRoot:
-    """What the root's CLI hands its domains' commands: how to open a host on a data
-    directory, and every module's vault schemas (the identity CLI's key rotation reads them)."""
+    """What the root's CLI hands its domains' commands: the node's settings for a data
+    directory (every module's section, from ZHIJIN_*), how to open a host on them, every
+    module's vault schemas (the identity CLI's key rotation reads them), and the notary's
+    anchors over a stopped node's chain store and platform database (`audit verify` reads the
+    audit log's anchored heads there: identity's `NotaryAnchors` port)."""
 
-    open_host: Callable[[Settings], Host]
+    settings: Callable[[Path], CoreSettings]
+    open_host: Callable[[CoreSettings], Host]
     vault_schemas: Callable[[], Mapping[str, Any]]
+    anchor_reader: Callable[[ChainStore, Engine], Any]
 
 
 def cli_root(ctx: typer.Context) -> CliRoot:

@@ -12,6 +12,7 @@ from zhijin.chain.codec import INT_MAX
 
 __all__ = [
     "BODY_BYTES_MAX",
+    "ENVELOPES_PER_REQUEST_MAX",
     "ENVELOPE_BYTES_MAX",
     "HEIGHT_MAX",
     "INT64_MAX",
@@ -23,6 +24,8 @@ BODY_BYTES_MAX = 64 * 1024
 # A chain envelope over HTTP: a member batch of up to 64 bodies of the largest size; bigger
 # batches go in pieces.
 ENVELOPE_BYTES_MAX = chain_limits.TX_BYTES_MAX * 64
+# POST /api/v1/chain/txs/many: envelopes in one request (within ENVELOPE_BYTES_MAX in all).
+ENVELOPES_PER_REQUEST_MAX = 5_000
 
 # What the databases (BIGINT, SQLite INTEGER) and the chain codec hold.
 INT64_MAX = INT_MAX

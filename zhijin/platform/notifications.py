@@ -12,7 +12,8 @@ A subscriber is a queue on the event loop that serves its connection.  One that 
 the node's memory hostage; the browser reconnects, naming the last height it saw, and the
 missed blocks are replayed from the chain store (at most `REPLAY_BLOCKS_MAX`; beyond that a
 `reset` tells it to reload).  Nothing here writes: a notice is a hint to re-read, never the
-record.
+record.  Each notice carries a `text` for people, in the subscriber's language (the request's
+locale when it subscribed), beside the data programs read.
 """
 
 from __future__ import annotations
@@ -26,9 +27,18 @@ from typing import Any, Protocol
 
 from zhijin.chain.errors import ZhijinError
 from zhijin.chain.store import ChainStore
+from zhijin.platform.i18n import DEFAULT_LOCALE, gettext
 from zhijin.platform.projections import BlockView, ProjectionRunner, load_block
 
-__all__ = ["Notice", "NotificationHub", "Notifier", "Subscriber", "TooManySubscribers"]
+__all__ = [
+    "Notice",
+    "NotificationHub",
+    "Notifier",
+    "Subscriber",
+    "TooManySubscribers",
+    "reset_notice",
+    "session_ended_notice",
+]
 
 log = logging.getLogger("zhijin.notifications")
 
@@ -52,11 +62,12 @@ class Notice:
 @dataclass(slots=True)
 class Audience:
     """Who a subscriber is, as notifiers see it: `owner` is the signed-in end user's DID (None
-    for anyone else); `keys` is what notifiers remember for them (the payments notifier keeps
-    the ids of the owner's accounts there)."""
+    for anyone else); `locale` the language its texts are in; `keys` is what notifiers remember
+    for them (the payments notifier keeps the ids of the owner's accounts there)."""
 
     owner: str | None
     keys: dict[str, set[str]] = field(default_factory=dict)
+    locale: str = DEFAULT_LOCALE
 
 
 class Notifier(Protocol):
@@ -103,7 +114,7 @@ class Subscriber:
             return
         if notices is not None and self.queue.qsize() >= QUEUE_BLOCKS_MAX:
             self._closed = True
-            notices = [Notice(self.start_height, "reset", {"reason": "too_slow"})]
+            notices = [reset_notice(self.start_height, "too_slow", self.audience.locale)]
             self.queue.put_nowait(notices)
             self.queue.put_nowait(None)
             return
@@ -134,10 +145,15 @@ class NotificationHub:
 
     # -- subscribers ------------------------------------------------------------------------
     def subscribe(
-        self, loop: asyncio.AbstractEventLoop, *, owner: str | None, holder: str | None
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        owner: str | None,
+        holder: str | None,
+        locale: str = DEFAULT_LOCALE,
     ) -> Subscriber:
         """A new subscriber, live from the current height on (see `replay` for before)."""
-        audience = Audience(owner)
+        audience = Audience(owner, locale=locale)
         for notifier in self.notifiers:
             notifier.prepare(audience)
         subscriber = Subscriber(loop, audience, holder)
@@ -242,9 +258,29 @@ class NotificationHub:
         notices = [
             notice for notifier in self.notifiers for notice in notifier.notices(block, audience)
         ]
-        summary = {"height": block.height, "time_ms": block.time_ms, "txs": len(block.txs)}
+        summary: dict[str, Any] = {
+            "height": block.height,
+            "time_ms": block.time_ms,
+            "txs": len(block.txs),
+        }
+        summary["text"] = gettext(audience.locale, "notice.block", **summary)
         notices.append(Notice(block.height, "block", summary))
         return notices
+
+
+def reset_notice(height: int, reason: str, locale: str) -> Notice:
+    """The last notice of a stream the client must reload after (`too_slow`, `too_far_behind`)."""
+    texts = {
+        "too_slow": gettext(locale, "notice.reset.too_slow"),
+        "too_far_behind": gettext(locale, "notice.reset.too_far_behind"),
+    }
+    return Notice(height, "reset", {"reason": reason, "text": texts[reason]})
+
+
+def session_ended_notice(height: int, locale: str) -> Notice:
+    reason = "the session expired or was revoked"
+    text = gettext(locale, "notice.session_invalid")
+    return Notice(height, "session_invalid", {"reason": reason, "text": text})
 
 
 NotifierFactory = Callable[[], Sequence[Notifier]]

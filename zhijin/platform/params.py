@@ -20,10 +20,12 @@ from annotated_types import Ge, Le
 
 from zhijin.platform.http_limits import HEIGHT_MAX, INT64_MAX, TIME_MS_MAX
 
-__all__ = ["Cursor", "Height", "Size", "TimeMs"]
+__all__ = ["Cursor", "Height", "ResumeHeight", "Size", "TimeMs"]
 
 # A block height (genesis is 0).
 Height = Annotated[int, Ge(0), Le(HEIGHT_MAX)]
+# The last block height a reader saw, to resume after; -1 resumes from genesis.
+ResumeHeight = Annotated[int, Ge(-1), Le(HEIGHT_MAX)]
 # A page cursor: the last sequence number, entry number or height seen (0: from the start).
 Cursor = Annotated[int, Ge(0), Le(INT64_MAX)]
 # A count of things that exist, such as a log tree size.

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, Table, and_, func, inspect, select
 
 from zhijin.chain.codec import decode_trusted
 from zhijin.chain.store import ChainStore, state_history
-from zhijin.platform.projections import cursors
+from zhijin.platform.projections import BlockView, cursors, load_block
 
 __all__ = [
     "MISMATCHES_MAX",
@@ -71,11 +71,22 @@ class Mismatch:
 
 class StateAt:
     """Committed chain state as it stood after block `height`, read from the state history
-    (the rows each block wrote), never from a projection."""
+    (the rows each block wrote), never from a projection; and, for a projection of events
+    rather than state, the committed blocks up to that height."""
 
-    def __init__(self, conn: Connection, height: int) -> None:
+    def __init__(self, conn: Connection, height: int, *, store: ChainStore) -> None:
         self.conn = conn
         self.height = height
+        self.store = store
+
+    def blocks(self) -> Iterator[BlockView]:
+        """Every committed block from genesis to `height`, in order, exactly as the projection
+        runner feeds them to a projection (one at a time: memory stays bounded)."""
+        for height in range(self.height + 1):
+            block = load_block(self.store, height)
+            if block is None:  # the cursor is never past the committed head
+                raise LookupError(f"block {height} is not committed")
+            yield block
 
     def _latest(self, *conditions: Any) -> Iterator[tuple[str, Any]]:
         newest = (
@@ -192,7 +203,7 @@ def verify_projections(
     for verifier in verifiers:
         with snapshot(engine) as conn, store.read() as chain:
             height = _cursor(conn, verifier.name)
-            found = verifier.verify(StateAt(chain, height), conn)
+            found = verifier.verify(StateAt(chain, height, store=store), conn)
         heights[verifier.name] = height
         total += len(found)
         mismatches += found[: max(0, MISMATCHES_MAX - len(mismatches))]

@@ -33,6 +33,7 @@ from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String,
 from zhijin.chain.codec import decode_trusted
 from zhijin.chain.errors import ZhijinError, invariant
 from zhijin.chain.store import ChainStore
+from zhijin.platform.gc_tuning import GcMode
 from zhijin.platform.projector import ProjectorProcess
 
 __all__ = [
@@ -213,11 +214,14 @@ class ProjectionRunner:
         head: Callable[[], int | None] | None = None,
         factory: Callable[[], Sequence[Projection]] | None = None,
         wait_timeout_s: float = PROJECTION_WAIT_S,
+        gc_mode: GcMode = "tuned",
     ) -> None:
         """`factory` (a module-level function returning the same projections) moves applying
         into a separate process, which builds its own projections, store and engine with it.
-        `wait_timeout_s`: how long `wait_for` waits unless told otherwise."""
+        `wait_timeout_s`: how long `wait_for` waits unless told otherwise.  `gc_mode`: the
+        projector process's garbage collector (`ZHIJIN_GC`, zhijin/platform/gc_tuning.py)."""
         self.store = store
+        self.gc_mode: GcMode = gc_mode
         self.wait_timeout_s = wait_timeout_s
         # The highest height projections may apply: the chain head by default; a cluster peer
         # passes its final height, so query tables never show a block that is not final.

@@ -38,6 +38,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from zhijin.platform.gc_tuning import GcMode
     from zhijin.platform.projections import Projection, ProjectionRunner
 
 __all__ = ["ProjectorProcess"]
@@ -122,6 +123,7 @@ class ProjectorProcess:
                 self._factory,
                 self._target,
                 logging.getLogger().getEffectiveLevel(),
+                self._runner.gc_mode,
             ),
             name="zhijin-projector",
             daemon=True,
@@ -179,6 +181,7 @@ def _main(
     factory: Callable[[], Sequence[Projection]],
     target: int,
     log_level: int,
+    gc_mode: GcMode = "tuned",
 ) -> None:
     """Apply committed blocks up to the highest height the node announced, until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the node, which stops us
@@ -186,12 +189,16 @@ def _main(
         level=log_level, format="%(asctime)s %(levelname)s %(name)s (projector): %(message)s"
     )
     from zhijin.chain.store import ChainStore, make_engine
+    from zhijin.platform.gc_tuning import tune_gc
     from zhijin.platform.projections import ProjectionRunner
 
     store = ChainStore(chain_url)
     engine = make_engine(platform_url)
     limit = [target]
     runner = ProjectionRunner(store, engine, factory(), head=lambda: limit[0])
+    # The node's collector mode (ZHIJIN_GC), once the child's start-up objects exist: block
+    # loading and the projections allocate as block production does.
+    tune_gc(gc_mode)
     send_lock = threading.Lock()  # each projection's lane reports its own progress
 
     def send(kind: str) -> None:

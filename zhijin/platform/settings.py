@@ -1,24 +1,54 @@
-"""Settings, validated once at start.  Environment variables are prefixed `ZHIJIN_`."""
+"""Settings, validated once at start.  Environment variables are prefixed `ZHIJIN_`.
+
+The node's settings are composed from sections: `CoreSettings` holds what the whole node reads
+(the data directory, the databases, the ordering and projection knobs), and each domain's
+manifest names its own `SettingsSection` (a pydantic model of the fields it reads).  The
+composition root joins them into one flat model (`compose_settings`), so every field keeps its
+one environment variable (`ZHIJIN_VAULT_KEY`) and keyword (`Settings(vault_key=...)`), and a
+domain reads only its section: `IdentitySettings.of(settings).vault_key`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zhijin.chain import limits
 from zhijin.platform.projections import PROJECTION_WAIT_S
 
-__all__ = ["Settings"]
+__all__ = ["CoreSettings", "SettingsSection", "compose_settings"]
 
 DEFAULT_DATA_DIR = Path("./var")
 DEFAULT_PORT = 8000
 
 
-class Settings(BaseSettings):
+class SettingsSection(BaseSettings):
+    """One module's settings: each field from its own `ZHIJIN_<FIELD>` environment variable.
+
+    A section is validated as part of the composed model at start; `of` hands a module its
+    section of that model (the very object, typed as the section, when it is composed of it).
+    """
+
     model_config = SettingsConfigDict(env_prefix="ZHIJIN_", extra="ignore")
+
+    @classmethod
+    def of(cls, settings: BaseModel) -> Self:
+        if isinstance(settings, cls):
+            return settings
+        # Settings composed without this section (a tool's own): its fields at their defaults
+        # unless the given model has them; the environment is not read again.
+        values = {
+            name: getattr(settings, name) for name in cls.model_fields if hasattr(settings, name)
+        }
+        return cls.model_validate(values)
+
+
+class CoreSettings(SettingsSection):
+    """The fields every part of a node reads."""
 
     data: Path = Field(default=DEFAULT_DATA_DIR, description="data directory")
     database_url: str | None = Field(
@@ -46,26 +76,15 @@ class Settings(BaseSettings):
         description="apply query tables in a separate process (a core of their own) or on a"
         " thread of the node's process",
     )
-    # Identity (docs/identity.md): the vault's keys, cookies, password hashing, audit anchoring.
-    vault_key: SecretStr | None = Field(
-        default=None, description="vault keys: a key file's JSON, or 64 hex chars (master key)"
+    gc: Literal["tuned", "default"] = Field(
+        default="tuned",
+        description="the node process's garbage collector: tuned (start-up objects frozen,"
+        " fewer collections; zhijin/platform/gc_tuning.py) or CPython's default",
     )
-    vault_key_file: Path | None = Field(
-        default=None, description="vault key file (mode 0600); default DATA/vault.key"
-    )
-    cookie_secure: bool = Field(
-        default=True,
-        description="session cookie is Secure and __Host- (off only for plain-http dev)",
-    )
-    password_hashing: Literal["production", "test"] = Field(
-        default="production", description="Argon2id parameters; `test` is cheap, never production"
-    )
-    geoip_db: Path | None = Field(
-        default=None,
-        description="a MaxMind-format City database, for the step-up location rules",
-    )
-    audit_anchor_interval_s: float = Field(
-        default=60.0, ge=0, le=86_400, description="anchor the audit head this often; 0 = never"
+    chain_pipeline: bool = Field(
+        default=False,
+        description="solo ordering: commit each block on a committer thread while the next one"
+        ' executes (docs/chain.md "Performance"); cluster peers always commit synchronously',
     )
 
     @field_validator("database_url", "platform_database_url")
@@ -83,10 +102,6 @@ class Settings(BaseSettings):
     def keys_dir(self) -> Path:
         return self.data / "keys"
 
-    @property
-    def vault_key_path(self) -> Path:
-        return self.vault_key_file or self.data / "vault.key"
-
     def chain_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -96,3 +111,27 @@ class Settings(BaseSettings):
         if self.platform_database_url:
             return self.platform_database_url
         return f"sqlite:///{(self.data / 'platform.db').resolve()}"
+
+
+def compose_settings(
+    sections: Iterable[type[SettingsSection]], *, name: str = "Settings"
+) -> type[CoreSettings]:
+    """One flat model of the core fields and every section's (their validators included), in
+    the given order; a field that two sections (or a section and the core) both name stops the
+    composition, so each environment variable has exactly one owner."""
+    sections = tuple(sections)
+    owners: dict[str, str] = dict.fromkeys(CoreSettings.model_fields, "core")
+    for section in sections:
+        for field_name in section.model_fields:
+            if field_name in owners:
+                raise ValueError(
+                    f"settings field {field_name!r} of {section.__name__} is already "
+                    f"{owners[field_name]}'s"
+                )
+            owners[field_name] = section.__name__
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__doc__": "The node's settings: the core fields and each module's section.",
+    }
+    composed: type[CoreSettings] = type(name, (CoreSettings, *sections), namespace)
+    return composed

@@ -56,13 +56,27 @@ def http_status_for(code: str) -> int:
     return 409 if code == Code.EXISTS_WITH_DIFFERENT_FIELDS else 422
 
 
+# A refusal's message is the one text a failed tx keeps on chain: for a conflict it lists the
+# fields that differ, so the API can name them in every language (the `{fields}` of the
+# code's template in the messages catalog).
+DIFFERS_IN = "differs in: "
+
+
 class GuestbookError(ContractError):
     """A guestbook request refused with one stable `Code`; the tx changes no state."""
 
-    def __init__(self, code: Code) -> None:
-        super().__init__(code.value, MESSAGES[code][1])
+    def __init__(self, code: Code, fields: tuple[str, ...] = ()) -> None:
+        message = DIFFERS_IN + ", ".join(fields) if fields else MESSAGES[code][1]
+        super().__init__(code.value, message, **({"fields": list(fields)} if fields else {}))
         self.http_status = http_status_for(code.value)
 
+    @classmethod
+    def from_result(cls, code: Code, message: str) -> GuestbookError:
+        """The refusal again from a failed tx's code and message (the fields it listed)."""
+        if not message.startswith(DIFFERS_IN):
+            return cls(code)
+        return cls(code, tuple(message.removeprefix(DIFFERS_IN).split(", ")))
 
-def refuse(code: Code) -> NoReturn:
-    raise GuestbookError(code)
+
+def refuse(code: Code, fields: tuple[str, ...] = ()) -> NoReturn:
+    raise GuestbookError(code, fields)

@@ -29,8 +29,16 @@ def sign(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     request = parse_sign(args)
     existing = ctx.get_record(keys.entry(request.id), Entry)
     if existing is not None:
-        if (existing.message, existing.author) != (request.message, ctx.tx.sender):
-            refuse(Code.EXISTS_WITH_DIFFERENT_FIELDS)
+        differing = tuple(
+            name
+            for name, before, now in (
+                ("message", existing.message, request.message),
+                ("author", existing.author, ctx.tx.sender),
+            )
+            if before != now
+        )
+        if differing:
+            refuse(Code.EXISTS_WITH_DIFFERENT_FIELDS, differing)
         return {"entry": existing.to_json(), "exists": True}
     entry = Entry(
         id=request.id,

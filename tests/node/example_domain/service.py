@@ -20,16 +20,23 @@ def _refusal(code: str, message: str) -> ContractError:
     """The contract's code as the API's problem: one of ours with its status, or the runtime's
     own (`contract_not_active`, ...) as it came."""
     if code in set(Code):
-        return GuestbookError(Code(code))
+        return GuestbookError.from_result(Code(code), message)
     return ContractError(code, message)
 
 
 def sign(
-    gateway: MemberGateway, projections: ProjectionRunner, *, entry_id: str, message: str
+    gateway: MemberGateway,
+    projections: ProjectionRunner,
+    *,
+    entry_id: str,
+    message: str,
+    sender: str | None = None,
 ) -> dict[str, Any]:
-    """Sign through this node's member; returns {"entry", "exists"} once the entry list shows
-    it (CommittedNotYetVisible, the API's 202, when the table is late)."""
-    result = gateway.submit(CONTRACT_NAME, "sign", {"id": entry_id, "message": message})
+    """Sign through this node's member, in its own name or vouching for `sender` (a customer's
+    DID); returns {"entry", "exists"} once the entry list shows it (CommittedNotYetVisible, the
+    API's 202, when the table is late)."""
+    args = {"id": entry_id, "message": message}
+    result = gateway.submit(CONTRACT_NAME, "sign", args, sender=sender)
     if result["status"] != "ok":
         raise _refusal(result["code"], result["message"])
     await_visible(projections, result, projection=projection.GuestbookProjection.name)

@@ -59,16 +59,31 @@ class SoloOrderer:
             self.node.wait_for(1, deadline=time.monotonic() + (0 if stopping else IDLE_WAIT_S))
             if self.node.mempool_size() == 0:
                 if stopping:
+                    self._drain()
                     return
                 continue
             if not stopping:
                 self.node.wait_for(
                     self.block_txs_max, deadline=time.monotonic() + self.block_interval_s
                 )
-            self.cut_once()
+            self._cut()
 
     def cut_once(self) -> int | None:
-        """Cut and commit one block from the mempool now; returns its height, if any."""
+        """Cut and commit one block from the mempool now; returns its height, if any.
+
+        The block is durable when this returns, also with the node's pipeline on (the loop
+        leaves the last block in flight while it cuts the next)."""
+        height = self._cut()
+        self._drain()
+        return height
+
+    def _drain(self) -> None:
+        try:
+            self.node.drain()
+        except Exception:  # its waiters were failed; the next block starts from the store
+            log.exception("the block in flight did not commit")
+
+    def _cut(self) -> int | None:
         txs = self.node.take(self.block_txs_max, timeout_s=0)
         if not txs:
             return None

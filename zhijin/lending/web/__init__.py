@@ -1,0 +1,1 @@
+"""Lending's pages (pages.py) and their templates (templates/lending/): docs/web.md."""

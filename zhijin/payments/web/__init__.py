@@ -1,0 +1,1 @@
+"""Payments' pages (pages.py) and their templates (templates/payments/): docs/web.md."""

@@ -1,0 +1,153 @@
+"""What payments' pages share: reading a typed amount, who is calling, the viewer's own
+accounts, a statement line's signed amount, a form's dates, and the step-up prompt's reasons
+said from their structured causes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Form, Request
+
+from zhijin.chain.errors import ZhijinError
+from zhijin.identity.guard import Caller, Guard, get_guard
+from zhijin.payments import limits, service
+from zhijin.payments.expected import PaymentsHost
+from zhijin.platform import i18n
+from zhijin.platform.shell import ShellViewer, problem_text, web_msgid, web_text
+
+__all__ = [
+    "AmountField",
+    "AmountInvalid",
+    "CodeField",
+    "ConfirmedField",
+    "DateInvalid",
+    "IdField",
+    "PasswordField",
+    "PayeeField",
+    "ReferenceField",
+    "caller_of",
+    "my_accounts",
+    "parse_amount",
+    "parse_day",
+    "signed",
+    "step_up_reasons",
+]
+
+ACCOUNTS_SHOWN_MAX = limits.PAGE_SIZE_MAX
+INT64_MAX = 2**63 - 1
+_AMOUNT = re.compile(r"^([0-9]{1,19})(?:\.([0-9]{1,18}))?$")  # ASCII digits only
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+# The fields of the forms that move money (/pay, /fx), bounded as the API bounds them: an id,
+# the payee as typed (an account id, an IBAN with spaces or a phone number), an amount as typed,
+# a memo (twice the limit: the contract says which characters are too many), a step-up code.
+IdField = Annotated[str, Form(max_length=limits.ID_CHARS_MAX)]
+PayeeField = Annotated[str, Form(max_length=limits.IBAN_INPUT_CHARS_MAX + limits.ID_CHARS_MAX)]
+AmountField = Annotated[str, Form(max_length=48)]
+ReferenceField = Annotated[str, Form(max_length=limits.REFERENCE_CHARS_MAX * 2)]
+CodeField = Annotated[str, Form(max_length=16)]
+ConfirmedField = Annotated[str, Form(max_length=1)]  # "1": the review's confirm button
+PasswordField = Annotated[str, Form(max_length=1024)]  # re-authentication before enrolment
+
+
+class AmountInvalid(ZhijinError):
+    code = "amount_invalid"
+    http_status = 422
+
+
+class DateInvalid(ZhijinError):
+    code = "date_invalid"
+    http_status = 422
+
+
+def parse_amount(text: str, exponent: int) -> int:
+    """A decimal amount a person typed ("1,234.5" is refused: digits and one point only) as
+    integer minor units of a currency with `exponent` decimals; exact, never through float."""
+    matched = _AMOUNT.match(text.strip())
+    if matched is None:
+        raise AmountInvalid(message="enter the amount as digits, with a decimal point if needed")
+    fraction = matched.group(2) or ""
+    if len(fraction) > exponent:
+        raise AmountInvalid("amount_too_precise", f"at most {exponent} decimals", exponent=exponent)
+    minor = int(Decimal(matched.group(1) + "." + (fraction or "0")).scaleb(exponent))
+    if minor <= 0:
+        raise AmountInvalid("amount_not_positive", "the amount must be more than zero")
+    if minor > INT64_MAX:
+        raise AmountInvalid("amount_too_large", "the amount is too large")
+    return minor
+
+
+def parse_day(text: str) -> date | None:
+    """A date field of a form (YYYY-MM-DD, what <input type=date> sends); empty: None."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        if _DAY.match(text) is None:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DateInvalid(message="enter the date as YYYY-MM-DD") from None
+
+
+def caller_of(request: Request) -> tuple[Guard, Caller]:
+    """The node's request guard and who is calling (as the API routes resolve them)."""
+    guard = get_guard(request)
+    return guard, guard.caller(request)
+
+
+def my_accounts(platform: PaymentsHost, viewer: ShellViewer) -> list[dict[str, Any]]:
+    if viewer.did is None:
+        return []
+    page = service.list_accounts(platform, owner=viewer.did, limit=ACCOUNTS_SHOWN_MAX)
+    accounts: list[dict[str, Any]] = page["accounts"]
+    return accounts
+
+
+def signed(line: dict[str, Any]) -> int:
+    """A people-statement line's amount in minor units, negative for money out."""
+    amount = int(line["amount_minor"])
+    return -amount if line["direction"] == "debit" else amount
+
+
+# The step-up policy's rules a page can state in words, with the threshold as money.  A rule
+# this list does not know is said with the policy's own sentence in the viewer's language.
+_CAUSES = {
+    "new_payee": web_msgid("stepup.cause.new_payee"),
+    "large_transfer": web_msgid("stepup.cause.large_transfer"),
+    "night_transfer": web_msgid("stepup.cause.night_transfer"),
+}
+
+
+def _cause_text(locale: str, cause: dict[str, Any]) -> str | None:
+    msgid = _CAUSES.get(str(cause.get("code")))
+    params = cause.get("params") or {}
+    threshold, currency = params.get("threshold_minor"), params.get("currency")
+    if msgid is None or type(threshold) is not int or not isinstance(currency, str):
+        return None
+    try:
+        amount = i18n.format_money(threshold, currency, locale)
+    except ValueError:
+        return None
+    return web_text(locale, msgid, amount=amount)
+
+
+def step_up_reasons(locale: str, exc: ZhijinError) -> list[str]:
+    """Why the policy asks for a fresh code, one sentence per rule that matched: from the
+    structured causes ("新收款人且超过 ¥1,000.00"), else the policy's sentence, else the
+    problem's text."""
+    causes: Sequence[Any] = exc.details.get("reason_codes") or ()
+    by_locale = exc.details.get("reasons_by_locale") or {}
+    sentences: Sequence[str] = by_locale.get(locale) or ()
+    reasons: list[str] = []
+    for index, cause in enumerate(causes):
+        text = _cause_text(locale, cause) if isinstance(cause, dict) else None
+        if text is None and index < len(sentences):
+            text = sentences[index]
+        if text:
+            reasons.append(text)
+    return reasons or [problem_text(locale, exc)]
