@@ -264,6 +264,39 @@ def test_audit_filters_refuse_bad_values_field_by_field(
     assert csv_refused.status_code == 422
 
 
+def test_audit_outcomes_read_as_words_beside_their_codes(
+    client: TestClient, staff: dict[Role, dict[str, str]]
+) -> None:
+    audit = identity_of(client).audit
+    now = int(time.time() * 1000)
+    for outcome in ("ok", "step_up_required", "zz_not_a_code"):
+        audit.append(
+            actor="user:u_outcomes", action="test.outcome", target="t", outcome=outcome, at_ms=now
+        )
+    auditor = staff[Role.AUDITOR]
+    cells = {}
+    for language, headers in (("zh", ZH), ("en", EN)):
+        page = client.get(
+            "/staff/audit", params={"action": "test.outcome"}, headers={**auditor, **headers}
+        )
+        assert page.status_code == 200
+        cells[language] = re.findall(
+            r'<td data-label="[^"]*">([^<]*)<code class="mono outcome-code">([a-z_]+)</code></td>',
+            page.text,
+        )
+    # newest first or oldest first, each outcome's word sits beside its stable code
+    assert sorted(cells["zh"], key=lambda cell: cell[1]) == [
+        ("成功 ", "ok"),
+        ("被拒绝： ", "step_up_required"),
+        ("", "zz_not_a_code"),
+    ]
+    assert sorted(cells["en"], key=lambda cell: cell[1]) == [
+        ("OK ", "ok"),
+        ("Refused: ", "step_up_required"),
+        ("", "zz_not_a_code"),
+    ]
+
+
 def test_audit_filters_select_and_the_csv_holds_what_they_select(
     client: TestClient, staff: dict[Role, dict[str, str]]
 ) -> None:

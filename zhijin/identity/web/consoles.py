@@ -36,6 +36,7 @@ from zhijin.identity.service import IdentityService
 from zhijin.identity.web import get_identity
 from zhijin.platform import i18n, jobs
 from zhijin.platform.audit import AuditEntry
+from zhijin.platform.catalogs import problem_msgid
 from zhijin.platform.errors import InvalidInput
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.shell import (
@@ -350,6 +351,46 @@ AuditDay = Annotated[str, Query(alias="from", max_length=32)]
 AuditTo = Annotated[str, Query(alias="to", max_length=32)]
 
 
+# An entry's outcome as people read it: the words the services record ("ok", a KYC decision, a
+# risk tier, a case verdict) each have a label; any other outcome is a refusal's stable code,
+# shown as "refused" beside the code when the problem catalog knows it.  The code itself stays
+# on the page (and in the CSV) for the auditor who searches by it.
+AUDIT_OUTCOMES = {
+    "ok": web_msgid("audit.outcome_ok"),
+    "granted": web_msgid("audit.outcome_granted"),
+    "refused": web_msgid("audit.outcome_refused"),
+    "denied_by_policy": web_msgid("audit.outcome_denied_by_policy"),
+    "held": web_msgid("audit.outcome_held"),
+    "failed": web_msgid("audit.outcome_failed"),
+    "locked": web_msgid("audit.outcome_locked"),
+    "no_consent": web_msgid("audit.outcome_no_consent"),
+    "bad_code": web_msgid("audit.outcome_bad_code"),
+    "ledger_refused": web_msgid("audit.outcome_ledger_refused"),
+    "approved": web_msgid("audit.outcome_approved"),
+    "rejected": web_msgid("audit.outcome_rejected"),
+    "pending": web_msgid("audit.outcome_pending"),
+    "exists": web_msgid("audit.outcome_exists"),
+    "anchored_by_another": web_msgid("audit.outcome_anchored_by_another"),
+    "allow": web_msgid("audit.outcome_allow"),
+    "hold": web_msgid("audit.outcome_hold"),
+    "refuse": web_msgid("audit.outcome_refuse"),
+    "step_up": web_msgid("audit.outcome_step_up"),
+    "cleared": web_msgid("audit.outcome_cleared"),
+    "confirmed_fraud": web_msgid("audit.outcome_confirmed_fraud"),
+}
+OUTCOME_REFUSED_CODE = web_msgid("audit.outcome_refused_code")
+
+
+def outcome_label(locale: str, outcome: str) -> str | None:
+    """The label msgid of an audit outcome, or None when the outcome is neither a recorded
+    word nor a code the problem catalog knows (then the code alone is shown)."""
+    if outcome in AUDIT_OUTCOMES:
+        return AUDIT_OUTCOMES[outcome]
+    if i18n.has_message(locale, problem_msgid(outcome)):
+        return OUTCOME_REFUSED_CODE
+    return None
+
+
 @router.get("/staff/audit", response_class=HTMLResponse)
 def audit_page(
     request: Request,
@@ -371,11 +412,13 @@ def audit_page(
     )
     entries = [] if errors else identity.audit.search(after_seq=after, limit=ROWS_SHOWN, **filters)
     query = {"actor": actor, "action": action, "from": from_day, "to": to_day}
+    locale = _locale(request)
     return render(
         request,
         "identity/audit.html",
         title=AUDIT_LOG.label,
         entries=entries,
+        outcome_labels={entry.seq: outcome_label(locale, entry.outcome) for entry in entries},
         query=query,
         errors=errors,
         next=entries[-1].seq if len(entries) == ROWS_SHOWN else None,
