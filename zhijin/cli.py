@@ -121,10 +121,14 @@ def chain_init(
     demo: Annotated[bool, typer.Option(help=_cli_text("cli.help.zhijin.chain_init.demo"))] = False,
 ) -> None:
     """Create genesis and member keys (mode 0600) in a new data directory."""
+    from zhijin.chain.node import now_ms
     from zhijin.node.runtime import Platform, init_data_dir
+    from zhijin.platform.demo_clock import DAY_MS, DEMO_HISTORY_DAYS
 
     settings = _settings(data)
-    genesis = init_data_dir(settings, members=members, chain_id=chain_id)
+    # The demo chain begins its story in the past, so that its loans have months of history.
+    started = now_ms() - DEMO_HISTORY_DAYS * DAY_MS if demo else None
+    genesis = init_data_dir(settings, members=members, chain_id=chain_id, time_ms=started)
     typer.echo(
         _cli_text("cli.chain_created", chain_id=genesis.chain_id, genesis_hash=genesis.hash().hex())
     )
@@ -136,7 +140,7 @@ def chain_init(
         from zhijin.node.demo import seed_demo
 
         with Platform(settings) as platform:
-            summary = seed_demo(platform)
+            summary = seed_demo(platform, story_start_ms=genesis.time_ms)
         typer.echo(
             _cli_text(
                 "cli.demo_loaded",

@@ -37,6 +37,7 @@ DEMO_LOGINS_FILE = "demo-logins.txt"
 DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("customer_wang", "wang.xiaoming", "individual"),
     ("customer_li", "li.na", "individual"),
+    ("customer_liu", "liu.yang", "individual"),
     ("sme_owner_zhao", "zhao.parts", "sme_owner"),
     ("admin", "demo.admin", "admin"),
     ("bank_officer", "chen.officer", "bank_officer"),

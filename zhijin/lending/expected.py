@@ -63,6 +63,7 @@ class OwnAccount:
     account_id: str
     currency: str
     kind: str
+    available_minor: int | None = None  # what it can pay now (None: no balance limit)
 
 
 class Accounts(Protocol):

@@ -8,6 +8,7 @@ sent before due days (what the borrower's pages show); and the reads made of the
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import (
@@ -141,6 +142,14 @@ def _next_due(record: dict[str, Any]) -> tuple[int | None, int | None]:
     return None, None
 
 
+def outstanding_minor(record: Mapping[str, Any]) -> int:
+    """Principal the borrower still owes: none before the loan is disbursed (an application,
+    an approval or a withdrawal lends nothing)."""
+    if record.get("disbursed_day") is None:
+        return 0
+    return int(record["amount_minor"]) - int(record["principal_repaid_minor"])
+
+
 def loan_row(record: dict[str, Any], height: int) -> dict[str, Any]:
     next_due, number = _next_due(record)
     return {
@@ -150,7 +159,7 @@ def loan_row(record: dict[str, Any], height: int) -> dict[str, Any]:
         "product_id": record["product_id"],
         "status": record["status"],
         "amount_minor": record["amount_minor"],
-        "outstanding_minor": record["amount_minor"] - record["principal_repaid_minor"],
+        "outstanding_minor": outstanding_minor(record),
         "days_past_due": record["days_past_due"],
         "bucket": record["bucket"],
         "next_due_ms": next_due,

@@ -69,7 +69,12 @@ class _Accounts:
 
         page = payments.list_accounts(self.host, owner=owner, currency=currency, limit=limit)
         return [
-            OwnAccount(account_id=row["id"], currency=row["currency"], kind=row["kind"])
+            OwnAccount(
+                account_id=row["id"],
+                currency=row["currency"],
+                kind=row["kind"],
+                available_minor=row.get("available"),
+            )
             for row in page["accounts"]
             if row.get("status", "open") == "open"
         ]

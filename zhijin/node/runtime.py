@@ -97,9 +97,14 @@ MEMBERS_MAX_LOCAL = 64
 
 
 def init_data_dir(
-    settings: CoreSettings, *, members: int = 4, chain_id: str = "zhijin-local"
+    settings: CoreSettings,
+    *,
+    members: int = 4,
+    chain_id: str = "zhijin-local",
+    time_ms: int | None = None,
 ) -> Genesis:
-    """Create genesis and member keys in a new data directory; refuse to overwrite one."""
+    """Create genesis and member keys in a new data directory; refuse to overwrite one.
+    `time_ms` (default: now) may only lie in the past: the demo chain begins its story there."""
     if not 1 <= members <= MEMBERS_MAX_LOCAL:
         raise DataDirError(message=f"--members must be 1..{MEMBERS_MAX_LOCAL}")
     if settings.genesis_path.exists():
@@ -114,7 +119,7 @@ def init_data_dir(
         key.save(settings.keys_dir / f"member-{index}.key")
     genesis = Genesis(
         chain_id=chain_id,
-        time_ms=now_ms(),
+        time_ms=now_ms() if time_ms is None else min(time_ms, now_ms()),
         members=tuple(member_records),
         quorum_weight=members * 2 // 3 + 1,
         ordering="solo",

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from zhijin.chain.errors import invariant
@@ -24,6 +25,7 @@ from zhijin.payments.expected import PaymentsHost
 from zhijin.payments.opening import AccountOpening
 from zhijin.payments.opening_store import create_tables
 from zhijin.payments.records import keys
+from zhijin.platform.demo_clock import DemoClock
 from zhijin.platform.errors import InvalidInput
 from zhijin.platform.gateway import MemberGateway
 
@@ -88,10 +90,16 @@ def _check(summary: dict[str, Any]) -> None:
 
 
 def seed_payments_demo(
-    platform: PaymentsHost, owners: Mapping[str, str], *, merchant: str | None = None
+    platform: PaymentsHost,
+    owners: Mapping[str, str],
+    *,
+    merchant: str | None = None,
+    clock: DemoClock | None = None,
 ) -> DemoPayments:
     """Seed the demo for `owners` (name -> DID): each gets customer accounts in CNY, USD and
-    HKD; `merchant` (default: the last name) also gets a CNY merchant account."""
+    HKD; `merchant` (default: the last name) also gets a CNY merchant account.  On a demo
+    chain whose story starts in the past (`clock`), a fresh set of FX quotes is published once
+    it reaches the present."""
     invariant(len(owners) >= 2, "the demo needs at least two owners")
     gateway = MemberGateway(platform.node)
     member = platform.node.key.did
@@ -112,6 +120,8 @@ def seed_payments_demo(
     _publish_fee_schedule(platform, gateway)
     quotes = _publish_quotes(platform, gateway)
     transfers += _payments(platform, gateway, owners, names, shop)
+    if clock is not None:
+        clock.at_present(lambda: _publish_quotes(platform, gateway, day=_today(platform)))
     return DemoPayments(
         accounts=tuple(a["id"] for a in accounts), quotes=quotes, transfers=tuple(transfers)
     )
@@ -148,6 +158,10 @@ def _fund(platform: PaymentsHost, gateway: MemberGateway, names: list[str]) -> l
     return [d["id"] for d in deposits]
 
 
+def _today(platform: PaymentsHost) -> str:
+    return datetime.fromtimestamp(platform.node.clock() / 1000, UTC).strftime("%Y%m%d")
+
+
 def _publish_fee_schedule(platform: PaymentsHost, gateway: MemberGateway) -> None:
     if platform.node.state_get(keys.fee(FEE_PRODUCT, "CNY")) is not None:
         return
@@ -166,10 +180,14 @@ def _publish_fee_schedule(platform: PaymentsHost, gateway: MemberGateway) -> Non
     )
 
 
-def _publish_quotes(platform: PaymentsHost, gateway: MemberGateway) -> tuple[str, ...]:
+def _publish_quotes(
+    platform: PaymentsHost, gateway: MemberGateway, *, day: str | None = None
+) -> tuple[str, ...]:
+    """The demo's FX quotes; `day` (YYYYMMDD) names a later set, published when the demo
+    chain's story reaches the present (the first set expired long before)."""
     ids = []
     for suffix, source, target, rate in DEMO_QUOTES:
-        quote_id = f"demo-quote-{suffix}"
+        quote_id = f"demo-quote-{suffix}" if day is None else f"demo-quote-{suffix}-{day}"
         ids.append(quote_id)
         if platform.node.state_get(keys.quote(quote_id)) is not None:
             continue  # published on an earlier run (perhaps expired since: it stays as it was)

@@ -169,9 +169,10 @@ def _invariants(reader: StateReader) -> list[str]:
 
 def _demo(host: Any, seeded: Seeded) -> Any:
     from zhijin.payments.demo import seed_payments_demo
+    from zhijin.platform.demo_clock import DEMO_CLOCK
 
     # The accounts belong to identity's demo end users (who must be seeded first).
-    demo = seed_payments_demo(host, seeded["identity"]["end_users"])
+    demo = seed_payments_demo(host, seeded["identity"]["end_users"], clock=seeded.get(DEMO_CLOCK))
     onboarding = seeded["identity"].get("onboarding_user_id")
     if onboarding is not None:
         from zhijin.payments.demo import seed_account_request

@@ -45,7 +45,7 @@ from zhijin.lending.module import (
     LOAN_QUEUE,
     MY_LOANS,
 )
-from zhijin.lending.projection import reminders_of
+from zhijin.lending.projection import outstanding_minor, reminders_of
 from zhijin.lending.schedule import day_of
 from zhijin.lending.schemas import ApplicationIn, ProductIn, RepaymentIn
 from zhijin.platform import i18n
@@ -172,7 +172,7 @@ def _next_due(loan: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _outstanding(loan: Mapping[str, Any]) -> int:
-    return int(loan["amount_minor"]) - int(loan["principal_repaid_minor"])
+    return outstanding_minor(loan)
 
 
 def _context(request: Request) -> dict[str, Any]:
