@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -24,12 +25,21 @@ def zhijin(*args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    data = tmp_path / "var"
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo chain for the module (its seeding tells 200 days of story: ~20 s)."""
+    data = tmp_path_factory.mktemp("cli") / "var"
     code, out = zhijin("chain", "init", "--data", str(data), "--members", "3", "--demo")
     assert code == 0, out
     return data
+
+
+@pytest.fixture
+def data(seeded: Path, tmp_path: Path) -> Path:
+    """A copy of the demo chain of its own for each test (some tamper with it)."""
+    copy = tmp_path / "var"
+    shutil.copytree(seeded, copy)
+    return copy
 
 
 def test_init_writes_private_keys_and_refuses_to_overwrite(data: Path) -> None:

@@ -388,8 +388,8 @@ def test_demo_users_have_generated_passwords_in_a_private_file(
     try:
         dids = seed_identity_demo(platform)
         assert set(dids) == {name for name, _login, _kind in DEMO_USERS}
-        # Four end users (one still onboarding) with their own DIDs; staff share the member's.
-        assert dids["customer_wang"].startswith("did:key:") and len(set(dids.values())) == 5
+        # Five end users (one still onboarding) with their own DIDs; staff share the member's.
+        assert dids["customer_wang"].startswith("did:key:") and len(set(dids.values())) == 6
         assert dids["bank_officer"] == platform.node.key.did
         printed = capsys.readouterr().out
         logins = (data / "demo-logins.txt").read_text().splitlines()
