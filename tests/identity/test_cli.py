@@ -406,6 +406,7 @@ def test_demo_users_have_generated_passwords_in_a_private_file(
             "bank_officer",
             "compliance_officer",
             "auditor",
+            "regulator",
         }
         for login, password, _kind, secret in staff:
             with pytest.raises(MfaRequired):

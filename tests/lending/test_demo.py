@@ -4,6 +4,7 @@ reached by the collections keeper in block time, and every block time climbs to 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -110,7 +111,7 @@ def test_block_times_climb_from_the_story_start_to_the_present_and_never_beyond(
     story: Story,
 ) -> None:
     times = [block.header_json()["time_ms"] for block in story.platform.store.iter_blocks(1)]
-    assert all(later > earlier for earlier, later in zip(times, times[1:], strict=False))
+    assert all(later > earlier for earlier, later in itertools.pairwise(times))
     assert times[0] >= story.genesis.time_ms and times[-1] <= story.seeded_at_ms
     assert times[-1] - times[0] >= (DEMO_HISTORY_DAYS - 1) * DAY_MS
     # Seeding over, the node is back on the wall clock.

@@ -236,13 +236,17 @@ def test_what_each_viewer_is_refused(
 def test_the_regulator_reads_every_members_book_and_nothing_else(
     node: Node, world: dict[str, Any]
 ) -> None:
-    from tests.platform.users import create_staff
+    from tests.platform.users import create_staff, me
     from zhijin.identity.rbac import Role
 
     regulator = create_staff(node.client, roles={Role.REGULATOR})
     book = _get(node, "/staff/loans", regulator)
     assert book.status_code == 200, book.text
     assert 'id="every-member"' in book.text and node.platform.node.key.did in book.text
+    # The regulator's read of the book is itself in the audit log.
+    reader = me(node.client, regulator)["user_id"]
+    reads = [e for e in node.platform.audit.entries(limit=1_000) if e.actor == f"user:{reader}"]
+    assert any(e.action == "loan.read" and e.outcome == "granted" for e in reads), reads
     assert 'href="/staff/loans/queue"' not in book.text  # no tabs to what it may not do
     assert _get(node, "/staff/loans/queue", regulator).status_code == 403
     assert _get(node, "/staff/loans/products", regulator).status_code == 403

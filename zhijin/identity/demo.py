@@ -43,6 +43,7 @@ DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("bank_officer", "chen.officer", "bank_officer"),
     ("compliance", "zhou.compliance", "compliance_officer"),
     ("auditor", "sun.auditor", "auditor"),
+    ("regulator", "gao.regulator", "regulator"),  # reads every member's books, every read audited
     ("customer_new", "he.xin", "onboarding"),
 )
 # The new customer's KYC data: a made-up person.  The resident ID number is well formed (region
