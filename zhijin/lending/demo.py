@@ -165,18 +165,15 @@ def _open(story: _Story, spec: DemoLoan, *, history: bool) -> str:
     try:
         loan = story.loan(spec.loan_id)
     except ZhijinError:
-        collateral = (
-            {"collateral_account_id": account, "collateral_minor": spec.collateral_minor}
-            if spec.collateral_minor
-            else {}
-        )
         loan = service.apply(
             story.host, story.gateway, loan_id=spec.loan_id, product_id=spec.product_id,
             borrower=story.end_users[spec.name], applied_by=f"demo-{spec.name}",
             amount_minor=spec.amount_minor, decision_id=f"demo-{spec.name}-1",
             monthly_income_minor=spec.monthly_income_minor,
             monthly_debt_minor=spec.monthly_debt_minor, kyc_level=2,
-            repayment_account_id=account, **collateral,
+            repayment_account_id=account,
+            collateral_account_id=account if spec.collateral_minor else None,
+            collateral_minor=spec.collateral_minor,
         )["loan"]  # fmt: skip
     if spec.fate == "withdrawn":
         if loan["status"] in (Status.REVIEW, Status.APPROVED):
