@@ -17,7 +17,7 @@ from typing import Protocol
 
 from zhijin.aml import limits
 from zhijin.aml.detect import Finding, Typology
-from zhijin.aml.rules import RuleSet
+from zhijin.aml.rules import RuleBook, RuleSet
 from zhijin.aml.workdays import beijing_day, due_date
 
 __all__ = ["Alert", "AlertSink", "alert_id", "record_findings"]
@@ -123,10 +123,12 @@ def _merged(alert: Alert, finding: Finding, *, replace_amount: bool) -> Alert:
     )
 
 
-def record_findings(findings: list[Finding], sink: AlertSink, rules: RuleSet) -> list[Alert]:
-    """Write the findings' alerts (new or grown); the alerts written, in order."""
+def record_findings(findings: list[Finding], sink: AlertSink, book: RuleBook) -> list[Alert]:
+    """Write the findings' alerts (new or grown), each under its member's rules; the alerts
+    written, in order."""
     written: dict[str, Alert] = {}
     for finding in findings:
+        rules = book.of(finding.member)
         if finding.typology == Typology.LARGE_VALUE:
             key = alert_id(
                 "lv",

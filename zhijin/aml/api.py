@@ -19,8 +19,10 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from zhijin.aml import limits, permissions, service
+from zhijin.aml import limits, permissions, rule_sets, service
+from zhijin.aml.codes import AmlError, Code
 from zhijin.aml.expected import AmlHost, AmlHostDep
+from zhijin.aml.rules import parse_rules
 from zhijin.aml.schemas import (
     AlertListOut,
     AlertViewOut,
@@ -32,9 +34,12 @@ from zhijin.aml.schemas import (
     LargeValueListOut,
     MovementListOut,
     OpenCaseIn,
+    RulesDecisionIn,
+    RulesProposeIn,
     StepIn,
 )
 from zhijin.identity import Caller, CallerDep, Guard, GuardDep, Resource
+from zhijin.platform.deps import GatewayDep
 from zhijin.platform.http_edge import EdgeRoute
 
 __all__ = ["router"]
@@ -387,3 +392,88 @@ def case_report(
     return _file(
         service.export_case(platform, case_id=case_id, fmt=format), format, f"str-{case_id}"
     )
+
+
+# -- the member's rules ---------------------------------------------------------------------------
+
+RuleVersionPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,47}$")]
+
+
+def _rules_answer(platform: AmlHost, member: str) -> dict[str, Any]:
+    rules, version = rule_sets.in_force(platform, member=member)
+    return {
+        "member": member,
+        "in_force": {
+            "version": rules.version,
+            "sha256": rules.sha256(),
+            "from_height": None if version is None else version["from_height"],
+            "rules": rules.model_dump(mode="json"),
+        },
+        "versions": rule_sets.list_versions(platform, member=member),
+    }
+
+
+@router.get("/rules", summary="The member's monitoring rules in force and every version of them")
+def list_rules(
+    platform: AmlHostDep, caller: CallerDep, guard: GuardDep, member: str | None = None
+) -> dict[str, Any]:
+    """A member's rules (the regulator and the auditor name any member with `member`)."""
+    scope = _member_filter(guard, caller, permissions.ALERT_READ)
+    wanted = member or _own_member(guard, caller)
+    if scope is not None and wanted != scope:
+        wanted = scope  # staff read their own member's only
+    return _rules_answer(platform, wanted)
+
+
+@router.post("/rules", summary="Propose a new version of the member's rules (maker-checker)",
+             status_code=201)  # fmt: skip
+def propose_rules(
+    body: RulesProposeIn,
+    platform: AmlHostDep,
+    gateway: GatewayDep,
+    caller: CallerDep,
+    guard: GuardDep,
+) -> dict[str, Any]:
+    """Validated as a rules file is; a second officer approves it (`POST
+    /rules/{version}/decision`), and it judges the member's customers from the next block."""
+    guard.require_member_side(caller)
+    member = _own_member(guard, caller)
+    guard.authorize(
+        caller,
+        permission=permissions.RULES_PROPOSE,
+        resource=Resource("aml_rules", body.version, member_did=member),
+    )
+    try:
+        rules = parse_rules({**body.rules, "version": body.version})
+    except ValueError as exc:
+        raise AmlError(Code.RULES_INVALID, str(exc)[:500]) from exc
+    return rule_sets.propose(
+        platform, gateway, version=body.version, rules=rules, officer=_actor(caller),
+        reason=body.reason,
+    )  # fmt: skip
+
+
+@router.post("/rules/{version}/decision",
+             summary="Approve or reject a proposed version (never one's own)")  # fmt: skip
+def decide_rules(
+    version: RuleVersionPath,
+    body: RulesDecisionIn,
+    platform: AmlHostDep,
+    gateway: GatewayDep,
+    caller: CallerDep,
+    guard: GuardDep,
+) -> dict[str, Any]:
+    guard.require_member_side(caller)
+    member = _own_member(guard, caller)
+    proposed = rule_sets.get_version(platform, member=member, version=version)
+    # The proposer is the resource's creator: identity refuses them the approval (audited),
+    # and the contract refuses it again on chain.
+    guard.authorize(
+        caller,
+        permission=permissions.RULES_APPROVE,
+        resource=Resource("aml_rules", version, member_did=member, created_by=proposed["proposer"]),
+    )
+    return rule_sets.decide(
+        platform, gateway, version=version, officer=_actor(caller), approve=body.approve,
+        reason=body.reason,
+    )  # fmt: skip

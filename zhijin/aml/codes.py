@@ -1,6 +1,6 @@
 """AML's result codes, their precedence per operation, and one HTTP status per code.
 
-AML has no contract: its codes are the service's refusals (cases, filings, reports).  A refused
+Its codes are the service's refusals (cases, filings, reports) and its contract's (rule sets).  A refused
 request gets the first applicable code of its operation's table, so one request always gets one
 answer.  Each code's message for people is its `problem.<code>` entry in the "messages"
 catalog (zh-CN and English); the English text raised here is the developer's diagnostic.
@@ -11,6 +11,8 @@ catalog (zh-CN and English); the English text raised here is the developer's dia
 | step | reason_invalid, case_not_found, case_step_not_allowed, case_step_same_actor |
 | file_case | case_not_found, case_not_escalated, filing_anchor_failed |
 | report | report_range_invalid, report_too_large |
+| propose_rules (contract) | not_member, aml_rules_args_invalid, aml_rules_version_invalid, officer_invalid, reason_invalid, aml_rules_invalid, aml_rule_set_exists_with_different_fields |
+| decide_rules (contract) | not_member, aml_rules_args_invalid, aml_rules_version_invalid, officer_invalid, reason_invalid, aml_rule_set_not_found, aml_rules_self_approval, aml_rule_set_decided |
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ class Code(StrEnum):
     REPORT_RANGE_INVALID = "report_range_invalid"
     REPORT_TOO_LARGE = "report_too_large"
     ALERT_NOT_FOUND = "alert_not_found"
+    # The contract's refusals of a rule set (contract.py)
+    NOT_MEMBER = "not_member"
+    RULES_ARGS_INVALID = "aml_rules_args_invalid"
+    RULES_VERSION_INVALID = "aml_rules_version_invalid"
+    OFFICER_INVALID = "officer_invalid"
+    RULES_INVALID = "aml_rules_invalid"
+    RULE_SET_EXISTS = "aml_rule_set_exists_with_different_fields"
+    RULE_SET_NOT_FOUND = "aml_rule_set_not_found"
+    RULES_SELF_APPROVAL = "aml_rules_self_approval"
+    RULE_SET_DECIDED = "aml_rule_set_decided"
 
 
 C = Code
@@ -78,6 +90,15 @@ _STATUS = {
     C.REPORT_RANGE_INVALID: 422,
     C.REPORT_TOO_LARGE: 422,
     C.ALERT_NOT_FOUND: 404,
+    C.NOT_MEMBER: 403,
+    C.RULES_ARGS_INVALID: 422,
+    C.RULES_VERSION_INVALID: 422,
+    C.OFFICER_INVALID: 422,
+    C.RULES_INVALID: 422,
+    C.RULE_SET_EXISTS: 409,
+    C.RULE_SET_NOT_FOUND: 404,
+    C.RULES_SELF_APPROVAL: 403,
+    C.RULE_SET_DECIDED: 409,
 }
 
 

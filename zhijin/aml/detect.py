@@ -45,7 +45,7 @@ import networkx as nx
 
 from zhijin.aml import limits
 from zhijin.aml.facts import Movement
-from zhijin.aml.rules import Channel, Party, RuleSet
+from zhijin.aml.rules import Channel, Party, RuleBook, RuleSet
 
 __all__ = ["Finding", "Typology", "WindowSource", "detect"]
 
@@ -141,16 +141,18 @@ def _subjects(batch: Iterable[Movement]) -> dict[tuple[str, str], list[Movement]
     return subjects
 
 
-def detect(batch: Sequence[Movement], source: WindowSource, rules: RuleSet) -> list[Finding]:
+def detect(batch: Sequence[Movement], source: WindowSource, book: RuleBook) -> list[Finding]:
     """Every finding the batch (movements in seq order, after everything the source holds up
-    to the batch's first seq) brings to light."""
+    to the batch's first seq) brings to light.  Each customer is judged by the rules of the
+    member that holds their account (`book.of(member)`); a cycle by its first payer's."""
     if not batch:
         return []
-    policy = rules.suspicion
     until = batch[-1].seq
     now_ms = batch[-1].time_ms
     findings: list[Finding] = []
     for (party, member), new in sorted(_subjects(batch).items()):
+        rules = book.of(member)
+        policy = rules.suspicion
         window = source.flows(
             party, member, since_ms=now_ms - limits.WINDOW_MS_MAX, until_seq=until
         )
@@ -163,7 +165,7 @@ def detect(batch: Sequence[Movement], source: WindowSource, rules: RuleSet) -> l
         findings += _dormant(party, member, new, source, rules)
         findings += _scatter_gather(party, member, window, now_ms, source, rules)
     for move in batch:
-        findings += _cycles(move, source, rules)
+        findings += _cycles(move, source, book.of(move.payer_member))
     return findings
 
 

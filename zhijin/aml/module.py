@@ -1,13 +1,15 @@
 """The AML domain's manifest: what it brings to a node (see zhijin/platform/module.py).
 
-AML has no contract: it reads the committed payment stream as a projection (monitor.py) and
-keeps its cases and filings off chain, anchoring each filing's hash through the notary.
+AML reads the committed payment stream as a projection (monitor.py) and keeps its cases and
+filings off chain, anchoring each filing's hash through the notary; its contract holds only each
+member's monitoring rules, versioned under maker-checker (contract.py).
 Everything is built lazily, when the composition root asks."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from zhijin.aml.contract import AML_CONTRACT
 from zhijin.aml.permissions import AML_PERMISSIONS, FEED_READ
 from zhijin.identity.rbac import Role
 from zhijin.platform.module import DomainModule, NavEntry, with_permission, with_roles
@@ -58,6 +60,7 @@ def _cli() -> tuple[tuple[str, typer.Typer], ...]:
 
 MODULE = DomainModule(
     name="aml",
+    contracts=(AML_CONTRACT,),
     projections=_projections,
     routers=(_router,),
     cli=_cli,

@@ -12,7 +12,10 @@ from the blocks under the rules in force; cases and filings live in the service'
 
 Tables: `aml_accounts` (what AML knows of each account: owner, custodian, kind of party),
 `aml_parties` (when a customer's first account at a member opened: the dormancy baseline),
-`aml_movements` (every posted customer movement, see facts.py) and `aml_alerts`.
+`aml_movements` (every posted customer movement, see facts.py), `aml_alerts` and
+`aml_rule_sets` (each member's rule versions from the AML contract: a member's customers are
+judged by its latest approved version from the block after the approval, by the default file
+before that).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from sqlalchemy import (
 
 from zhijin.aml import limits
 from zhijin.aml.alerts import Alert, record_findings
+from zhijin.aml.contract import CONTRACT_NAME, EVENT_RULE_SET, RuleSetStatus
 from zhijin.aml.detect import detect
 from zhijin.aml.facts import (
     ACCOUNT_CREATED,
@@ -51,7 +55,7 @@ from zhijin.aml.facts import (
     movement,
     payment_events,
 )
-from zhijin.aml.rules import Party, RuleSet, default_rules
+from zhijin.aml.rules import MemberRules, Party, RuleSet, default_rules, parse_rules
 from zhijin.platform.projections import BlockView
 
 __all__ = [
@@ -64,6 +68,7 @@ __all__ = [
     "metadata",
     "movement_from_row",
     "movements_table",
+    "rule_sets_table",
 ]
 
 metadata = MetaData()
@@ -140,7 +145,37 @@ alerts_table = Table(
     Index("ix_aml_alerts_updated", "updated_height"),
 )
 
+# Every version of every member's rules as the contract holds it (contract.py): the pages and
+# the API list them, and the monitor judges a member's customers by its latest approved one
+# from `from_height` (the block after the approval) on.
+rule_sets_table = Table(
+    "aml_rule_sets",
+    metadata,
+    Column("member", String(_PARTY), primary_key=True),
+    Column("version", String(limits.RULE_CHARS_MAX), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("rules", Text, nullable=False),  # the rule set's JSON
+    Column("status", String(16), nullable=False),
+    Column("proposer", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decider", String(64), nullable=True),
+    Column("decision_reason", Text, nullable=True),
+    Column("proposed_height", BigInteger, nullable=False),
+    Column("proposed_ms", BigInteger, nullable=False),
+    Column("decided_height", BigInteger, nullable=True),
+    Column("decided_ms", BigInteger, nullable=True),
+    Column("from_height", BigInteger, nullable=True),  # approved: in force from this block
+    Column("tx_hash", String(64), nullable=False),
+    Index("ix_aml_rule_sets_in_force", "member", "from_height"),
+)
+
 _MOVEMENT_FIELDS = tuple(Movement.__dataclass_fields__)
+RULE_SET_EVENT = f"{CONTRACT_NAME}.{EVENT_RULE_SET}"
+_RULE_SET_FIELDS = (
+    "member", "version", "sha256", "status", "proposer", "reason", "decider",
+    "decision_reason", "proposed_height", "proposed_ms", "decided_height", "decided_ms",
+    "tx_hash",
+)  # fmt: skip
 _ALERT_FIELDS = tuple(Alert.__dataclass_fields__)
 
 
@@ -243,9 +278,11 @@ class AmlProjection:
     metadata = metadata
 
     def __init__(self, rules: RuleSet | None = None) -> None:
-        self.rules = rules or default_rules()
+        self.rules = rules or default_rules()  # the default: a member with no approved version
+        self._parsed: dict[str, RuleSet] = {}  # approved rule sets by SHA-256, parsed once
 
     def apply(self, conn: Connection, block: BlockView) -> None:
+        _record_rule_sets(conn, block)
         events = list(payment_events(block.txs, block.end_block_events))
         if not events:
             return
@@ -273,8 +310,52 @@ class AmlProjection:
                 for m in batch
             ],
         )
-        findings = detect(batch, SqlWindow(conn), self.rules)
-        record_findings(findings, SqlAlerts(conn, block.height), self.rules)
+        book = self.book(conn, height=block.height)
+        findings = detect(batch, SqlWindow(conn), book)
+        record_findings(findings, SqlAlerts(conn, block.height), book)
+
+    def book(self, conn: Connection, *, height: int) -> MemberRules:
+        """The rules each member's customers are judged by in block `height`."""
+        t = rule_sets_table
+        rows = conn.execute(
+            select(t.c.member, t.c.sha256, t.c.rules)
+            .where(t.c.status == RuleSetStatus.APPROVED, t.c.from_height <= height)
+            .order_by(t.c.from_height)
+        ).all()
+        by_member: dict[str, RuleSet] = {}
+        for member, digest, body in rows:  # the latest approval wins
+            rules = self._parsed.get(digest)
+            if rules is None:
+                rules = self._parsed[digest] = parse_rules(json.loads(body))
+            by_member[member] = rules
+        return MemberRules(self.rules, by_member)
+
+
+def _record_rule_sets(conn: Connection, block: BlockView) -> None:
+    """Keep the versions the block's AML txs proposed or decided (an approval in force from
+    the next block, whatever the order of the txs in this one)."""
+    t = rule_sets_table
+    for tx in block.txs:
+        if not tx.ok:
+            continue
+        for event in tx.events:
+            if event.get("type") != RULE_SET_EVENT:
+                continue
+            record = dict(event["attrs"])
+            row = {
+                **{name: record[name] for name in _RULE_SET_FIELDS},
+                "rules": json.dumps(record["rules"], sort_keys=True, ensure_ascii=False),
+                "from_height": (
+                    record["decided_height"] + 1
+                    if record["status"] == RuleSetStatus.APPROVED
+                    else None
+                ),
+            }
+            key = and_(t.c.member == row["member"], t.c.version == row["version"])
+            if conn.execute(select(t.c.version).where(key)).first() is None:
+                conn.execute(insert(t).values(**row))
+            else:
+                conn.execute(update(t).where(key).values(**row))
 
 
 def _unseen(conn: Connection, batch: list[Movement]) -> list[Movement]:

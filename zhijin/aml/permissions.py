@@ -17,6 +17,8 @@ __all__ = [
     "FEED_READ",
     "LARGE_VALUE_FILE",
     "REPORT_READ",
+    "RULES_APPROVE",
+    "RULES_PROPOSE",
     "SAR_FILE",
 ]
 
@@ -27,6 +29,8 @@ CASE_MANAGE = "aml_case.manage"
 CASE_DISMISS = "aml_case.dismiss"
 SAR_FILE = "sar.file"
 LARGE_VALUE_FILE = "large_value_report.file"
+RULES_PROPOSE = "aml_rules.propose"
+RULES_APPROVE = "aml_rules.approve"
 
 _RISK_AND_COMPLIANCE = {"risk_analyst": "member", "compliance_officer": "member"}
 
@@ -67,6 +71,19 @@ AML_PERMISSIONS: tuple[PermissionSpec, ...] = (
         {"compliance_officer": "member"},
         label_zh="报送可疑交易报告",
         label_en="File suspicious transaction reports",
+    ),
+    PermissionSpec(
+        RULES_PROPOSE,
+        _RISK_AND_COMPLIANCE,
+        label_zh="提交反洗钱监测规则的新版本",
+        label_en="Propose a new version of the AML monitoring rules",
+    ),
+    PermissionSpec(
+        RULES_APPROVE,
+        {"compliance_officer": "member"},
+        approval=True,
+        label_zh="审批反洗钱监测规则（不得审批本人提交的版本）",
+        label_en="Approve AML monitoring rules (never a version one proposed)",
     ),
     PermissionSpec(
         LARGE_VALUE_FILE,

@@ -9,25 +9,31 @@ rule of its own raises no large-value report, and the amount-floored detectors s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from zhijin.aml import limits
+from zhijin.chain.codec import canonical, sha256
 
 __all__ = [
     "Channel",
     "LargeValueRule",
+    "MemberRules",
     "Party",
+    "RuleBook",
     "RuleSet",
     "Scope",
     "SuspicionPolicy",
     "default_rules",
     "load_rules",
+    "parse_rules",
 ]
 
 DEFAULT_RULES_FILE = "pboc-2016-3.json"
@@ -113,12 +119,43 @@ class RuleSet(_Strict):
             self._matching[key] = found
         return found
 
+    def of(self, _member: str) -> RuleSet:
+        """A rule set is a book of one: every member's rules (the dry run, the evaluation)."""
+        return self
+
+    def sha256(self) -> str:
+        return sha256(canonical(self.model_dump(mode="json"))).hex()
+
     def single_threshold(
         self, *, channel: str, party: str, scope: str, currency: str
     ) -> int | None:
         """The lowest threshold a movement of this kind meets: what structuring stays under."""
         rules = self.large_value_rules(channel=channel, party=party, scope=scope, currency=currency)
         return min((rule.threshold_minor for rule in rules), default=None)
+
+
+class RuleBook(Protocol):
+    def of(self, member: str) -> RuleSet:
+        """The rules the member's customers are judged by."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRules:
+    """The rules in force per member (those a member's officers approved on chain, from the
+    block after the approval), every other member on the default file."""
+
+    default: RuleSet
+    by_member: Mapping[str, RuleSet]
+
+    def of(self, member: str) -> RuleSet:
+        return self.by_member.get(member, self.default)
+
+
+def parse_rules(body: Any) -> RuleSet:
+    """A rule set from its JSON value, validated as a file is (strict: its canonical bytes
+    are what is parsed, so a float or an unknown key fails the same way everywhere)."""
+    return RuleSet.model_validate_json(canonical(body))
 
 
 def load_rules(path: Path) -> RuleSet:

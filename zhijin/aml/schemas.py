@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +45,19 @@ class StepIn(_In):
 
 
 class FileCaseIn(_In):
+    reason: str = _Reason
+
+
+class RulesProposeIn(_In):
+    """A new version of the member's rules: the whole rule set (as `GET /rules` shows it)."""
+
+    version: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,47}$")
+    rules: dict[str, Any]
+    reason: str = _Reason
+
+
+class RulesDecisionIn(_In):
+    approve: bool
     reason: str = _Reason
 
 
