@@ -4,6 +4,7 @@ customers by it from the next block; a reindex derives the same alerts."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -168,7 +169,7 @@ def test_the_contract_refuses_the_proposer_on_chain_too(node: Any) -> None:
 def test_an_approved_version_judges_the_members_customers_from_the_next_block(
     node: Any, staff: Any
 ) -> None:
-    platform, client, operator = node
+    platform, client, _ = node
     _pay(node, "r-fund", "r-settle", "r-alice", 2_000_000)
     _pay(node, "r-before", "r-alice", "r-bob", 200_000)  # under the default 500,000 threshold
     assert ("individual_domestic_cny", default_rules().version) not in _large_value_alerts(
@@ -218,3 +219,55 @@ def test_a_reindex_derives_the_same_alerts_under_the_same_versions(node: Any) ->
             fresh.apply(conn, block)
         after = sorted(conn.execute(select(t.c.alert_id, t.c.rules_version)).all())
     assert after == before and any(version == "bank-2026-12" for _, version in after)
+
+
+def test_the_rules_page_proposes_a_dry_run_draft_and_a_second_officer_approves_it(
+    node: Any, staff: Any
+) -> None:
+    _, client, _ = node
+    zh = {"Accept-Language": "zh-CN"}
+    page = client.get("/aml/rules", headers={**staff["analyst"], **zh})
+    assert page.status_code == 200 and 'id="rule-versions"' in page.text
+    assert 'id="rules-version">bank-2026-12<' in page.text  # the member's version in force
+    form = dict(re.findall(r'<input id="[a-z_]+" name="([a-z_]+)" value="([^"]*)"', page.text))
+    form["threshold_individual_domestic_cny"] = "80000"
+    dry = client.post("/aml/rules/dry-run", data=form, headers={**staff["analyst"], **zh})
+    assert dry.status_code == 200 and 'id="propose-form"' in dry.text
+    hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', dry.text))
+    assert hidden["threshold_individual_domestic_cny"] == "80000"
+    sent = client.post(
+        "/aml/rules/propose", data={**hidden, "version": "page-1", "reason": "页面提交的草案"},
+        headers={**staff["analyst"], **zh}, follow_redirects=False,
+    )  # fmt: skip
+    assert sent.status_code == 303, sent.text
+    mine = client.get("/aml/rules", headers={**staff["analyst"], **zh}).text
+    assert 'data-version="page-1" data-status="proposed"' in mine and "待审批" in mine
+    assert 'id="decide-page-1"' not in mine  # an analyst proposes, never approves
+    checker = client.get("/aml/rules", headers={**staff["compliance"], **zh}).text
+    assert 'id="decide-page-1"' in checker
+    approved = client.post(
+        "/aml/rules/page-1/decision", data={"approve": "1", "reason": "复核同意，上线"},
+        headers={**staff["compliance"], **zh}, follow_redirects=False,
+    )  # fmt: skip
+    assert approved.status_code == 303, approved.text
+    after = client.get("/aml/rules", headers={**staff["analyst"], **zh}).text
+    assert 'id="rules-version">page-1<' in after and "自第" in after
+    assert 'name="threshold_individual_domestic_cny" value="80000.00"' in after
+    # The proposer's own version: the page says so, and a forced decision is refused in words.
+    sent = client.post(
+        "/aml/rules/propose", data={**hidden, "version": "page-2", "reason": "合规官自己的草案"},
+        headers={**staff["compliance"], **zh}, follow_redirects=False,
+    )  # fmt: skip
+    assert sent.status_code == 303
+    own = client.get("/aml/rules", headers={**staff["compliance"], **zh}).text
+    assert "这是您提交的版本" in own and 'id="decide-page-2"' not in own
+    forced = client.post(
+        "/aml/rules/page-2/decision", data={"approve": "1", "reason": "自己批准自己"},
+        headers={**staff["compliance"], **zh}, follow_redirects=False,
+    )  # fmt: skip
+    assert 'id="decide-page-2-error"' in forced.text
+    bad = client.post(
+        "/aml/rules/propose", data={**hidden, "version": "Bad Version", "reason": "格式错误的版本"},
+        headers={**staff["analyst"], **zh}, follow_redirects=False,
+    )  # fmt: skip
+    assert 'id="propose-error"' in bad.text

@@ -814,10 +814,16 @@ DRY_RUN_CUSTOMERS_SHOWN = 50
 
 
 def dry_run(
-    host: AmlHost, *, member: str | None, rules: Any, now_ms: int | None = None
+    host: AmlHost,
+    *,
+    member: str | None,
+    rules: Any,
+    in_force: Any = None,
+    now_ms: int | None = None,
 ) -> dict[str, Any]:
     """What `rules` (a RuleSet) would raise over the last `DRY_RUN_DAYS` days of committed
-    movements, beside the rules in force over the same movements: alerts per typology, and the
+    movements, beside `in_force` (the member's rules in force; default: the rules file) over
+    the same movements: alerts per typology, and the
     customers each set alerts on.  Run over memory (memory.py), the monitor's own detectors:
     nothing is written.  The window starts cold, so a pattern begun before it is seen only in
     part, by both sets alike."""
@@ -838,7 +844,7 @@ def dry_run(
     heights = [int(row.height) for row in reversed(rows)]
     out: dict[str, Any] = {"movements": len(moves), "since_ms": since_ms,
                            "truncated": len(moves) == DRY_RUN_MOVEMENTS_MAX}  # fmt: skip
-    for name, ruleset in (("draft", rules), ("in_force", default_rules())):
+    for name, ruleset in (("draft", rules), ("in_force", in_force or default_rules())):
         monitor = MemoryMonitor(rules=ruleset)
         start = 0
         for index in range(1, len(moves) + 1):

@@ -26,16 +26,19 @@ from fastapi import APIRouter, Form, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from zhijin.aml import limits, permissions, service
+from zhijin.aml import limits, permissions, rule_sets, service
 from zhijin.aml.api import _actor, _case_resource, _member_filter, _own_member, _role
 from zhijin.aml.detect import Typology
 from zhijin.aml.expected import AmlHostDep
 from zhijin.aml.module import CASES, FEED, FLOWS, QUEUE, RULES
-from zhijin.aml.rules import RuleSet, default_rules
+from zhijin.aml.rules import RuleSet
+from zhijin.aml.schemas import RulesProposeIn
 from zhijin.aml.workdays import BEIJING
 from zhijin.chain.errors import NotFound, ZhijinError
 from zhijin.identity.guard import Caller, Guard, get_guard
+from zhijin.identity.rbac import Resource
 from zhijin.platform import i18n
+from zhijin.platform.deps import GatewayDep
 from zhijin.platform.http_edge import EdgeRoute
 from zhijin.platform.shell import (
     ShellViewer,
@@ -518,16 +521,113 @@ def _rules_context(rules: RuleSet) -> dict[str, Any]:
     }
 
 
+def _in_force(request: Request, platform: Any) -> tuple[str, RuleSet, dict[str, Any] | None]:
+    """The viewer's member, the rules its customers are judged by and their version's row."""
+    guard, caller = _caller(request)
+    _member_filter(guard, caller, permissions.ALERT_READ)
+    member = _own_member(guard, caller)
+    rules, version = rule_sets.in_force(platform, member=member)
+    return member, rules, version
+
+
 @router.get("/aml/rules", response_class=HTMLResponse)
 def rules_page(
     request: Request, viewer: Annotated[ShellViewer, page_access(RULES)], platform: AmlHostDep
 ) -> HTMLResponse:
-    guard, caller = _caller(request)
-    _member_filter(guard, caller, permissions.ALERT_READ)
+    """The rules in force (the member's latest approved version, else the default file), the
+    editor with its dry run and proposal, and every version with its maker and checker."""
+    member, rules, version = _in_force(request, platform)
     return render(
-        request, "aml/rules.html", title=RULES.label, **_rules_context(default_rules()),
-        **_common(request),
+        request, "aml/rules.html", title=RULES.label, **_rules_context(rules),
+        in_force=version, versions=rule_sets.list_versions(platform, member=member),
+        may_approve=permissions.RULES_APPROVE in viewer.permissions,
+        viewer_id=viewer.user_id, **_common(request),
     )  # fmt: skip
+
+
+def _rules_refused(request: Request, exc: ZhijinError, target: str) -> HTMLResponse:
+    return render(
+        request, "aml/_rules_refused.html", title=RULES.label, error=_problem(request, exc),
+        target=target, **_common(request),
+    )  # fmt: skip
+
+
+@router.post("/aml/rules/propose", response_class=HTMLResponse)
+async def propose_rules(
+    request: Request,
+    viewer: Annotated[ShellViewer, page_access(RULES)],
+    platform: AmlHostDep,
+    gateway: GatewayDep,
+) -> Response:
+    """The dry-run draft proposed as a new version (as `POST /api/v1/aml/rules`): a second
+    officer approves it below, and it judges the member's customers from the next block."""
+    from fastapi.concurrency import run_in_threadpool
+
+    same_origin(request)
+    raw = await request.form()
+    form = {str(k): str(v)[:600] for k, v in raw.items() if isinstance(v, str)}
+    return await run_in_threadpool(_propose, request, platform, gateway, form)
+
+
+def _propose(request: Request, platform: Any, gateway: Any, form: dict[str, str]) -> Response:
+    guard, caller = _caller(request)
+    try:
+        member, rules, _ = _in_force(request, platform)
+        guard.authorize(
+            caller,
+            permission=permissions.RULES_PROPOSE,
+            resource=Resource("aml_rules", form.get("version"), member_did=member),
+        )
+        version = RulesProposeIn.model_validate(
+            {"version": form.get("version", ""), "rules": {}, "reason": form.get("reason", "")}
+        )
+        draft = draft_rules(rules, form)
+        rule_sets.propose(
+            platform, gateway, version=version.version, rules=draft, officer=_actor(caller),
+            reason=version.reason,
+        )  # fmt: skip
+    except ValidationError as exc:
+        invalid = DraftInvalid(
+            message="the version or the reason is invalid",
+            fields=sorted({str(e["loc"][0]) for e in exc.errors()}),
+        )
+        return _rules_refused(request, invalid, "propose")
+    except ZhijinError as exc:
+        return _rules_refused(request, exc, "propose")
+    return htmx_redirect(request, "/aml/rules#rule-versions")
+
+
+@router.post("/aml/rules/{version}/decision", response_class=HTMLResponse)
+def decide_rules(
+    request: Request,
+    version: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,47}$")],
+    viewer: Annotated[ShellViewer, page_access(RULES)],
+    platform: AmlHostDep,
+    gateway: GatewayDep,
+    approve: Annotated[str, Form(pattern="^(1|0)$")],
+    reason: Reason,
+) -> Response:
+    """Approve or reject a proposed version (as `POST /api/v1/aml/rules/{version}/decision`):
+    never one's own, which identity refuses (audited) and the contract refuses again."""
+    same_origin(request)
+    guard, caller = _caller(request)
+    try:
+        member, _, _ = _in_force(request, platform)
+        proposed = rule_sets.get_version(platform, member=member, version=version)
+        guard.authorize(
+            caller,
+            permission=permissions.RULES_APPROVE,
+            resource=Resource(
+                "aml_rules", version, member_did=member, created_by=proposed["proposer"]
+            ),
+        )
+        rule_sets.decide(
+            platform, gateway, version=version, officer=_actor(caller), approve=approve == "1",
+            reason=reason,
+        )  # fmt: skip
+    except ZhijinError as exc:
+        return _rules_refused(request, exc, f"decide-{version}")
+    return htmx_redirect(request, "/aml/rules#rule-versions")
 
 
 @router.post("/aml/rules/dry-run", response_class=HTMLResponse)
@@ -539,25 +639,31 @@ async def dry_run(
     same_origin(request)
     raw = await request.form()
     form = {str(k): str(v)[:40] for k, v in raw.items() if isinstance(v, str)}
-    return await _dry_run_part(request, platform, form)
+    return await _dry_run_part(request, platform, form, viewer)
 
 
-async def _dry_run_part(request: Request, platform: Any, form: dict[str, str]) -> HTMLResponse:
+async def _dry_run_part(
+    request: Request, platform: Any, form: dict[str, str], viewer: ShellViewer
+) -> HTMLResponse:
     from fastapi.concurrency import run_in_threadpool
 
     guard, caller = await run_in_threadpool(_caller, request)
     member = await run_in_threadpool(_member_filter, guard, caller, permissions.ALERT_READ)
+    _, in_force, _ = await run_in_threadpool(_in_force, request, platform)
     try:
-        draft = draft_rules(default_rules(), form)
+        draft = draft_rules(in_force, form)
     except DraftInvalid as exc:
         return render(
             request, "aml/_dry_run.html", title=RULES.label, error=_problem(request, exc),
             bad_fields=exc.details.get("fields", []), result=None, **_common(request),
         )  # fmt: skip
-    result = await run_in_threadpool(service.dry_run, platform, member=member, rules=draft)
+    result = await run_in_threadpool(
+        service.dry_run, platform, member=member, rules=draft, in_force=in_force
+    )
+    may_propose = permissions.RULES_PROPOSE in viewer.permissions
     return render(
         request, "aml/_dry_run.html", title=RULES.label, error=None, result=result,
-        **_common(request),
+        draft_form=form, may_propose=may_propose, **_common(request),
     )  # fmt: skip
 
 
