@@ -432,3 +432,33 @@ def test_the_pay_page_says_a_refusal_and_moves_nothing(world: World) -> None:
     assert "风险控制" in page.text and 'id="paid"' not in page.text, page.text
     assert world.api.get(f"/api/v1/transfers/{transfer_id}").status_code == 404
     assert world.balance(account_id)["balance_posted"] == FUNDS
+
+
+# -- a hold under review ------------------------------------------------------------------------
+
+
+def test_no_customer_posts_or_voids_a_hold_under_review(world: World) -> None:
+    payer = world.customer()
+    a = payer.account_id
+    held = world.post("/api/v1/transfers", _item(f"{a}-rev", a, HELD_MINOR), payer.headers)
+    assert held.status_code == 200 and held.json()["risk"]["tier"] == "hold", held.text
+    for action in ("post", "void"):
+        answer = world.post(
+            f"/api/v1/transfers/{a}-rev/{action}", {"id": f"{a}-rev-{action}"}, payer.headers
+        )
+        assert answer.status_code == 403, answer.text
+        assert (
+            answer.json()["code"] == "payment_under_review" and "审核中" in answer.json()["detail"]
+        )
+    record = world.get(f"/api/v1/transfers/{a}-rev", payer.headers).json()
+    assert record["hold"]["hold_status"] == "pending"
+    assert world.balance(a)["balance_posted"] == FUNDS
+    # The review decides: cleared, the hold is posted.
+    (case,) = world.cases_of(f"{a}-rev")
+    cleared = world.post(
+        f"{RISK}/cases/{case['case_id']}/resolution",
+        {"verdict": "cleared", "reason": "the customer confirmed by phone"},
+        world.analyst,
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert world.balance(a)["balance_posted"] == FUNDS - HELD_MINOR

@@ -870,6 +870,13 @@ def _resolve(
     if not caller.is_operator:
         request = TransferIn(id=body.id, pending_id=pending_id, amount=body.amount)
         _authorize_transfer_request(guard, caller, platform, request)
+    screen = screen_of(platform)
+    if caller.is_end_user and screen is not None and screen.under_review(pending_id):
+        # The ledger lets the payer (and the payee) post a hold: a held payment would
+        # otherwise be one request away from moving without its review.
+        raise service.PaymentUnderReview(
+            message="this payment is under review: the review posts or voids it", id=pending_id
+        )
     try:
         result = service.resolve_pending(
             platform,

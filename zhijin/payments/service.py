@@ -53,6 +53,7 @@ __all__ = [
     "PaymentNeedsReview",
     "PaymentRefused",
     "PaymentRefusedByRisk",
+    "PaymentUnderReview",
     "account_iban",
     "create_fx_quote",
     "create_transfers",
@@ -228,6 +229,14 @@ class PaymentRefusedByRisk(ZhijinError):
     the next attempt needs a fresh second factor.  The reasons are the customer's to read."""
 
     code = "payment_refused_by_risk"
+    http_status = 403
+
+
+class PaymentUnderReview(ZhijinError):
+    """A customer asked to post or void a hold the fraud screen placed while its review is
+    open: only the review decides it (cleared: posted; confirmed fraud: voided)."""
+
+    code = "payment_under_review"
     http_status = 403
 
 
