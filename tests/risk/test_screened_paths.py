@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.payments.pain001 import Pain001, PaymentInfo, Tx, build
 from tests.payments.test_api import BOB, Api, account, move
 from tests.payments.test_stepup_cumulative import daytime_clock
 from tests.platform.users import create_staff, identity_of, login_with_token, new_password
@@ -271,6 +272,21 @@ def test_the_operators_batch_is_not_screened(world: World) -> None:
     assert answer.status_code == 200, answer.text
     (result,) = answer.json()["results"]
     assert result["result"] == "ok" and "risk" not in result
+
+
+def test_an_end_user_cannot_upload_a_pain001_file(world: World) -> None:
+    """Bulk files are the member's (operator and staff, who book them for their customers
+    and answer for them): not a customer payment, not screened.  A customer is refused."""
+    payer = world.customer()
+    tx = Tx("E2E-1", "66.00", "CNY", creditor_iban=None, creditor_other_id="bob-cny")
+    info = PaymentInfo("PMT-1", [tx], debtor_iban=None, debtor_other_id=payer.account_id)
+    xml = build(Pain001(message_id="SCREEN-1", payments=[info]))
+    headers = {**payer.headers, "Content-Type": "application/xml"}
+    answer = world.api.client.post(
+        "/api/v1/payments/iso20022/pain001", content=xml, headers=headers
+    )
+    assert answer.status_code == 403 and answer.json()["code"] == "permission_denied"
+    assert world.balance(payer.account_id)["balance_posted"] == FUNDS
 
 
 # -- FX payments ----------------------------------------------------------------------------------
