@@ -457,21 +457,50 @@ def screened_transfers(
         _Screened(index, request, fact, None if fact is None else screen.screen(fact))
         for index, (request, fact) in enumerate(zip(transfers, facts, strict=True))
     ]
-    stepping_up = next(
-        (
-            i.verdict
-            for i in items
-            if i.verdict is not None and i.verdict.tier == ScreenTier.STEP_UP
-        ),
-        None,
-    )
-    if stepping_up is not None:
-        for item in items:
-            if item.verdict is not None and item.facts is not None:
-                screen.settled(item.verdict, item.facts, outcome="refused")
-        raise _refusal(stepping_up, "the fraud screen refused this payment")
+    _step_up_first(screen, items)
+    answers, submitted = _plan(screen, items)
+    height: int | None = None
+    if submitted:
+        try:
+            summary = create_transfers(
+                platform, gateway, transfers=[asked for _, asked, _ in submitted], sender=sender
+            )
+        except PaymentRefused:  # the whole tx refused: nothing of it moved
+            for item, _, _ in submitted:
+                if item.verdict is not None and item.facts is not None:
+                    screen.settled(item.verdict, item.facts, outcome="ledger_refused")
+            raise
+        height = summary["height"]
+        for (item, _, hold), result in zip(submitted, summary["results"], strict=True):
+            answers[item.index] = _settle_item(screen, item, hold, result)
+    results = [answers[index] for index in range(len(transfers))]
+    ok = sum(1 for r in results if r["result"] == Code.OK)
+    return {"results": results, "ok": ok, "failed": len(results) - ok, "height": height}
+
+
+def _step_up_first(screen: PaymentScreen, items: Sequence[_Screened]) -> None:
+    """A step-up verdict on any item (the customer's last payment was refused): the whole
+    batch waits for a fresh second factor, every decision settled as not submitted."""
+    stepping_up = [i.verdict for i in items if i.verdict and i.verdict.tier == ScreenTier.STEP_UP]
+    if not stepping_up:
+        return
+    for item in items:
+        if item.verdict is not None and item.facts is not None:
+            screen.settled(item.verdict, item.facts, outcome="refused")
+    raise _refusal(stepping_up[0], "the fraud screen refused this payment")
+
+
+_Submitted = tuple[_Screened, dict[str, Any], Verdict | None]  # item, as asked, the hold's verdict
+
+
+def _plan(
+    screen: PaymentScreen, items: Sequence[_Screened]
+) -> tuple[dict[int, dict[str, Any]], list[_Submitted]]:
+    """Per chain: refused (answered here, settled, left out of the tx), held (every item as
+    a hold under the chain's verdict) or as asked.  The answers so far by batch index, and
+    what goes in the tx, in batch order."""
     answers: dict[int, dict[str, Any]] = {}
-    submitted: list[tuple[_Screened, dict[str, Any], Verdict | None]] = []
+    submitted: list[_Submitted] = []
     for chain in _chains(items):
         worst = _worst(chain)
         if worst is not None and worst.tier == ScreenTier.REFUSE:
@@ -480,21 +509,11 @@ def screened_transfers(
                 if item.verdict is not None and item.facts is not None:
                     screen.settled(item.verdict, item.facts, outcome="refused")
             continue
-        held = worst is not None and worst.tier == ScreenTier.HOLD
+        hold = worst if worst is not None and worst.tier == ScreenTier.HOLD else None
         for item in chain:
-            asked = _as_hold(item.request, worst) if held and worst is not None else item.request
-            submitted.append((item, dict(asked), worst if held else None))
-    height: int | None = None
-    if submitted:
-        summary = create_transfers(
-            platform, gateway, transfers=[asked for _, asked, _ in submitted], sender=sender
-        )
-        height = summary["height"]
-        for (item, _, hold), result in zip(submitted, summary["results"], strict=True):
-            answers[item.index] = _settle_item(screen, item, hold, result)
-    results = [answers[index] for index in range(len(transfers))]
-    ok = sum(1 for r in results if r["result"] == Code.OK)
-    return {"results": results, "ok": ok, "failed": len(results) - ok, "height": height}
+            asked = item.request if hold is None else _as_hold(item.request, hold)
+            submitted.append((item, dict(asked), hold))
+    return answers, submitted
 
 
 def _settle_item(
