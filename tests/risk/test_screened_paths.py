@@ -414,10 +414,10 @@ def _signed_in_page(world: World) -> tuple[TestClient, str]:
     return browser, account_id
 
 
-def _page_post(browser: TestClient, data: dict[str, str]) -> Any:
+def _page_post(browser: TestClient, data: dict[str, str], path: str = "/pay") -> Any:
     csrf = next(v for k, v in browser.cookies.items() if k.endswith("zhijin_csrf"))
     headers = {"X-CSRF-Token": csrf, "HX-Request": "true", "Accept-Language": "zh-CN"}
-    return browser.post("/pay", data=data, headers=headers)
+    return browser.post(path, data=data, headers=headers)
 
 
 def _hidden(html: str) -> dict[str, str]:
@@ -447,6 +447,31 @@ def test_the_pay_page_says_a_refusal_and_moves_nothing(world: World) -> None:
     assert page.status_code == 200, page.text
     assert "风险控制" in page.text and 'id="paid"' not in page.text, page.text
     assert world.api.get(f"/api/v1/transfers/{transfer_id}").status_code == 404
+    assert world.balance(account_id)["balance_posted"] == FUNDS
+
+
+@pytest.mark.parametrize(
+    ("amount", "said"), [("77.00", "无法冻结等待审核"), ("66.00", "因风险控制被拒绝")]
+)
+def test_the_fx_page_says_what_the_screen_decided_and_moves_nothing(
+    world: World, amount: str, said: str
+) -> None:
+    browser, account_id = _signed_in_page(world)
+    payment_id = f"web-{secrets.token_hex(6)}"
+    form = {
+        "id": payment_id,
+        "debit": account_id,
+        "target": "USD",
+        "side": "source",
+        "amount": amount,
+        "credit": "bob-usd",
+    }
+    review = _page_post(browser, form, "/fx")
+    assert review.status_code == 200 and 'name="quote"' in review.text, review.text
+    page = _page_post(browser, _hidden(review.text), "/fx")
+    assert page.status_code == 200, page.text
+    assert said in page.text and 'id="fx-paid"' not in page.text, page.text
+    assert world.api.get(f"/api/v1/transfers/{payment_id}").status_code == 404
     assert world.balance(account_id)["balance_posted"] == FUNDS
 
 
