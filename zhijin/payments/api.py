@@ -33,25 +33,28 @@ from zhijin.identity import (
     Permission,
     Reservation,
     Resource,
+    StepUpRequired,
 )
-from zhijin.payments import api_models, limits, service
+from zhijin.payments import api_models, fx_offers, limits, service
 from zhijin.payments.codes import Code, PaymentsError
 from zhijin.payments.expected import PaymentFacts, PaymentsHost, PaymentsHostDep, screen_of
 from zhijin.payments.projection import PaymentsProjection
 from zhijin.payments.records import AccountFlag, AccountKind, AccountStatus, TransferFlag
 from zhijin.payments.requests import (
+    TARGET_SIDE,
     is_valid_transfer_id,
     parse_fx_payment,
     parse_refund,
     parse_transfer,
 )
 from zhijin.payments.types import AmountMinor, ClientId
+from zhijin.platform import i18n
 from zhijin.platform.deps import GatewayDep, OperatorDep
 from zhijin.platform.errors import Forbidden
 from zhijin.platform.gateway import MemberGateway
 from zhijin.platform.http_edge import EdgeRoute, body_limit
 from zhijin.platform.params import Cursor, TimeMs
-from zhijin.platform.problems import NOT_YET_VISIBLE_RESPONSES
+from zhijin.platform.problems import NOT_YET_VISIBLE_RESPONSES, problem_detail
 from zhijin.platform.projections import CommittedNotYetVisible
 
 __all__ = [
@@ -203,7 +206,14 @@ class FxPaymentIn(_Strict):
 # -- who may: identity's request guard (zhijin/identity/guard.py) ---------------------------------
 
 STEP_UP_ACTION = "payment.transfer"  # the step-up policy's name for moving money out
-_REFUSALS = (service.PaymentRefused,)  # a definite no of the ledger: nothing moved
+# A definite no, of the ledger or of the fraud screen before anything was submitted: nothing
+# moved, so the amounts reserved under the step-up policy are given back.
+_REFUSALS = (
+    service.PaymentRefused,
+    service.PaymentRefusedByRisk,
+    service.PaymentNeedsReview,
+    StepUpRequired,
+)
 
 
 def _authorize(
@@ -652,21 +662,47 @@ def submit_transfer(
             gateway,
             request=body.args(),
             sender=caller.sender,
-            facts=_screen_facts(guard, caller, platform, body, payment),
+            facts=_transfer_facts(guard, caller, platform, body, payment),
         ),
     )
 
 
-def _screen_facts(
+def _transfer_facts(
     guard: Guard, caller: Caller, platform: PaymentsHost, body: TransferIn, payment: Outflow | None
 ) -> PaymentFacts | None:
-    """A customer's new transfer as the fraud screen sees it; None for the operator, staff and
-    a hold's post or void (judged when the hold was placed), which the screen does not see."""
+    """A customer's new transfer (alone or a batch item) as the fraud screen sees it."""
+    return _screen_facts(
+        guard, caller, platform, payment_id=body.id, payment=payment, amount=body.amount
+    )
+
+
+def _screens(caller: Caller, platform: PaymentsHost, payment: Outflow | None) -> bool:
+    """Whether this payment meets the fraud screen: an end user's new payment on a host with
+    a screen.  Not the operator's or staff's (the member's own books), not a hold's post or
+    void (judged when the hold was placed: `payment` None)."""
+    return (
+        payment is not None
+        and caller.principal is not None
+        and caller.is_end_user
+        and screen_of(platform) is not None
+    )
+
+
+def _screen_facts(
+    guard: Guard,
+    caller: Caller,
+    platform: PaymentsHost,
+    *,
+    payment_id: str,
+    payment: Outflow | None,
+    amount: int | None,
+) -> PaymentFacts | None:
+    """A customer's new payment as the fraud screen sees it, `amount` in the debit account's
+    currency (for FX, the source amount); None when it does not meet the screen (`_screens`)."""
     principal = caller.principal
-    if payment is None or principal is None or not caller.is_end_user or body.amount is None:
+    if not _screens(caller, platform, payment) or amount is None:
         return None
-    if screen_of(platform) is None:
-        return None
+    assert payment is not None and principal is not None  # `_screens` said so
     try:
         payee_owner: str | None = service.get_account(platform, account_id=payment.payee)["owner"]
     except NotFound:
@@ -675,14 +711,14 @@ def _screen_facts(
     source = caller.source
     location = None if source is None else source.location
     return PaymentFacts(
-        transfer_id=body.id,
+        transfer_id=payment_id,
         debit_account_id=payment.debit_account_id,
         credit_account_id=payment.payee,
         payer=payment.debit_owner,
         payee_owner=payee_owner,
         currency=payment.currency,
         exponent=payment.exponent,
-        amount_minor=body.amount,
+        amount_minor=amount,
         at_ms=guard.clock(),
         user_id=principal.user_id,
         payee_known=service.has_paid(
@@ -748,6 +784,7 @@ def submit_refund(
 )
 def create_transfer_batch(
     body: TransferBatchIn,
+    request: Request,
     platform: PaymentsHostDep,
     gateway: GatewayDep,
     caller: CallerDep,
@@ -761,14 +798,31 @@ def create_transfer_batch(
             _validated(parse_transfer, args, index=index, id=args["id"])
     outflows = [_authorize_transfer_request(guard, caller, platform, t) for t in body.transfers]
     reservation = _put_to_policy(guard, caller, platform, outflows)
+    # Each of an end user's new payments meets the fraud screen, as it would alone.
+    facts = [
+        _transfer_facts(guard, caller, platform, item, outflow)
+        for item, outflow in zip(body.transfers, outflows, strict=True)
+    ]
     with guard.releasing(reservation, refusals=_REFUSALS):
-        summary = service.create_transfers(
-            platform, gateway, transfers=transfers, sender=caller.sender
+        summary = service.screened_transfers(
+            platform, gateway, transfers=transfers, sender=caller.sender, facts=facts
         )
     result = _hide_foreign_conflicts(guard, caller, platform, summary)
     refused = [f"transfer:{r['id']}" for r in result["results"] if r["result"] != Code.OK]
     guard.release(reservation, refused)  # nothing moved for these
-    return result
+    return _said(i18n.request_locale(request), result)
+
+
+def _said(locale: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """The items the fraud screen refused, with the customer's sentence in their language
+    (`detail`, the code's template, as a single payment's problem says it)."""
+    results = []
+    for item in summary["results"]:
+        details = item.pop(service.REFUSAL_DETAILS, None)
+        if details is not None:
+            item["detail"] = problem_detail(locale, item["result"], details, item["message"])
+        results.append(item)
+    return {**summary, "results": results}
 
 
 @router.get(
@@ -816,6 +870,13 @@ def _resolve(
     if not caller.is_operator:
         request = TransferIn(id=body.id, pending_id=pending_id, amount=body.amount)
         _authorize_transfer_request(guard, caller, platform, request)
+    screen = screen_of(platform)
+    if caller.is_end_user and screen is not None and screen.under_review(pending_id):
+        # The ledger lets the payer (and the payee) post a hold: a held payment would
+        # otherwise be one request away from moving without its review.
+        raise service.PaymentUnderReview(
+            message="this payment is under review: the review posts or voids it", id=pending_id
+        )
     try:
         result = service.resolve_pending(
             platform,
@@ -966,18 +1027,43 @@ def pay_fx(
             amount=body.source_amount,
         )
     reservation = _put_to_policy(guard, caller, platform, [outflow])
+    facts = _screen_facts(
+        guard,
+        caller,
+        platform,
+        payment_id=body.id,
+        payment=outflow,
+        amount=_fx_source_amount(caller, platform, body, outflow),
+    )
     result = _settled_as(
         guard,
         caller,
         platform,
         reservation,
         body.id,
-        lambda: service.pay_fx(platform, gateway, payment=body.args(), sender=caller.sender),
+        lambda: service.screened_fx_payment(
+            platform, gateway, payment=body.args(), sender=caller.sender, facts=facts
+        ),
     )
     if outflow is not None and outflow.amount_minor is None:
         sized = replace(outflow, amount_minor=result["source_amount"])
         guard.record_moved(caller, sized)  # known now that it has executed
     return _replayed(response, result)
+
+
+def _fx_source_amount(
+    caller: Caller, platform: PaymentsHost, body: FxPaymentIn, outflow: Outflow | None
+) -> int | None:
+    """What an FX payment takes from the payer, in the source currency (principal and
+    spread), as the screen's features are per currency: the request's own source amount, or
+    for a fixed target amount what the quote makes of it now (`fx_offers.preview`, the
+    contract's arithmetic).  A quote that does not exist is the contract's own 404."""
+    if body.source_amount is not None or not _screens(caller, platform, outflow):
+        return body.source_amount
+    assert body.target_amount is not None  # parse_fx_payment: one side or the other
+    quote = service.get_fx_quote(platform, quote_id=body.quote_id)
+    preview = fx_offers.preview(platform, quote, side=TARGET_SIDE, amount_minor=body.target_amount)
+    return preview.amounts.source_amount
 
 
 # -- books ----------------------------------------------------------------------------------------

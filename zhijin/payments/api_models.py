@@ -185,7 +185,8 @@ class TransferCreatedOut(BaseModel):
 
 
 class TransferResultView(BaseModel):
-    """One item's answer: `ok` (with `exists`) or a refusal code (with `message`)."""
+    """One item's answer: `ok` (with `exists`) or a refusal code (with `message`), such as
+    `payment_refused_by_risk` for an item the fraud screen refused (nothing of it moved)."""
 
     id: str
     result: str
@@ -193,13 +194,26 @@ class TransferResultView(BaseModel):
     message: str | None = None
     fee_amount: int | None = None
     fee_transfer_id: str | None = None
+    risk: RiskVerdictView | None = Field(
+        default=None, description="the fraud screen's verdict, when a customer's item met it"
+    )
+    held: bool | None = Field(
+        default=None,
+        description="the item went in as a hold, under review (its chain's verdict held it)",
+    )
+    detail: str | None = Field(
+        default=None,
+        description="an item the fraud screen refused: why, in the request's language",
+    )
 
 
 class TransferBatchOut(BaseModel):
     results: list[TransferResultView]
     ok: int
     failed: int
-    height: int
+    height: int | None = Field(
+        description="the block of the batch's tx; null when the screen refused every item"
+    )
 
 
 class FxQuoteView(BaseModel):
@@ -238,6 +252,9 @@ class FxPaymentOut(BaseModel):
     rate: str
     rounding: str
     transfer_ids: list[str]
+    risk: RiskVerdictView | None = Field(
+        default=None, description="the fraud screen's verdict, when a customer's payment met it"
+    )
 
 
 class FeeScheduleSetOut(BaseModel):

@@ -159,6 +159,11 @@ class PaymentScreen(Protocol):
         no).  The decision is recorded with the payment; features learn from what moved."""
         ...
 
+    def under_review(self, transfer_id: str) -> bool:
+        """Whether `transfer_id` is a hold the screen placed whose review is still open: only
+        the review posts or voids it (the ledger would let either party post a hold)."""
+        ...
+
 
 def screen_of(host: object) -> PaymentScreen | None:
     """The host's screen, or None: hosts built before the risk domain (and test hosts) carry

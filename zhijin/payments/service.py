@@ -14,7 +14,7 @@ balance that checks the books must not trust a projection.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, select
 
 from zhijin.chain.codec import canonical, decode
-from zhijin.chain.errors import NotFound, ZhijinError
+from zhijin.chain.errors import NotFound, ZhijinError, invariant
 from zhijin.identity import StepUpRequired
 from zhijin.payments import iso20022 as iso
 from zhijin.payments import limits, projection, queries
@@ -30,6 +30,7 @@ from zhijin.payments.codes import Code, fields_differing
 from zhijin.payments.directory import IbanDirectory, mask, valid_iban
 from zhijin.payments.expected import (
     PaymentFacts,
+    PaymentScreen,
     PaymentsHost,
     ScreenTier,
     Verdict,
@@ -46,9 +47,13 @@ from zhijin.platform.projections import await_visible
 __all__ = [
     "CONTRACT",
     "MSG_ID_REUSED",
+    "REFUSAL_DETAILS",
     "STATEMENT_LINES_MAX",
     "TRANSFER_ID_TAKEN",
+    "PaymentNeedsReview",
     "PaymentRefused",
+    "PaymentRefusedByRisk",
+    "PaymentUnderReview",
     "account_iban",
     "create_fx_quote",
     "create_transfers",
@@ -67,7 +72,10 @@ __all__ = [
     "register_iban",
     "remove_iban",
     "resolve_pending",
+    "screened",
+    "screened_fx_payment",
     "screened_transfer",
+    "screened_transfers",
     "set_account_status",
     "set_fee_schedule",
     "statement",
@@ -224,6 +232,23 @@ class PaymentRefusedByRisk(ZhijinError):
     http_status = 403
 
 
+class PaymentUnderReview(ZhijinError):
+    """A customer asked to post or void a hold the fraud screen placed while its review is
+    open: only the review decides it (cleared: posted; confirmed fraud: voided)."""
+
+    code = "payment_under_review"
+    http_status = 403
+
+
+class PaymentNeedsReview(ZhijinError):
+    """The fraud screen would hold the payment for a review, and the payment has no pending
+    form to wait in (an FX payment): it was not submitted, nothing moved.  Not a refusal of
+    the customer (no step-up is owed for it); the reasons are theirs to read."""
+
+    code = "payment_needs_review"
+    http_status = 403
+
+
 def _verdict_view(verdict: Verdict) -> dict[str, Any]:
     return {
         "decision_id": verdict.decision_id,
@@ -243,6 +268,73 @@ def _as_hold(request: Mapping[str, Any], verdict: Verdict) -> dict[str, Any]:
     return {**request, "flags": flags, "timeout_ms": verdict.hold_timeout_ms}
 
 
+def _refusal(verdict: Verdict, message: str) -> ZhijinError:
+    """What the customer is told when the screen stops a payment: a fresh second factor first
+    (STEP_UP), refused with the reasons in their language (REFUSE), or told that it needs a
+    review it cannot wait for as a hold (HOLD of a payment with no pending form)."""
+    reasons = list(verdict.reasons)
+    by_locale = {k: list(v) for k, v in verdict.reasons_by_locale.items()}
+    if verdict.tier == ScreenTier.HOLD:
+        return PaymentNeedsReview(
+            message=message,
+            decision_id=verdict.decision_id,
+            reasons=reasons,
+            reasons_by_locale=by_locale,
+        )
+    if verdict.tier == ScreenTier.STEP_UP:
+        return StepUpRequired(
+            message="confirm this payment with a fresh code",
+            decision_id=verdict.decision_id,
+            reasons=reasons,
+            reasons_by_locale=by_locale,
+        )
+    return PaymentRefusedByRisk(
+        message=message,
+        decision_id=verdict.decision_id,
+        reasons=reasons,
+        reasons_by_locale=by_locale,
+    )
+
+
+_STOPPED = (ScreenTier.REFUSE, ScreenTier.STEP_UP)
+_SEVERITY = {ScreenTier.ALLOW: 0, ScreenTier.HOLD: 1, ScreenTier.REFUSE: 2, ScreenTier.STEP_UP: 3}
+
+
+def screened(
+    platform: PaymentsHost,
+    *,
+    facts: PaymentFacts | None,
+    submit: Callable[[Verdict | None], dict[str, Any]],
+    holdable: bool = True,
+) -> dict[str, Any]:
+    """One customer payment through the host's fraud screen, then `submit(verdict)`: allowed
+    as asked (`submit` gets the verdict, ALLOW), held (HOLD: `submit` books it as a pending
+    transfer a reviewer posts or voids, and the case opens when it committed), or refused
+    before anything is submitted.  A payment with no pending form (`holdable=False`: FX) that
+    the screen holds is not submitted (`PaymentNeedsReview`), so nothing moves unreviewed.
+    With no screen on the host, or no facts (the operator's own payments), `submit(None)`.
+    The answer carries the verdict as `risk`; the decision is settled with what became of
+    the payment (the risk service records it by transfer id, and opens the case of a hold)."""
+    screen = screen_of(platform)
+    if screen is None or facts is None:
+        return submit(None)
+    verdict = screen.screen(facts)
+    if verdict.tier in _STOPPED or (verdict.tier == ScreenTier.HOLD and not holdable):
+        screen.settled(verdict, facts, outcome="refused")
+        message = "the fraud screen refused this payment"
+        if verdict.tier == ScreenTier.HOLD:
+            message = "the fraud screen holds this payment for review, and it cannot be held"
+        raise _refusal(verdict, message)
+    try:
+        result = submit(verdict)
+    except PaymentRefused:
+        screen.settled(verdict, facts, outcome="ledger_refused")
+        raise
+    held = verdict.tier == ScreenTier.HOLD
+    screen.settled(verdict, facts, outcome="held" if held else "submitted")
+    return {**result, "risk": _verdict_view(verdict)}
+
+
 def screened_transfer(
     platform: PaymentsHost,
     gateway: MemberGateway,
@@ -251,40 +343,194 @@ def screened_transfer(
     sender: str | None,
     facts: PaymentFacts | None,
 ) -> dict[str, Any]:
-    """A customer's transfer through the host's fraud screen, then the ledger: allowed as
-    asked, held (a pending transfer a reviewer posts or voids), or refused with its reasons.
-    With no screen on the host, or no facts (the operator's own transfers), exactly
-    `transfer`.  The answer carries the verdict as `risk`."""
+    """A customer's transfer through the screen (`screened`): a held one is the same transfer
+    as a hold.  With no screen or no facts, exactly `transfer`."""
+
+    def submit(verdict: Verdict | None) -> dict[str, Any]:
+        held = verdict is not None and verdict.tier == ScreenTier.HOLD
+        asked = _as_hold(request, verdict) if held and verdict is not None else request
+        return transfer(platform, gateway, request=asked, sender=sender)
+
+    return screened(platform, facts=facts, submit=submit)
+
+
+def screened_fx_payment(
+    platform: PaymentsHost,
+    gateway: MemberGateway,
+    *,
+    payment: Mapping[str, Any],
+    sender: str | None,
+    facts: PaymentFacts | None,
+) -> dict[str, Any]:
+    """A customer's FX payment through the screen, on its source amount and currency.  The
+    ledger has no pending FX payment (its legs settle at once under a firm quote that expires
+    sooner than a review ends), so a payment the screen holds is not submitted: 403
+    `payment_needs_review`, nothing moved."""
+    return screened(
+        platform,
+        facts=facts,
+        submit=lambda _verdict: pay_fx(platform, gateway, payment=payment, sender=sender),
+        holdable=False,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Screened:
+    """One batch item (its place in the batch) and the screen's verdict on it (None: not
+    screened)."""
+
+    index: int
+    request: Mapping[str, Any]
+    facts: PaymentFacts | None
+    verdict: Verdict | None
+
+
+def _chains(items: Sequence[_Screened]) -> list[list[_Screened]]:
+    """The batch cut into its linked chains (a `linked` item chains to the next; an item
+    alone is a chain of one): the contract applies each all or nothing, so the screen does."""
+    chains: list[list[_Screened]] = [[]]
+    for item in items:
+        chains[-1].append(item)
+        if TransferFlag.LINKED.value not in item.request.get("flags", ()):
+            chains.append([])
+    return [chain for chain in chains if chain]
+
+
+def _worst(chain: Sequence[_Screened]) -> Verdict | None:
+    """The most severe verdict of a chain: it decides for every item of the chain."""
+    verdicts = [item.verdict for item in chain if item.verdict is not None]
+    return max(verdicts, key=lambda v: _SEVERITY[v.tier], default=None)
+
+
+# The key of a batch item's answer under which the screen's refusal hands the API what the
+# customer's sentence is made of (`problem_detail`: the reasons per locale); never returned.
+REFUSAL_DETAILS = "_refusal_details"
+
+
+def _risk_refused(item: _Screened, chain_verdict: Verdict) -> dict[str, Any]:
+    """The per-item answer of a chain the screen refused: the refused item's own code, its
+    chain's other items `linked_event_failed` (as the contract says of a failed chain)."""
+    request_id = str(item.request["id"])
+    if item.verdict is chain_verdict:
+        reasons_by_locale = {k: list(v) for k, v in chain_verdict.reasons_by_locale.items()}
+        result: dict[str, Any] = {
+            "id": request_id,
+            "result": RISK_REFUSED,
+            "message": "the fraud screen refused this payment",
+            "risk": _verdict_view(chain_verdict),
+            REFUSAL_DETAILS: {
+                "reasons": list(chain_verdict.reasons),
+                "reasons_by_locale": reasons_by_locale,
+            },
+        }
+        return result
+    return {
+        "id": request_id,
+        "result": Code.LINKED_EVENT_FAILED.value,
+        "message": "the fraud screen refused another transfer of this linked chain",
+        REFUSAL_DETAILS: {},
+    }
+
+
+def screened_transfers(
+    platform: PaymentsHost,
+    gateway: MemberGateway,
+    *,
+    transfers: Sequence[Mapping[str, Any]],
+    sender: str | None,
+    facts: Sequence[PaymentFacts | None],
+) -> dict[str, Any]:
+    """A customer's batch through the screen, item by item, in one tx for what may move.
+
+    Each item with facts is screened as a single transfer would be; a linked chain takes its
+    most severe verdict for all its items (the contract applies a chain all or nothing).  A
+    refused chain is left out of the tx: its refused item answers `payment_refused_by_risk`,
+    the rest of its chain `linked_event_failed`, nothing of it moves.  A held chain goes in
+    as holds, each with a case.  A step-up verdict stops the whole batch (401 before anything
+    is submitted: the customer confirms with a fresh code, then sends it again).  With no
+    screen on the host, or no facts at all, exactly `create_transfers`."""
+    invariant(len(facts) == len(transfers), "one facts entry per batch item")
     screen = screen_of(platform)
-    if screen is None or facts is None:
-        return transfer(platform, gateway, request=request, sender=sender)
-    verdict = screen.screen(facts)
-    if verdict.tier in (ScreenTier.REFUSE, ScreenTier.STEP_UP):
-        screen.settled(verdict, facts, outcome="refused")
-        reasons = list(verdict.reasons)
-        by_locale = {k: list(v) for k, v in verdict.reasons_by_locale.items()}
-        if verdict.tier == ScreenTier.STEP_UP:
-            raise StepUpRequired(
-                message="confirm this payment with a fresh code",
-                decision_id=verdict.decision_id,
-                reasons=reasons,
-                reasons_by_locale=by_locale,
+    if screen is None or all(f is None for f in facts):
+        return create_transfers(platform, gateway, transfers=transfers, sender=sender)
+    items = [
+        _Screened(index, request, fact, None if fact is None else screen.screen(fact))
+        for index, (request, fact) in enumerate(zip(transfers, facts, strict=True))
+    ]
+    _step_up_first(screen, items)
+    answers, submitted = _plan(screen, items)
+    height: int | None = None
+    if submitted:
+        try:
+            summary = create_transfers(
+                platform, gateway, transfers=[asked for _, asked, _ in submitted], sender=sender
             )
-        raise PaymentRefusedByRisk(
-            message="the fraud screen refused this payment",
-            decision_id=verdict.decision_id,
-            reasons=reasons,
-            reasons_by_locale=by_locale,
-        )
-    held = verdict.tier == ScreenTier.HOLD
-    asked = _as_hold(request, verdict) if held else request
-    try:
-        result = transfer(platform, gateway, request=asked, sender=sender)
-    except PaymentRefused:
-        screen.settled(verdict, facts, outcome="ledger_refused")
-        raise
-    screen.settled(verdict, facts, outcome="held" if held else "submitted")
-    return {**result, "risk": _verdict_view(verdict)}
+        except PaymentRefused:  # the whole tx refused: nothing of it moved
+            for item, _, _ in submitted:
+                if item.verdict is not None and item.facts is not None:
+                    screen.settled(item.verdict, item.facts, outcome="ledger_refused")
+            raise
+        height = summary["height"]
+        for (item, _, hold), result in zip(submitted, summary["results"], strict=True):
+            answers[item.index] = _settle_item(screen, item, hold, result)
+    results = [answers[index] for index in range(len(transfers))]
+    ok = sum(1 for r in results if r["result"] == Code.OK)
+    return {"results": results, "ok": ok, "failed": len(results) - ok, "height": height}
+
+
+def _step_up_first(screen: PaymentScreen, items: Sequence[_Screened]) -> None:
+    """A step-up verdict on any item (the customer's last payment was refused): the whole
+    batch waits for a fresh second factor, every decision settled as not submitted."""
+    stepping_up = [i.verdict for i in items if i.verdict and i.verdict.tier == ScreenTier.STEP_UP]
+    if not stepping_up:
+        return
+    for item in items:
+        if item.verdict is not None and item.facts is not None:
+            screen.settled(item.verdict, item.facts, outcome="refused")
+    raise _refusal(stepping_up[0], "the fraud screen refused this payment")
+
+
+_Submitted = tuple[_Screened, dict[str, Any], Verdict | None]  # item, as asked, the hold's verdict
+
+
+def _plan(
+    screen: PaymentScreen, items: Sequence[_Screened]
+) -> tuple[dict[int, dict[str, Any]], list[_Submitted]]:
+    """Per chain: refused (answered here, settled, left out of the tx), held (every item as
+    a hold under the chain's verdict) or as asked.  The answers so far by batch index, and
+    what goes in the tx, in batch order."""
+    answers: dict[int, dict[str, Any]] = {}
+    submitted: list[_Submitted] = []
+    for chain in _chains(items):
+        worst = _worst(chain)
+        if worst is not None and worst.tier == ScreenTier.REFUSE:
+            for item in chain:
+                answers[item.index] = _risk_refused(item, worst)
+                if item.verdict is not None and item.facts is not None:
+                    screen.settled(item.verdict, item.facts, outcome="refused")
+            continue
+        hold = worst if worst is not None and worst.tier == ScreenTier.HOLD else None
+        for item in chain:
+            asked = item.request if hold is None else _as_hold(item.request, hold)
+            submitted.append((item, dict(asked), hold))
+    return answers, submitted
+
+
+def _settle_item(
+    screen: PaymentScreen, item: _Screened, hold: Verdict | None, result: dict[str, Any]
+) -> dict[str, Any]:
+    """What became of one submitted item, told to the screen, and its answer with the
+    verdict (`held` when it went in as a hold: its chain's verdict held it)."""
+    if item.verdict is None or item.facts is None:
+        return result
+    if result["result"] != Code.OK:
+        screen.settled(item.verdict, item.facts, outcome="ledger_refused")
+        return result
+    screen.settled(item.verdict, item.facts, outcome="submitted" if hold is None else "held")
+    risk = _verdict_view(item.verdict)
+    if hold is not None:
+        risk["notice"] = dict(hold.notice)
+    return {**result, "risk": risk, "held": hold is not None}
 
 
 def resolve_pending(

@@ -144,13 +144,21 @@ def my_decisions(
                 "currency": row["currency"],
                 "amount_minor": row["amount_minor"],
                 "tier": row["tier"],
-                "status": status_text[row["tier"]],
+                "status": status_text[_status_of(row)],
                 "reasons": row["reasons_by_locale"].get(locale, []),
                 "at_ms": row["at_ms"],
             }
             for row in rows
         ]
     }
+
+
+def _status_of(row: dict[str, Any]) -> str:
+    """What the customer is told of a decision: a hold that payments could not submit as a
+    hold (an FX payment: `payment_needs_review`) did not move and waits for no review."""
+    if row["tier"] == "hold" and row.get("outcome") == "refused":
+        return "refuse"
+    return str(row["tier"])
 
 
 # -- rules --------------------------------------------------------------------------------------

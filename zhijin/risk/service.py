@@ -329,6 +329,17 @@ class RiskService:
         except Exception:
             log.exception("risk: settling decision %s (%s) failed", verdict.decision_id, outcome)
 
+    def under_review(self, transfer_id: str) -> bool:
+        """Whether a case on the hold `transfer_id` is open (payments lets no customer post
+        or void it meanwhile)."""
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(cases_table.c.case_id).where(
+                    cases_table.c.transfer_id == transfer_id, cases_table.c.status == "open"
+                )
+            ).first()
+        return row is not None
+
     def _settled(self, verdict: Verdict, facts: PaymentFacts, *, outcome: str) -> None:
         table = decisions_table
         with self.db.begin() as conn:

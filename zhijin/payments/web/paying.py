@@ -282,6 +282,8 @@ def _send(attempt: _Attempt, form: dict[str, str], gateway: Any) -> dict[str, An
 
 
 def _paid(attempt: _Attempt, form: dict[str, str], result: dict[str, Any]) -> HTMLResponse:
+    """Paid, or (the fraud screen held it) submitted as a hold and under review: said so."""
+    risk = result.get("risk") or {}
     return render(
         attempt.request,
         "payments/_paid.html",
@@ -290,6 +292,7 @@ def _paid(attempt: _Attempt, form: dict[str, str], result: dict[str, Any]) -> HT
         account=attempt.account,
         credit=form["credit"],
         transfer_id=result.get("id", form["id"]),
+        held=risk.get("tier") == "hold",
     )
 
 
