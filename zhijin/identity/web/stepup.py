@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from zhijin.chain.errors import ZhijinError
@@ -172,15 +173,15 @@ def check_code(
     """A step-up code sent with the form: None when it was right (the request goes on),
     otherwise the prompt again, saying why."""
     guard, caller = caller_of(request)
-    shown = {"base": base, "title": title, "amount_shown": amount_shown, "look": look}
+    again = partial(prompt, request, form, base=base, title=title, amount_shown=amount_shown)
     try:
         assert caller.principal is not None
         guard.identity.step_up(principal=caller.principal, totp_code=code.strip())
     except StepUpRequired as exc:
-        return prompt(request, form, exc=exc, **shown)
+        return again(exc=exc, look=look)
     except ZhijinError as exc:  # a wrong code: the prompt again, saying so
         message = problem_text(i18n.request_locale(request), exc)
-        return prompt(request, form, reasons=[message], **shown)
+        return again(reasons=[message], look=look)
     return None
 
 
@@ -260,21 +261,21 @@ def start_enrolment(
     """The QR code and the secret as text; a session older than identity's
     re-authentication window asks for the password first, on the same form."""
     identity, principal = _principal(request)
-    part = {"base": base, "title": title, "look": look}
+    part = partial(_enrol_part, request, form, base=base, title=title, look=look)
     try:
         if password:
             principal = identity.reauthenticate(principal=principal, password=password)
         enrolment = identity.begin_totp_enrolment(principal=principal)
     except ReauthenticationRequired:
-        return _enrol_part(request, form, need_password=True, **part)
+        return part(need_password=True)
     except ZhijinError as exc:
         error = problem_text(i18n.request_locale(request), exc)
-        return _enrol_part(request, form, need_password=bool(password), error=error, **part)
+        return part(need_password=bool(password), error=error)
     secret = parse_qs(urlsplit(enrolment.uri).query).get("secret", [""])[0]
     grouped = " ".join(
         secret[i : i + SECRET_GROUP_CHARS] for i in range(0, len(secret), SECRET_GROUP_CHARS)
     )
-    return _enrol_part(request, form, qr=enrolment.qr_svg_data_uri, secret=grouped, **part)
+    return part(qr=enrolment.qr_svg_data_uri, secret=grouped)
 
 
 def confirm_enrolment(
@@ -282,7 +283,7 @@ def confirm_enrolment(
     code: str,
     *,
     title: str,
-    pay: Callable[[], HTMLResponse],
+    pay: Callable[[], Response],
     look: Look = PAYMENT,
 ) -> HTMLResponse:
     """The first code switches the authenticator on and is the fresh second factor the
