@@ -230,6 +230,7 @@ def test_a_borrower_without_an_authenticator_sets_one_up_in_place_and_repays(
     assert done.status_code == 200, done.text
     assert 'id="repaid"' in done.text and "提前还款已完成" in done.text
     assert 'id="repay-recovery"' in done.text and 'id="recovery-codes"' in done.text
+    assert done.headers["HX-Push-Url"] == "/loans/su-6?repaid=su-6-p"
     assert _balance(node, account) == funds - 200_000
     page = node.client.get("/loans/su-6", headers={**bare, "Accept-Language": "zh-CN"})
     assert 'id="repay-recovery"' in page.text and 'data-payment="su-6-p"' in page.text

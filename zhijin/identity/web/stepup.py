@@ -287,8 +287,8 @@ def confirm_enrolment(
     look: Look = PAYMENT,
 ) -> HTMLResponse:
     """The first code switches the authenticator on and is the fresh second factor the
-    request needed: `pay()` runs, and the recovery codes are shown (once, out of band into
-    `#<look.recovery_id>`); a wrong code is said beside the field, the QR code staying where
+    request needed: `pay()` runs (its `HX-*` headers kept), and the recovery codes are shown
+    (once, out of band into `#<look.recovery_id>`); a wrong code is said beside the field, the QR code staying where
     it is (`HX-Retarget`)."""
     identity, principal = _principal(request)
     try:
@@ -305,8 +305,11 @@ def confirm_enrolment(
     recovery = render(
         request, "identity/_stepup_recovery.html", title=title, codes=codes, look=look
     )
+    # The outcome's htmx instructions (an `HX-Push-Url`, say) go along; its other headers
+    # (the length above all) are of its body alone.
+    headers = {k: v for k, v in outcome.headers.items() if k.lower().startswith("hx-")}
     return HTMLResponse(
         bytes(outcome.body) + bytes(recovery.body),
         status_code=outcome.status_code,
-        headers={"Cache-Control": "no-store"},
+        headers={**headers, "Cache-Control": "no-store"},
     )

@@ -529,13 +529,16 @@ def repay_enrol_confirm(
     code: CodeField,
 ) -> HTMLResponse:
     """The authenticator's first code switches it on, and the repayment is made; it is said in
-    place (not a redirect), so the recovery codes shown beside it are not lost."""
+    place (not a redirect), so the recovery codes shown beside it are not lost, and the address
+    becomes the repaid loan's (`HX-Push-Url`), which the live refresh the repayment's event
+    brings then reads."""
     same_origin(request)
 
     def repaid() -> Response:
+        address = f"/loans/{loan_id}?repaid={form['payment_id']}"
         return render(
             request, "lending/_repaid.html", title=LOAN.label, loan_id=loan_id,
-            payment_id=form["payment_id"],
+            payment_id=form["payment_id"], headers={"HX-Push-Url": address},
         )  # fmt: skip
 
     return stepup.confirm_enrolment(
