@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -41,6 +42,7 @@ TEXT = {
         "reason": "收入稳定",
         "current": "正常还款中",
         "repaid": "还款已完成",
+        "new_payee": "新收款人且超过 ¥1,000.00",
         "withdrawn": "已撤回",
         "queue": "贷款审批",
         "rejected": "已拒绝",
@@ -52,6 +54,7 @@ TEXT = {
         "reason": "steady income",
         "current": "Current",
         "repaid": "Repaid",
+        "new_payee": "new payee over CN¥1,000.00",
         "withdrawn": "Withdrawn",
         "queue": "Loan review queue",
         "rejected": "Rejected",
@@ -195,6 +198,22 @@ def test_the_customer_applies_and_repays_early(
         _checks(page)
         screenshot(page, "lending-repay-preview", variant)
         page.locator("#repay-confirm").click()
+        # ¥3,000.00 to the loan's account, never paid before: the step-up policy asks for a
+        # fresh code, and this borrower sets an authenticator up in place (identity's prompt).
+        expect(page.locator("#stepup-causes")).to_contain_text(text["new_payee"])
+        expect(page.locator("#enrol-start")).to_be_focused()
+        _checks(page)
+        page.locator("#enrol-start").click()
+        expect(page.locator("#totp-qr")).to_be_visible()
+        secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+        _checks(page)
+        page.locator("#repay input[name=code]").fill(pyotp.TOTP(secret).now())
+        page.locator("#enrol-confirm").click()
+        expect(page.locator("#repaid")).to_contain_text(text["repaid"])
+        expect(page.locator("#recovery-codes")).to_be_visible()
+        _checks(page)
+        page.wait_for_url(f"**/loans/{loan_id}?repaid=*")  # the repaid loan's address
+        page.reload()
         expect(page.locator("#repaid")).to_contain_text(text["repaid"])
         expect(page.locator("#loan-payments tr[data-payment]")).to_have_count(1)
         expect(page.locator("#loan-schedule tbody tr")).to_have_count(shortened)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.lending.conftest import API, Node, application
+from tests.lending.conftest import API, Node, application, fresh_mfa
 from tests.platform.users import register_and_login
 from zhijin.lending import service
 from zhijin.node import modules
@@ -33,6 +33,7 @@ def test_a_full_lifecycle_through_the_api(node: Node, world: dict[str, Any]) -> 
     assert len(plan["instalments"]) == 12 and plan["rate_bps"] == 460
     assert sum(i["principal_minor"] for i in plan["instalments"]) == 1_200_000
     part = {"payment_id": "pp-1", "mode": "partial", "amount_minor": 300_000, "then": "shorten"}
+    fresh_mfa(node, customer)  # money out to a new payee: the step-up policy asks (test_stepup.py)
     repaid = node.post(f"{API}/loans/api-1/repayments", part, headers=customer)
     assert repaid.status_code == 200, repaid.text
     assert repaid.json()["loan"]["prepaid_principal_minor"] == 300_000
@@ -114,6 +115,7 @@ def test_a_repayment_preview_writes_nothing_and_says_what_repay_will_do(
     stranger = register_and_login(node.client)
     refused = node.post(f"{API}/loans/api-pv/repayments/preview", part, headers=stranger)
     assert refused.status_code == 403
+    fresh_mfa(node, customer)  # the step-up policy's (test_stepup.py)
     done = node.post(f"{API}/loans/api-pv/repayments", part, headers=customer).json()
     assert done["payment"]["principal_minor"] == shown["payment"]["principal_minor"]
     assert [i["total_minor"] if "total_minor" in i else i["principal_minor"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.lending.conftest import API, Node
+from tests.lending.conftest import API, Node, fresh_mfa
 from tests.lending.helpers import PRODUCT
 from tests.platform.users import register_and_login
 from zhijin.lending import service
@@ -120,6 +120,7 @@ def test_an_early_repayment_is_previewed_then_confirmed(node: Node, world: dict[
     assert service.get_loan(node.platform, loan_id="web-1") == before  # nothing written
     too_much = _post(node, "/loans/web-1/repay/preview", customer, {**part, "amount": "99999"})
     assert 'id="repay-error"' in too_much.text
+    fresh_mfa(node, customer)  # money out to a new payee: the step-up policy asks (below)
     done = _post(node, "/loans/web-1/repay", customer, part)
     assert done.status_code == 204 and done.headers["HX-Redirect"].startswith("/loans/web-1")
     after = service.get_loan(node.platform, loan_id="web-1")

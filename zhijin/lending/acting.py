@@ -10,7 +10,14 @@ permissions lending's manifest declares, then calls `service`:
   them on chain; staff keying an application do not vouch for the customer's KYC (level 0, so
   an application that needs KYC goes to the queue);
 - maker-checker: RBAC refuses an officer approving a product they made, or a loan they applied
-  for or borrow (`sod_self_approval`); the contract refuses the same officer again.
+  for or borrow (`sod_self_approval`); the contract refuses the same officer again;
+- an early repayment is money out of the borrower's account, so it meets identity's step-up
+  policy exactly as a payment does (`_put_to_policy`): one outflow from the repayment account
+  to the loan's account at payments (`lnp-<loan id>`), of what the contract would debit now
+  (its own preview: for a full repayment, the payoff), 401 `step_up_required` when the policy
+  asks for a fresh second factor, nothing moved; the amount reserved in the 24 h counters and
+  given back when the contract refuses the repayment.  As in payments, the operator is not
+  asked; everyone signed in (a customer, or staff repaying for them) is.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import babel.numbers
 from fastapi import Depends, Request
 
-from zhijin.identity import Caller, CallerDep, Guard, GuardDep, Resource
+from zhijin.chain.errors import ContractError
+from zhijin.identity import Caller, CallerDep, Guard, GuardDep, Outflow, Reservation, Resource
 from zhijin.identity.guard import get_guard
-from zhijin.lending import permissions, service
+from zhijin.lending import limits, permissions, records, service
 from zhijin.lending.expected import LendingHost, LendingHostDep
 from zhijin.lending.schedule import INTEREST_ROUNDING
 from zhijin.lending.schemas import ApplicationIn, RepaymentIn
@@ -30,9 +39,16 @@ from zhijin.platform.deps import GatewayDep, get_gateway, get_platform
 from zhijin.platform.errors import Forbidden
 from zhijin.platform.gateway import MemberGateway
 
-__all__ = ["OPERATOR", "Acting", "ActingDep"]
+__all__ = ["OPERATOR", "STEP_UP_ACTION", "Acting", "ActingDep"]
 
 OPERATOR = "operator"
+# The step-up policy's name for moving money out, the one payments uses: a stored policy names
+# the actions its amount rules cover, so a name of lending's own would meet none of them (and
+# an early repayment would slip past every threshold) until a compliance officer added it.
+STEP_UP_ACTION = "payment.transfer"
+# A definite no of the contract (lending's codes, or payments' through `ctx.call`): nothing
+# moved, so the amount reserved in the step-up counters is given back.
+_REFUSALS = (ContractError,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,12 +222,56 @@ class Acting:
         )  # fmt: skip
 
     def repay(self, loan_id: str, body: RepaymentIn) -> dict[str, Any]:
-        self._borrower_or_staff(loan_id)
-        return service.repay(
-            self.platform, self.gateway, loan_id=loan_id, payment_id=body.payment_id,
-            mode=body.mode, amount_minor=body.amount_minor, then=body.then,
-            sender=self.vouched_sender,
+        """An early repayment: RBAC, the step-up policy (StepUpRequired when it asks for a
+        fresh second factor), then the contract; a refusal gives the reserved amount back."""
+        loan = self._borrower_or_staff(loan_id)
+        reservation = self._put_to_policy(loan, body)
+        with self.guard.releasing(reservation, refusals=_REFUSALS):
+            return service.repay(
+                self.platform, self.gateway, loan_id=loan_id, payment_id=body.payment_id,
+                mode=body.mode, amount_minor=body.amount_minor, then=body.then,
+                sender=self.vouched_sender,
+            )  # fmt: skip
+
+    def repayment_outflow(self, loan: dict[str, Any], body: RepaymentIn) -> Outflow | None:
+        """What this repayment would move out of the borrower's account now, as the step-up
+        policy sees it: the contract's own preview (a refusal is raised as the contract would
+        answer it); None for a retry of a repayment already made, which moves nothing."""
+        preview = service.preview_repayment(
+            self.platform, loan_id=loan["loan_id"], payment_id=body.payment_id, mode=body.mode,
+            amount_minor=body.amount_minor, then=body.then, sender=self.vouched_sender,
         )  # fmt: skip
+        payment = preview.get("payment")
+        if preview.get("exists") or payment is None:
+            return None
+        currency = loan["currency"]
+        return Outflow(
+            key=f"loan_repayment:{loan['loan_id']}:{body.payment_id}",  # a retry: the same key
+            debit_owner=loan["borrower"],
+            debit_account_id=loan["repayment_account_id"],
+            payee=records.loan_account(loan["loan_id"]),
+            currency=currency,
+            exponent=babel.numbers.get_currency_precision(currency),
+            amount_minor=int(payment["amount_minor"]),
+        )
+
+    def _put_to_policy(self, loan: dict[str, Any], body: RepaymentIn) -> Reservation | None:
+        if self.caller.is_operator:
+            return None  # the operator acts as the member and is never asked (as in payments)
+        accounts = self.platform.lending_ports.accounts
+
+        def has_paid(debit_account_id: str, credit_account_id: str, before_ms: int) -> bool:
+            if accounts is None:  # no ledger to ask: a new payee, the stricter answer
+                return False
+            return accounts.has_paid(debit_account_id, credit_account_id, before_ms=before_ms)
+
+        return self.guard.put_to_policy(
+            self.caller,
+            action=STEP_UP_ACTION,
+            outflows=[self.repayment_outflow(loan, body)],
+            has_paid=has_paid,
+            floor_ref_minor=limits.STEP_UP_FROM_MINOR,
+        )
 
     def preview_repayment(self, loan_id: str, body: RepaymentIn) -> dict[str, Any]:
         """What `repay` would do now (the new schedule and the allocation), written nowhere."""

@@ -6,7 +6,8 @@ keys; money moves only through payments' contract, by `ctx.call` inside lending'
 - `CreditDecisions`: credit's stored decision record by id (with the digest its anchor holds),
   so an application carries the decision's facts and the contract checks the digest on chain.
 - `Accounts`: payments' accounts of a borrower in a currency (the application page's choice of
-  the account a loan is paid into and collected from).
+  the account a loan is paid into and collected from), and whether an account paid another
+  before a time (the step-up policy's payee novelty for an early repayment).
 - `KycLevels`: identity's KYC state of a signed-in customer, as the level a product requires
   (0 none, 1 submitted, 2 verified by a member).
 """
@@ -70,6 +71,11 @@ class Accounts(Protocol):
     def accounts_of(self, owner: str, *, currency: str, limit: int) -> list[OwnAccount]:
         """The owner's open accounts in `currency` at payments (where a loan is paid into and
         collected from), in id order."""
+        ...
+
+    def has_paid(self, debit_account_id: str, credit_account_id: str, *, before_ms: int) -> bool:
+        """Whether `debit_account_id` paid `credit_account_id` in a block before `before_ms`
+        (payments' ledger entries), as payments' own step-up asks it."""
         ...
 
 

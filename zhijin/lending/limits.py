@@ -52,3 +52,9 @@ PAGE_SIZE_MAX = chain_limits.PAGE_SIZE_MAX
 PAGE_SIZE_DEFAULT = 50
 TIME_MS_MAX = 2**63 - 1
 BODY_BYTES_MAX = 16 * 1024
+
+# Step-up of an early repayment (acting.py): below this 24 h total of what the customer moved
+# (CNY fen, the policy's reference currency) no rule is asked.  The same floor as payments'
+# `payments.limits.STEP_UP_FROM_MINOR` (a test holds them equal): a repayment is money out of
+# the customer's account like any payment, so it gets no lower and no higher floor.
+STEP_UP_FROM_MINOR = 100_000

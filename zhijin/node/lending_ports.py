@@ -79,6 +79,16 @@ class _Accounts:
             if row.get("status", "open") == "open"
         ]
 
+    def has_paid(self, debit_account_id: str, credit_account_id: str, *, before_ms: int) -> bool:
+        from zhijin.payments import service as payments
+
+        return payments.has_paid(
+            self.host,
+            debit_account_id=debit_account_id,
+            credit_account_id=credit_account_id,
+            before_ms=before_ms,
+        )
+
 
 def build_lending_ports(host: Any) -> LendingPorts:
     return LendingPorts(decisions=_Decisions(host), kyc=_Kyc(host), accounts=_Accounts(host))

@@ -5,9 +5,11 @@ outstanding principal, the next due date and amount, and the keeper's reminders;
 one loan with its full schedule (paid / due / overdue per instalment), its payments and their
 allocation (penalty → fee → interest → principal, as the product orders it), its history, an
 early repayment (full or partial, re-amortised or shortened: the new schedule is shown before
-anything is sent) and the withdrawal of an application not yet disbursed; `/loans/apply`, an
-application from a product with one of the applicant's credit decisions, and the result
-explained at once.
+anything is sent; when the step-up policy asks, identity's prompt for a fresh code, or for a
+borrower without an authenticator its enrolment in place, after which the repayment goes on, as
+on the pay page: zhijin/identity/web/stepup.py) and the withdrawal of an application not yet
+disbursed; `/loans/apply`, an application from a product with one of the applicant's credit
+decisions, and the result explained at once.
 
 The bank's (officer, risk analyst): `/staff/loans`, the member's loan book by status and
 delinquency bucket and its loans; `/staff/loans/queue`, the review queue (approve or reject
@@ -28,11 +30,13 @@ from typing import Annotated, Any
 
 import babel.dates
 import babel.numbers
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from zhijin.chain.errors import ZhijinError
+from zhijin.identity.errors import StepUpRequired
+from zhijin.identity.web import stepup
 from zhijin.lending import limits, service
 from zhijin.lending.acting import Acting
 from zhijin.lending.lifecycle import Status
@@ -57,6 +61,7 @@ from zhijin.platform.shell import (
     problem_text,
     render,
     same_origin,
+    web_msgid,
     web_text,
 )
 
@@ -79,6 +84,20 @@ ACCOUNT_ID_CHARS_MAX = 64  # limits.ACCOUNT_ID_PATTERN's length; the schema chec
 ALLOCATION = ("penalty", "fee", "interest", "principal")  # Fineract's standard order
 UNFINISHED = frozenset({Status.REVIEW, Status.APPROVED})
 REPAYABLE = frozenset({Status.CURRENT, Status.OVERDUE})
+
+
+# The step-up prompt and the enrolment in place, said of a repayment; the prompt takes the
+# place of the repayment's review (`#repay`), the recovery codes fill `#repay-recovery`.
+REPAYMENT = stepup.Look(
+    why=web_msgid("repay.stepup_why"),
+    text=web_msgid("repay.stepup_text"),
+    enrol_here=web_msgid("repay.stepup_enrol_here"),
+    confirm=web_msgid("repay.confirm"),
+    enrol_then=web_msgid("repay.enrol_then"),
+    enrol_confirm=web_msgid("repay.enrol_confirm"),
+    form_id="repay",
+    recovery_id="repay-recovery",
+)
 
 
 class AmountInvalid(ZhijinError):
@@ -396,25 +415,136 @@ def repay_preview(
     )  # fmt: skip
 
 
+def _repay_fields(
+    payment_id: RepayForm,
+    mode: Annotated[str, Form(pattern="^(full|partial)$")],
+    amount: Annotated[str, Form(max_length=AMOUNT_CHARS_MAX)] = "",
+    then: Annotated[str, Form(pattern="^(reamortise|shorten)$")] = "reamortise",
+) -> FormValues:
+    """The repayment's fields, as the review, the step-up prompt and the enrolment carry them."""
+    return FormValues(stepup.trimmed(payment_id=payment_id, mode=mode, amount=amount, then=then))
+
+
+RepayFields = Annotated[FormValues, Depends(_repay_fields)]
+CodeField = Annotated[str, Form(max_length=16)]  # a step-up code (identity's TOTP)
+PasswordField = Annotated[str, Form(max_length=1024)]  # re-authentication before enrolment
+
+
+def _repay_base(loan_id: str) -> str:
+    return f"/loans/{loan_id}/repay"
+
+
+def _amount_shown(request: Request, acting: Acting, loan: dict[str, Any], form: FormValues) -> str:
+    """What the repayment would debit, as money (a full one: today's payoff), for the prompt;
+    the amount as typed when the contract's preview cannot say it."""
+    try:
+        body = _repayment(form["payment_id"], form["mode"], form["amount"], form["then"],
+                          loan["currency"])  # fmt: skip
+        outflow = acting.repayment_outflow(loan, body)
+    except (ZhijinError, ValidationError):
+        outflow = None
+    if outflow is None or outflow.amount_minor is None:
+        return form["amount"]
+    return i18n.format_money(outflow.amount_minor, outflow.currency, i18n.request_locale(request))
+
+
+def _repay_or_prompt(
+    request: Request,
+    loan_id: str,
+    form: FormValues,
+    done: Callable[[], Response] | None = None,
+) -> Response:
+    """Send the repayment: done (to the loan page, or `done()`), the step-up prompt when the
+    policy asks for a fresh code, or the form again saying why it was refused."""
+    acting = Acting.of(request)
+    loan = acting.read_loan(loan_id)
+    try:
+        body = _repayment(form["payment_id"], form["mode"], form["amount"], form["then"],
+                          loan["currency"])  # fmt: skip
+        acting.repay(loan_id, body)
+    except StepUpRequired as exc:
+        return stepup.prompt(
+            request, form, base=_repay_base(loan_id), title=LOAN.label,
+            amount_shown=_amount_shown(request, acting, loan, form), exc=exc, look=REPAYMENT,
+        )  # fmt: skip
+    except (ZhijinError, ValidationError) as exc:
+        return _repay_form_again(request, loan, form, exc)
+    if done is not None:
+        return done()
+    return htmx_redirect(request, f"/loans/{loan_id}?repaid={form['payment_id']}")
+
+
+@router.get("/loans/{loan_id}/repay")
+def repay_cancelled(loan_id: IdPath, viewer: Annotated[ShellViewer, page_access(LOAN)]) -> Response:
+    """The step-up prompt's cancel link: back to the loan."""
+    return Response(status_code=303, headers={"Location": f"/loans/{loan_id}"})
+
+
 @router.post("/loans/{loan_id}/repay", response_class=HTMLResponse)
 def repay(
     request: Request,
     loan_id: IdPath,
     viewer: Annotated[ShellViewer, page_access(LOAN)],
-    payment_id: RepayForm,
-    mode: Annotated[str, Form(pattern="^(full|partial)$")],
-    amount: Annotated[str, Form(max_length=AMOUNT_CHARS_MAX)] = "",
-    then: Annotated[str, Form(pattern="^(reamortise|shorten)$")] = "reamortise",
+    form: RepayFields,
+    code: CodeField = "",
 ) -> Response:
+    """The review's confirm button: the repayment is sent; the step-up prompt adds `code`,
+    checked first (a wrong one: the prompt again, nothing sent)."""
     same_origin(request)
-    acting = Acting.of(request)
-    loan = acting.read_loan(loan_id)
-    form = FormValues(payment_id=payment_id, mode=mode, amount=amount, then=then)
-    try:
-        acting.repay(loan_id, _repayment(payment_id, mode, amount, then, loan["currency"]))
-    except (ZhijinError, ValidationError) as exc:
-        return _repay_form_again(request, loan, form, exc)
-    return htmx_redirect(request, f"/loans/{loan_id}?repaid={payment_id}")
+    if code.strip():
+        acting = Acting.of(request)
+        loan = acting.read_loan(loan_id)
+        again = stepup.check_code(
+            request, code, form=form, base=_repay_base(loan_id), title=LOAN.label,
+            amount_shown=_amount_shown(request, acting, loan, form), look=REPAYMENT,
+        )  # fmt: skip
+        if again is not None:
+            return again
+    return _repay_or_prompt(request, loan_id, form)
+
+
+@router.post("/loans/{loan_id}/repay/enrol", response_class=HTMLResponse)
+def repay_enrol(
+    request: Request,
+    loan_id: IdPath,
+    viewer: Annotated[ShellViewer, page_access(LOAN)],
+    form: RepayFields,
+    password: PasswordField = "",
+) -> HTMLResponse:
+    """Set up an authenticator without leaving the repayment."""
+    same_origin(request)
+    Acting.of(request).read_loan(loan_id)  # the borrower's own loan (or their staff's)
+    return stepup.start_enrolment(
+        request, form, base=_repay_base(loan_id), title=LOAN.label, password=password,
+        look=REPAYMENT,
+    )  # fmt: skip
+
+
+@router.post("/loans/{loan_id}/repay/enrol/confirm", response_class=HTMLResponse)
+def repay_enrol_confirm(
+    request: Request,
+    loan_id: IdPath,
+    viewer: Annotated[ShellViewer, page_access(LOAN)],
+    form: RepayFields,
+    code: CodeField,
+) -> HTMLResponse:
+    """The authenticator's first code switches it on, and the repayment is made; it is said in
+    place (not a redirect), so the recovery codes shown beside it are not lost, and the address
+    becomes the repaid loan's (`HX-Push-Url`), which the live refresh the repayment's event
+    brings then reads."""
+    same_origin(request)
+
+    def repaid() -> Response:
+        address = f"/loans/{loan_id}?repaid={form['payment_id']}"
+        return render(
+            request, "lending/_repaid.html", title=LOAN.label, loan_id=loan_id,
+            payment_id=form["payment_id"], headers={"HX-Push-Url": address},
+        )  # fmt: skip
+
+    return stepup.confirm_enrolment(
+        request, code, title=LOAN.label,
+        pay=lambda: _repay_or_prompt(request, loan_id, form, done=repaid), look=REPAYMENT,
+    )  # fmt: skip
 
 
 def _loan_step(request: Request, loan_id: str, step: Callable[[str], Any]) -> Response:

@@ -31,13 +31,13 @@ from pydantic import ValidationError
 
 from zhijin.chain.errors import NotFound, ZhijinError
 from zhijin.identity.errors import StepUpRequired
+from zhijin.identity.web import stepup
 from zhijin.payments import api, api_people, currency, fx_offers, limits, people
 from zhijin.payments.api import FxPaymentIn
 from zhijin.payments.expected import PaymentsHost, PaymentsHostDep
 from zhijin.payments.module import FX
 from zhijin.payments.people_codes import PeopleCode, refused
 from zhijin.payments.requests import SOURCE_SIDE, TARGET_SIDE
-from zhijin.payments.web import stepup
 from zhijin.payments.web.common import (
     AmountField,
     CodeField,

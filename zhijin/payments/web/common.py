@@ -1,23 +1,21 @@
 """What payments' pages share: reading a typed amount, who is calling, the viewer's own
-accounts, a statement line's signed amount, a form's dates, and the step-up prompt's reasons
-said from their structured causes."""
+accounts, a statement line's signed amount and a form's dates.  The step-up prompt and its
+reasons are identity's (zhijin/identity/web/stepup.py), shared with lending's pages."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import Form, Request
+from fastapi import Form
 
 from zhijin.chain.errors import ZhijinError
-from zhijin.identity.guard import Caller, Guard, get_guard
+from zhijin.identity.web.stepup import caller_of
 from zhijin.payments import limits, service
 from zhijin.payments.expected import PaymentsHost
-from zhijin.platform import i18n
-from zhijin.platform.shell import ShellViewer, problem_text, web_msgid, web_text
+from zhijin.platform.shell import ShellViewer
 
 __all__ = [
     "AmountField",
@@ -34,7 +32,6 @@ __all__ = [
     "parse_amount",
     "parse_day",
     "signed",
-    "step_up_reasons",
 ]
 
 ACCOUNTS_SHOWN_MAX = limits.PAGE_SIZE_MAX
@@ -94,12 +91,6 @@ def parse_day(text: str) -> date | None:
         raise DateInvalid(message="enter the date as YYYY-MM-DD") from None
 
 
-def caller_of(request: Request) -> tuple[Guard, Caller]:
-    """The node's request guard and who is calling (as the API routes resolve them)."""
-    guard = get_guard(request)
-    return guard, guard.caller(request)
-
-
 def my_accounts(platform: PaymentsHost, viewer: ShellViewer) -> list[dict[str, Any]]:
     if viewer.did is None:
         return []
@@ -112,42 +103,3 @@ def signed(line: dict[str, Any]) -> int:
     """A people-statement line's amount in minor units, negative for money out."""
     amount = int(line["amount_minor"])
     return -amount if line["direction"] == "debit" else amount
-
-
-# The step-up policy's rules a page can state in words, with the threshold as money.  A rule
-# this list does not know is said with the policy's own sentence in the viewer's language.
-_CAUSES = {
-    "new_payee": web_msgid("stepup.cause.new_payee"),
-    "large_transfer": web_msgid("stepup.cause.large_transfer"),
-    "night_transfer": web_msgid("stepup.cause.night_transfer"),
-}
-
-
-def _cause_text(locale: str, cause: dict[str, Any]) -> str | None:
-    msgid = _CAUSES.get(str(cause.get("code")))
-    params = cause.get("params") or {}
-    threshold, currency = params.get("threshold_minor"), params.get("currency")
-    if msgid is None or type(threshold) is not int or not isinstance(currency, str):
-        return None
-    try:
-        amount = i18n.format_money(threshold, currency, locale)
-    except ValueError:
-        return None
-    return web_text(locale, msgid, amount=amount)
-
-
-def step_up_reasons(locale: str, exc: ZhijinError) -> list[str]:
-    """Why the policy asks for a fresh code, one sentence per rule that matched: from the
-    structured causes ("新收款人且超过 ¥1,000.00"), else the policy's sentence, else the
-    problem's text."""
-    causes: Sequence[Any] = exc.details.get("reason_codes") or ()
-    by_locale = exc.details.get("reasons_by_locale") or {}
-    sentences: Sequence[str] = by_locale.get(locale) or ()
-    reasons: list[str] = []
-    for index, cause in enumerate(causes):
-        text = _cause_text(locale, cause) if isinstance(cause, dict) else None
-        if text is None and index < len(sentences):
-            text = sentences[index]
-        if text:
-            reasons.append(text)
-    return reasons or [problem_text(locale, exc)]

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from zhijin.chain.errors import NotFound, ZhijinError
 from zhijin.identity.errors import StepUpRequired
+from zhijin.identity.web.stepup import step_up_reasons
 from zhijin.payments import api_people, collect, limits, service
 from zhijin.payments import people_schemas as schemas
 from zhijin.payments.expected import PaymentsHost, PaymentsHostDep
@@ -34,7 +35,6 @@ from zhijin.payments.web.common import (
     my_accounts,
     parse_amount,
     parse_day,
-    step_up_reasons,
 )
 from zhijin.platform import i18n
 from zhijin.platform.deps import GatewayDep

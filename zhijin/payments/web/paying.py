@@ -32,12 +32,12 @@ from pydantic import ValidationError
 
 from zhijin.chain.errors import NotFound, ZhijinError
 from zhijin.identity.errors import StepUpRequired
+from zhijin.identity.web import stepup
 from zhijin.payments import api_people, collect, limits, people
 from zhijin.payments import people_schemas as schemas
 from zhijin.payments.api import TransferIn, submit_transfer
 from zhijin.payments.expected import PaymentsHost, PaymentsHostDep
 from zhijin.payments.module import PAY
-from zhijin.payments.web import stepup
 from zhijin.payments.web.common import (
     AmountField,
     CodeField,
