@@ -82,6 +82,8 @@ aml_feed.read                       - - - - m a a -
 aml_case.manage                     - - - m m - - -
 aml_case.dismiss                    - - - m m - - -
 large_value_report.file             - - - - m - - -
+aml_rules.propose                   - - - m m - - -
+aml_rules.approve                   - - - - m - - -
 risk_rule.edit                      - - - m - - - -
 risk_rule.approve                   - - - m - - - -
 risk_model.manage                   - - - m - - - -

@@ -35,6 +35,8 @@ from zhijin.aml.schemas import (
     MovementListOut,
     OpenCaseIn,
     RulesDecisionIn,
+    RuleSetWrittenOut,
+    RulesOut,
     RulesProposeIn,
     StepIn,
 )
@@ -413,7 +415,8 @@ def _rules_answer(platform: AmlHost, member: str) -> dict[str, Any]:
     }
 
 
-@router.get("/rules", summary="The member's monitoring rules in force and every version of them")
+@router.get("/rules", summary="The member's monitoring rules in force and every version of them",
+            response_model=RulesOut)  # fmt: skip
 def list_rules(
     platform: AmlHostDep, caller: CallerDep, guard: GuardDep, member: str | None = None
 ) -> dict[str, Any]:
@@ -426,7 +429,7 @@ def list_rules(
 
 
 @router.post("/rules", summary="Propose a new version of the member's rules (maker-checker)",
-             status_code=201)  # fmt: skip
+             status_code=201, response_model=RuleSetWrittenOut)  # fmt: skip
 def propose_rules(
     body: RulesProposeIn,
     platform: AmlHostDep,
@@ -453,7 +456,7 @@ def propose_rules(
     )  # fmt: skip
 
 
-@router.post("/rules/{version}/decision",
+@router.post("/rules/{version}/decision", response_model=RuleSetWrittenOut,
              summary="Approve or reject a proposed version (never one's own)")  # fmt: skip
 def decide_rules(
     version: RuleVersionPath,

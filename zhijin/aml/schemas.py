@@ -170,3 +170,43 @@ class CaseOut(CaseSummaryOut):
 class CaseListOut(BaseModel):
     cases: list[CaseSummaryOut]
     next_after: str | None
+
+
+class RuleVersionOut(BaseModel):
+    """One version of a member's rules as the chain holds it (contract.py)."""
+
+    member: str
+    version: str
+    sha256: str
+    rules: dict[str, Any]
+    status: Literal["proposed", "approved", "rejected"]
+    proposer: str
+    reason: str
+    decider: str | None
+    decision_reason: str | None
+    proposed_height: int
+    proposed_ms: int
+    decided_height: int | None
+    decided_ms: int | None
+    from_height: int | None  # approved: the member's customers are judged by it from here
+    tx_hash: str
+
+
+class RulesInForceOut(BaseModel):
+    version: str
+    sha256: str
+    from_height: int | None  # None: the default rules file
+    rules: dict[str, Any]
+
+
+class RulesOut(BaseModel):
+    member: str
+    in_force: RulesInForceOut
+    versions: list[RuleVersionOut]
+
+
+class RuleSetWrittenOut(BaseModel):
+    rule_set: dict[str, Any]  # the contract's record as it now stands
+    exists: bool
+    height: int
+    tx_hash: str
