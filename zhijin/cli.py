@@ -452,9 +452,12 @@ def main() -> None:
         # what to do where a person reads (stderr), with a status of its own.
         _print_json({"committed": True, "visible": False, "code": exc.code, **exc.details})
         typer.echo(
-            f"committed in block {exc.details['height']} (tx {exc.details['tx_hash']}), not yet"
-            f" in the query tables: read it again in {exc.details['retry_after_s']} s, or run"
-            " the same command again (it is idempotent)",
+            _cli_text(
+                "cli.committed_not_visible",
+                height=exc.details["height"],
+                tx_hash=exc.details["tx_hash"],
+                seconds=exc.details["retry_after_s"],
+            ),
             err=True,
         )
         sys.exit(EXIT_COMMITTED_NOT_YET_VISIBLE)

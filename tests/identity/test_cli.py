@@ -25,7 +25,7 @@ from zhijin.identity.setup import IdentitySettingsError, load_vault_keys
 from zhijin.node.runtime import Platform, init_data_dir
 from zhijin.node.settings import Settings
 
-runner = CliRunner()
+runner = CliRunner(env={"LC_ALL": "en_US.UTF-8"})  # these tests read English output
 PASSWORD = "correct horse battery staple 42"
 
 
@@ -78,6 +78,23 @@ def _populate(data: Path, users: int = 3) -> Platform:
 
 def _sqlite(data: Path) -> object:
     return create_engine(f"sqlite:///{data / 'platform.db'}")
+
+
+def test_the_commands_speak_chinese_in_a_chinese_terminal(data: Path, tmp_path: Path) -> None:
+    chinese = CliRunner(env={"LC_ALL": "zh_CN.UTF-8"})
+    made = chinese.invoke(
+        app,
+        ["identity", "create-admin", "--data", str(data), "--login", "zhang",
+         "--password-stdin"],
+        input=PASSWORD + "\n",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "已为成员 did:key:" in made.output and "创建管理员 zhang" in made.output
+    key = tmp_path / "prod.key"
+    written = chinese.invoke(app, ["identity", "new-vault-key", "--out", str(key)])
+    assert written.exit_code == 0 and f"保险库密钥文件已写入 {key}（权限 0600）" in written.output
+    again = chinese.invoke(app, ["identity", "new-vault-key", "--out", str(key)])
+    assert again.exit_code == 1 and f"错误：{key} 已存在；密钥文件从不覆盖" in again.output
 
 
 def test_init_writes_a_private_local_vault_key(data: Path) -> None:

@@ -294,7 +294,7 @@ def test_a_batched_anchor_verifies_and_says_its_signature_is_not_checked(
 
 # -- the CLI ---------------------------------------------------------------------------------
 
-runner = CliRunner()
+runner = CliRunner(env={"LC_ALL": "en_US.UTF-8"})  # these tests read English output
 
 
 def cli_verify(tmp_path: Path, receipt: Any, genesis: Genesis) -> Any:

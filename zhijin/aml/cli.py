@@ -45,7 +45,7 @@ def evaluate(
     if write is not None:
         text = write.read_text(encoding="utf-8")
         if BEGIN not in text or END not in text:
-            typer.echo(f"error: {write} has no {BEGIN} ... {END} section", err=True)
+            typer.echo(_cli_text("cli.aml.no_section", path=write, begin=BEGIN, end=END), err=True)
             raise typer.Exit(1)
         head, rest = text.split(BEGIN, 1)
         _, tail = rest.split(END, 1)

@@ -29,7 +29,7 @@ audit_app = typer.Typer(help=_cli_text("cli.help.identity.audit"), no_args_is_he
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(_cli_text("cli.error", message=message), err=True)
     raise typer.Exit(code)
 
 
@@ -85,7 +85,9 @@ def create_admin(
         _fail(exc.message)
         return
     identity.store.engine.dispose()
-    typer.echo(f"administrator {user.login} created ({user.id}) for member {member}")
+    typer.echo(
+        _cli_text("cli.identity.admin_created", login=user.login, user_id=user.id, member=member)
+    )
 
 
 @identity_app.command("new-vault-key", help=_cli_text("cli.help.identity.new_vault_key"))
@@ -99,9 +101,9 @@ def new_vault_key(
     from zhijin.platform.vault import VaultKeys
 
     if out.exists():
-        _fail(f"{out} exists; a key file is never overwritten")
+        _fail(_cli_text("cli.identity.key_file_exists", path=out))
     write_vault_keys(out, VaultKeys.generate(), origin="operator")
-    typer.echo(f"vault key file written to {out} (mode 0600); set ZHIJIN_VAULT_KEY_FILE={out}")
+    typer.echo(_cli_text("cli.identity.vault_key_written", path=out))
 
 
 def _next_key_id(existing: set[str]) -> str:
@@ -139,29 +141,29 @@ def rotate_vault_key(
     if len(keys.master_keys) == 1:
         keys = keys.with_new_key(_next_key_id(set(keys.master_keys)))
         write_vault_keys(path, keys, origin=origin)
-        typer.echo(f"new master key {keys.active_key_id} added to {path}; old key kept")
+        typer.echo(_cli_text("cli.identity.master_key_added", key=keys.active_key_id, path=path))
     else:
-        typer.echo(f"resuming the rotation to master key {keys.active_key_id}")
+        typer.echo(_cli_text("cli.identity.master_key_resuming", key=keys.active_key_id))
     engine = make_engine(settings.platform_database_url_resolved())
     try:
         create_tables(engine)
         store = VaultStore(engine)
         vault = Vault(keys)
         remaining = store.count_not_under(keys.active_key_id)
-        typer.echo(f"{remaining} records to rewrap")
+        typer.echo(_cli_text("cli.identity.records_to_rewrap", count=remaining))
 
         def progress(done: int) -> None:
-            typer.echo(f"  rewrapped {done}/{remaining}")
+            typer.echo(_cli_text("cli.identity.rewrapped", done=done, total=remaining))
 
         store.rotate_master_key(
             vault, now_ms=wall_clock_ms(), batch_rows=batch_rows, progress=progress
         )
         left = store.count_not_under(keys.active_key_id)
         if left:
-            _fail(f"{left} records are still under an old key; run the command again")
+            _fail(_cli_text("cli.identity.records_left", count=left))
         # only_active_key keeps the previous index secret of an unfinished index rotation.
         write_vault_keys(path, keys.only_active_key(), origin=origin)
-        typer.echo(f"done: every record under {keys.active_key_id}; old keys removed from {path}")
+        typer.echo(_cli_text("cli.identity.master_key_done", key=keys.active_key_id, path=path))
     finally:
         engine.dispose()
         lock.close()
@@ -203,9 +205,9 @@ def rotate_index_secret(
     if keys.previous_index_secret is None:
         keys = keys.with_new_index_secret()
         write_vault_keys(path, keys, origin=origin)
-        typer.echo(f"new index secret added to {path}; the old one kept until this finishes")
+        typer.echo(_cli_text("cli.identity.index_secret_added", path=path))
     else:
-        typer.echo("resuming the index-secret rotation")
+        typer.echo(_cli_text("cli.identity.index_secret_resuming"))
     engine = make_engine(settings.platform_database_url_resolved())
     try:
         create_tables(engine)
@@ -226,7 +228,7 @@ def rotate_index_secret(
             _fail(f"{exc.message}; fix it and run the command again to resume")
         write_vault_keys(path, keys.without_previous_index_secret(), origin=origin)
         VaultStore(engine).finish_index_rotation()
-        typer.echo(f"done: every digest under the new index secret; old one removed from {path}")
+        typer.echo(_cli_text("cli.identity.index_secret_done", path=path))
     finally:
         engine.dispose()
         lock.close()

@@ -43,7 +43,7 @@ def _print_json(value: Any) -> None:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(_cli_text("cli.error", message=message), err=True)
     raise typer.Exit(code)
 
 

@@ -47,12 +47,16 @@ def up(
     except BaseException:
         network.stop()
         raise
-    typer.echo(f"network up in {directory}: NATS {', '.join(network.nats_urls)}")
+    typer.echo(_cli_text("cli.cluster.up", path=directory, nats=", ".join(network.nats_urls)))
     for index, url in enumerate(network.urls):
-        typer.echo(f"  peer {index}: {url}  (config {directory / f'peer{index}.json'})")
+        typer.echo(
+            _cli_text(
+                "cli.cluster.peer", index=index, url=url, config=directory / f"peer{index}.json"
+            )
+        )
     if detach:
         return
-    typer.echo("Ctrl-C stops the network")
+    typer.echo(_cli_text("cli.cluster.ctrl_c"))
     stopping = False
 
     def interrupt(*_: object) -> None:
@@ -67,7 +71,7 @@ def up(
         pass
     finally:
         network.stop()
-        typer.echo("network stopped")
+        typer.echo(_cli_text("cli.cluster.stopped"))
 
 
 @cluster_app.command("status", help=_cli_text("cli.help.cluster.status"))
@@ -102,7 +106,7 @@ def down(directory: NetworkOption = DEFAULT_DIR) -> None:
     """Stop a network started with `cluster up --detach`."""
     from zhijin.node.cluster import stop_by_pid_file
 
-    typer.echo(f"stopped {stop_by_pid_file(directory)} processes")
+    typer.echo(_cli_text("cli.cluster.processes_stopped", count=stop_by_pid_file(directory)))
 
 
 # -- joining and governance ---------------------------------------------------------------------
@@ -160,10 +164,8 @@ def join(
         key_path=key,
         stream_replicas=replicas,
     )
-    typer.echo(f"new peer laid out in {data}; member key {member.did}")
-    typer.echo(f"next: a member runs `zhijin cluster propose-member --did {member.did} ...`,")
-    typer.echo("      members approve, one submits; start this peer any time with")
-    typer.echo(f"      `zhijin serve --cluster {config}` (it signs once admitted)")
+    typer.echo(_cli_text("cli.cluster.peer_laid_out", path=data, did=member.did))
+    typer.echo(_cli_text("cli.cluster.peer_next", did=member.did, config=config))
 
 
 def _write_proposal(
@@ -183,7 +185,11 @@ def _write_proposal(
         valid_until_ms=now_ms() + valid_hours * 3600 * 1000,
     )
     out.write_text(json.dumps(governance_args(proposal, []), indent=2) + "\n")
-    typer.echo(f"proposal {proposal.proposal_id} ({action}) written to {out}")
+    typer.echo(
+        _cli_text(
+            "cli.cluster.proposal_written", proposal=proposal.proposal_id, action=action, path=out
+        )
+    )
 
 
 ProposalIdOption = Annotated[

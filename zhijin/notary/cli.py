@@ -25,7 +25,7 @@ def _print_json(value: Any) -> None:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(_cli_text("cli.error", message=message), err=True)
     raise typer.Exit(code)
 
 
@@ -105,7 +105,7 @@ def notary_verify(
         # The first failed check judges what was changed; later ones may fail because of it.
         _fail(f"{failure.code} at {', '.join(failure.fields)}: not what the chain committed")
     assert record is not None  # every check passed, so the record is proven
-    typer.echo("receipt verified")
+    typer.echo(_cli_text("cli.notary.receipt_verified"))
     _echo_record(record)
 
 
@@ -118,11 +118,20 @@ def _echo_record(record: dict[str, Any]) -> None:
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     expires = record.get("expires_at")
-    typer.echo(f"  document sha256  {record['hash']}")
-    typer.echo(f"  title            {json.dumps(record['title'], ensure_ascii=False)}")
-    typer.echo(f"  owner            {record['owner']}")
+    typer.echo(_cli_text("cli.notary.record_hash", value=record["hash"]))
     typer.echo(
-        f"  anchored         block {record['height']} at {block_time(record['anchored_at'])}"
+        _cli_text("cli.notary.record_title", value=json.dumps(record["title"], ensure_ascii=False))
     )
-    typer.echo(f"  expires          {'never' if expires is None else block_time(expires)}")
-    typer.echo(f"  tx               {record['tx_hash']}")
+    typer.echo(_cli_text("cli.notary.record_owner", value=record["owner"]))
+    typer.echo(
+        _cli_text(
+            "cli.notary.record_anchored",
+            height=record["height"],
+            time=block_time(record["anchored_at"]),
+        )
+    )
+    if expires is None:
+        typer.echo(_cli_text("cli.notary.record_never_expires"))
+    else:
+        typer.echo(_cli_text("cli.notary.record_expires", time=block_time(expires)))
+    typer.echo(_cli_text("cli.notary.record_tx", value=record["tx_hash"]))

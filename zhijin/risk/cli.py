@@ -44,12 +44,13 @@ def check_file(
     try:
         compiled = check_rule(RuleBody.model_validate_json(path.read_bytes()), 0)
     except ZhijinError as error:
-        typer.echo(f"error: {error.code}: {error.message}", err=True)
+        typer.echo(_cli_text("cli.error", message=f"{error.code}: {error.message}"), err=True)
         raise typer.Exit(1) from None
     except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(_cli_text("cli.error", message=str(error)), err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"ok: {compiled.body.id} reads {', '.join(sorted(compiled.expression.names))}")
+    names = ", ".join(sorted(compiled.expression.names))
+    typer.echo(_cli_text("cli.risk.rule_ok", rule=compiled.body.id, names=names))
 
 
 @risk_app.command("evaluate", help=_cli_text("cli.help.risk.evaluate"))
