@@ -244,6 +244,8 @@ def test_the_regulator_reads_every_members_book_and_nothing_else(
     book = _get(node, "/staff/loans", regulator)
     assert book.status_code == 200, book.text
     assert 'id="every-member"' in book.text and node.platform.node.key.did in book.text
+    member = node.platform.node.membership.latest().members[node.platform.node.key.did]
+    assert member.name in book.text  # each member by its name, its DID beside it
     # The regulator's read of the book is itself in the audit log.
     reader = me(node.client, regulator)["user_id"]
     reads = [e for e in node.platform.audit.entries(limit=1_000) if e.actor == f"user:{reader}"]

@@ -594,8 +594,11 @@ def loan_book(
     order = {name: index for index, name in enumerate(BOOK_ORDER)}
     book.sort(key=lambda row: (row["member"], order.get(row["status"], 99), row["bucket"] or ""))
     page = acting.list_loans(status=status, borrower=None, after=after, limit=PAGE)
+    # The regulator reads each member by its name in the consortium, its DID beside it.
+    members = acting.platform.node.membership.latest().members
     return render(
         request, "lending/book.html", title=LOAN_BOOK.label, book=book,
+        member_names={did: member.name for did, member in members.items()},
         loans=page["loans"], next_after=page["next_after"], status=status,
         statuses=BOOK_ORDER, every_member=answer["every_member"],
         **_context(request),
