@@ -36,15 +36,10 @@ class DemoClock:
         self._wall = wall
         self._lock = threading.Lock()
         self._ms = min(start_ms, wall())
-        self._start = self._ms
         self._at_present: list[Callable[[], Any]] = []
 
     def __call__(self) -> int:
         return self._ms
-
-    @property
-    def start_ms(self) -> int:
-        return self._start
 
     def advance_to(self, time_ms: int) -> int:
         """Move to `time_ms` (no further than the wall clock, never back); the time it is."""
