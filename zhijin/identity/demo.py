@@ -22,6 +22,7 @@ from zhijin.identity.kyc import KycDocument
 from zhijin.identity.rbac import Principal, Role
 from zhijin.identity.service import IdentityService, RequestSource
 from zhijin.platform.errors import Conflict
+from zhijin.platform.i18n import cli_text as _cli_text
 
 __all__ = [
     "DEMO_LOGINS_FILE",
@@ -163,9 +164,6 @@ def seed_identity_demo(platform: Any) -> dict[str, str]:
     if created:
         path = platform.settings.data / DEMO_LOGINS_FILE
         _append_private(path, created)
-        sys.stdout.write(
-            f"demo logins: login, password, kind, TOTP secret (also in {path}, mode 0600;"
-            " shown once):\n"
-        )
+        sys.stdout.write(_cli_text("cli.demo.logins", path=path) + "\n")
         sys.stdout.write("".join(f"  {line}\n" for line in created))
     return result

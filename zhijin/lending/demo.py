@@ -18,6 +18,7 @@ twice changes nothing.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from zhijin.lending.expected import LendingHost
 from zhijin.lending.lifecycle import Status
 from zhijin.platform.demo_clock import DAY_MS, DEMO_CLOCK, DemoClock
 from zhijin.platform.gateway import MemberGateway
+from zhijin.platform.i18n import cli_text as _cli_text
 
 __all__ = ["DEMO_PRODUCT", "DEMO_SECURED_PRODUCT", "seed_lending_demo"]
 
@@ -131,6 +133,7 @@ PREPAY_DAY = (
 )
 PREPAY_MINOR = 500_000
 WRITE_OFF_AFTER_DAYS = 14  # after the collateral is taken, the officer writes the rest off
+PROGRESS_EVERY_DAYS = 50  # a line on the terminal while the story is told (about 20 s)
 
 
 @dataclass
@@ -254,8 +257,13 @@ def _history(story: _Story, clock: DemoClock) -> None:
     start = clock()
     defaulted_on: dict[str, int] = {}
     day = 0
+    total = clock.days_left()
+    sys.stdout.write(_cli_text("cli.demo.lending_history", days=total) + "\n")
     while clock.days_left() > 0:
         day += 1
+        if day % PROGRESS_EVERY_DAYS == 0:
+            sys.stdout.write(_cli_text("cli.demo.lending_day", day=day, days=total) + "\n")
+            sys.stdout.flush()
         clock.advance_to(start + day * DAY_MS)
         if day in MONEY_LEAVES:
             _money_leaves(story, MONEY_LEAVES[day])
