@@ -106,7 +106,7 @@ class DemoLoan:
     amount_minor: int
     monthly_income_minor: int
     monthly_debt_minor: int
-    fate: str  # current | repaid_early | prepaid | withdrawn | m3 | m1 | collateral_taken | written_off
+    fate: str  # prepaid | repaid_early | withdrawn | m3 | m1 | collateral_taken | written_off
     collateral_minor: int = 0
 
 
@@ -127,10 +127,9 @@ LOANS = (
 # second instalment is missed, and 90 days later the keeper defaults both loans.  李 pays three
 # instalments before she leaves (day 100), 刘 five (day 170): M3+ and M1 by the present.
 MONEY_LEAVES = {40: "zhao", 100: "li", 170: "liu"}
-REPAY_EARLY_DAY = 65  # 王 repays the sofa loan in full
-PREPAY_DAY = (
-    95  # ... and prepays 5,000 yuan of the car loan, keeping the instalment: a shorter term
-)
+REPAY_EARLY_DAY = 65  # 王 repays the sofa loan in full ...
+# ... and prepays 5,000 yuan of the car loan, keeping the instalment: a shorter term.
+PREPAY_DAY = 95
 PREPAY_MINOR = 500_000
 WRITE_OFF_AFTER_DAYS = 14  # after the collateral is taken, the officer writes the rest off
 PROGRESS_EVERY_DAYS = 50  # a line on the terminal while the story is told (about 20 s)
@@ -185,7 +184,7 @@ def _open(story: _Story, spec: DemoLoan, *, history: bool) -> str:
     if loan["status"] == Status.REVIEW:
         service.review(
             story.host, story.gateway, loan_id=spec.loan_id, officer=story.officer,
-            approve=True, reason="收入与流水核实 income and statements checked",
+            approve=True, reason="收入与银行流水已核实",
         )  # fmt: skip
         loan = story.loan(spec.loan_id)
     if loan["status"] == Status.APPROVED:
@@ -225,7 +224,7 @@ def _money_leaves(story: _Story, name: str) -> None:
         transfer = {
             "id": f"demo-{name}-leaves", "debit_account_id": account.account_id,
             "credit_account_id": OUT_TO_OTHER_BANK, "amount": account.available_minor,
-            "currency": "CNY", "reference": "转至他行 to another bank",
+            "currency": "CNY", "reference": "转至他行",
         }  # fmt: skip
         result = story.gateway.submit(
             "payments", "create_transfers", {"transfers": [transfer]}, sender=owner
