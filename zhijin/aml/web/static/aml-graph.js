@@ -36,8 +36,19 @@ function drawGraph(element) {
       })),
     }],
   });
-  window.addEventListener("resize", () => chart.resize());
+  const resize = () => { if (!chart.isDisposed()) chart.resize(); };
+  window.addEventListener("resize", resize);
+  // Leaving the page (a step's redirect reloads it) stops the force layout's timers first; a
+  // page the browser restores from its cache draws the graph again.
+  window.addEventListener("pagehide", () => {
+    window.removeEventListener("resize", resize);
+    chart.dispose();
+  }, { once: true });
 }
+
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) document.querySelectorAll(".chart[data-graph]").forEach(drawGraph);
+});
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll(".chart[data-graph]").forEach(drawGraph);
