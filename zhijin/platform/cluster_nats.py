@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -20,8 +21,26 @@ NATS_START_S_MAX = 15.0
 NATS_SERVERS_ALLOWED = (1, 3, 5)
 
 
+# Below the kernel's ephemeral range (Linux: 32768-60999), from which every outbound
+# connection takes its local port: a port picked there (bind to 0) could be taken by some
+# client's socket between the pick and the server's own bind, and the server then fails to
+# start.  Here only another listener can take it, and the bind check skips those.
+PORT_RANGE = (20_000, 32_000)
+_PORT_TRIES = 200
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port nothing listens on now, outside the ephemeral range."""
+    low, high = PORT_RANGE
+    for _ in range(_PORT_TRIES):
+        port = random.randrange(low, high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # the range is full: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
