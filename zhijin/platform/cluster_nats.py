@@ -27,13 +27,16 @@ NATS_SERVERS_ALLOWED = (1, 3, 5)
 # start.  Here only another listener can take it, and the bind check skips those.
 PORT_RANGE = (20_000, 32_000)
 _PORT_TRIES = 200
+# The OS's randomness, not the `random` module's state: a test run reseeds that the same way in
+# every worker (pytest-randomly), and the workers would then all pick the same ports.
+_PORTS = random.SystemRandom()
 
 
 def free_port() -> int:
     """A loopback port nothing listens on now, outside the ephemeral range."""
     low, high = PORT_RANGE
     for _ in range(_PORT_TRIES):
-        port = random.randrange(low, high)
+        port = _PORTS.randrange(low, high)
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
