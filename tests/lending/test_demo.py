@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from zhijin.chain.errors import ZhijinError
 from zhijin.chain.genesis import Genesis
 from zhijin.chain.node import now_ms
 from zhijin.lending import service
 from zhijin.lending.demo import LOANS, PREPAY_MINOR
+from zhijin.lending.projection import outstanding_minor
 from zhijin.lending.records import loan_account
 from zhijin.node import modules
 from zhijin.node.demo import seed_demo
@@ -89,7 +91,9 @@ def test_outstanding_principal_is_the_loan_accounts_balance(story: Story) -> Non
     for loan_id, loan in _loans(story).items():
         outstanding = loan["amount_minor"] - loan["principal_repaid_minor"]
         if loan["status"] == "withdrawn":
-            assert service.book(story.platform, member=None)  # lent nothing: no account
+            assert outstanding_minor(loan) == 0  # lent nothing, and no loan account opened
+            with pytest.raises(ZhijinError):
+                payments.get_account(story.platform, account_id=loan_account(loan_id))
             continue
         account = payments.get_account(story.platform, account_id=loan_account(loan_id))
         assert account["debits_posted"] - account["credits_posted"] == outstanding, loan_id

@@ -398,7 +398,7 @@ def case_report(
 
 # -- the member's rules ---------------------------------------------------------------------------
 
-RuleVersionPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,47}$")]
+RuleVersionPath = Annotated[str, Path(pattern=limits.RULES_VERSION_PATTERN)]
 
 
 def _rules_answer(platform: AmlHost, member: str) -> dict[str, Any]:

@@ -47,21 +47,16 @@ __all__ = [
 CONTRACT_NAME = "aml"
 CONTRACT_VERSION = "1"
 EVENT_RULE_SET = "rule_set"  # proposed, approved or rejected: the record as it now stands
-_VERSION = re.compile(r"^[a-z0-9][a-z0-9._-]{0,47}$")
+_VERSION = re.compile(limits.RULES_VERSION_PATTERN)
 _OFFICER = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 class keys:  # a namespace of key builders, read as `keys.rule_set(member, version)`
     RULE_SET = "aml/rule_set/"
-    IN_FORCE = "aml/in_force/"
 
     @staticmethod
     def rule_set(member: str, version: str) -> str:
         return f"{keys.RULE_SET}{member}/{version}"
-
-    @staticmethod
-    def in_force(member: str) -> str:
-        return keys.IN_FORCE + member
 
 
 class RuleSetStatus:
@@ -193,15 +188,13 @@ def decide_rules(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         decided_height=ctx.block.height, decided_ms=ctx.block.time_ms,
     )  # fmt: skip
     ctx.put_record(keys.rule_set(member, version), decided, event=EVENT_RULE_SET)
-    if status == RuleSetStatus.APPROVED:
-        ctx.put(keys.in_force(member), {"version": version, "from_height": ctx.block.height + 1})
     return {"rule_set": decided.to_json(), "exists": False}
 
 
 def _prefetch(tx: TxInfo, args: dict[str, Any]) -> list[str]:
     version = args.get("version") if isinstance(args, dict) else None
     if type(version) is str and _VERSION.fullmatch(version):
-        return [keys.rule_set(tx.signer, version), keys.in_force(tx.signer)]
+        return [keys.rule_set(tx.signer, version)]
     return []
 
 

@@ -13,6 +13,8 @@ TRANSFER_CHARS_MAX = 80  # a client's id plus the contract's "~fee"-style suffix
 CURRENCY_CHARS = 3
 DAY_CHARS = 10  # ISO date, Beijing time
 RULE_CHARS_MAX = 48
+# A member's rule-set version (the contract, the API, the pages): at most RULE_CHARS_MAX.
+RULES_VERSION_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,47}$"
 TYPOLOGY_CHARS_MAX = 24
 STATUS_CHARS_MAX = 16
 ROLE_CHARS_MAX = 32

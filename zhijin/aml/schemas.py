@@ -51,7 +51,7 @@ class FileCaseIn(_In):
 class RulesProposeIn(_In):
     """A new version of the member's rules: the whole rule set (as `GET /rules` shows it)."""
 
-    version: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,47}$")
+    version: str = Field(pattern=limits.RULES_VERSION_PATTERN)
     rules: dict[str, Any]
     reason: str = _Reason
 

@@ -93,9 +93,11 @@ def demo_secured_product(income_account_id: str) -> dict[str, Any]:
     }
 
 
-DEMO_PRODUCT = demo_product("demo-settlement-cny")
-DEMO_SECURED_PRODUCT = demo_secured_product("demo-settlement-cny")
-OUT_TO_OTHER_BANK = "demo-settlement-cny"  # the member's clearing account: money leaving it
+# The member's clearing account (payments' demo books): the products' income account, and where
+# a borrower's money goes when it leaves for another bank.
+SETTLEMENT = "demo-settlement-cny"
+DEMO_PRODUCT = demo_product(SETTLEMENT)
+DEMO_SECURED_PRODUCT = demo_secured_product(SETTLEMENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +225,7 @@ def _money_leaves(story: _Story, name: str) -> None:
             continue
         transfer = {
             "id": f"demo-{name}-leaves", "debit_account_id": account.account_id,
-            "credit_account_id": OUT_TO_OTHER_BANK, "amount": account.available_minor,
+            "credit_account_id": SETTLEMENT, "amount": account.available_minor,
             "currency": "CNY", "reference": "转至他行",
         }  # fmt: skip
         result = story.gateway.submit(

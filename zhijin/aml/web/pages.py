@@ -600,7 +600,7 @@ def _propose(request: Request, platform: Any, gateway: Any, form: dict[str, str]
 @router.post("/aml/rules/{version}/decision", response_class=HTMLResponse)
 def decide_rules(
     request: Request,
-    version: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,47}$")],
+    version: Annotated[str, Path(pattern=limits.RULES_VERSION_PATTERN)],
     viewer: Annotated[ShellViewer, page_access(RULES)],
     platform: AmlHostDep,
     gateway: GatewayDep,
